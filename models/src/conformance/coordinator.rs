@@ -1,0 +1,10 @@
+//! Conformance runner for the `coordinator` role (placeholder until the role lands).
+
+use serde_json::{Map, Value};
+
+use super::Verdict;
+
+/// Runs the steps of a `coordinator` vector against a fresh instance.
+pub fn run(_config: &Map<String, Value>, _steps: &[Map<String, Value>]) -> Verdict {
+    Verdict::Malformed("the coordinator runner is not implemented yet".into())
+}

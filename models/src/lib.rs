@@ -1,0 +1,6 @@
+//! Model checking, conformance replay and the `kafka-eos` command line over the kafka-eos core.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod conformance;
