@@ -76,7 +76,6 @@ fn appended(base: i64) -> Result<AppendOutcome, ErrorCode> {
 fn offsets(l: &Leader, from: i64, isolation: IsolationLevel) -> Vec<i64> {
     let f = l.fetch(from, isolation).unwrap();
     consumer_records(&f, isolation, from)
-        .iter()
         .map(|r| r.offset)
         .collect()
 }

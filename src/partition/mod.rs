@@ -828,51 +828,56 @@ impl<P> PartitionLeader<P> {
 /// skipped; control records are never delivered; at read_committed the aborted list (sorted by
 /// first offset) is consumed up to each batch's last offset into a set of aborted producer ids,
 /// an ABORT marker removes its producer id from the set, and a transactional batch whose
-/// producer id is in the set is skipped whole.
+/// producer id is in the set is skipped whole. Lazy: a batch of many records costs nothing
+/// until its records are pulled.
 pub fn consumer_records<P>(
     fetch: &FetchResponse<P>,
     isolation: IsolationLevel,
     from_offset: Offset,
-) -> Vec<ConsumerRecord<'_, P>> {
+) -> impl Iterator<Item = ConsumerRecord<'_, P>> + '_ {
     let mut aborted: Vec<AbortedTransaction> =
         fetch.aborted_transactions.clone().unwrap_or_default();
     aborted.sort_by_key(|a| a.first_offset);
     let mut pending = aborted.into_iter().peekable();
     let mut aborted_pids: BTreeSet<ProducerId> = BTreeSet::new();
-    let mut out = Vec::new();
-    for batch in &fetch.batches {
-        if isolation == IsolationLevel::ReadCommitted && batch.has_producer_id() {
-            while let Some(a) = pending.next_if(|a| a.first_offset <= batch.last_offset) {
-                aborted_pids.insert(a.producer_id);
-            }
-            match batch.content {
-                BatchContent::Control {
-                    result: TransactionResult::Abort,
-                    ..
-                } => {
-                    aborted_pids.remove(&batch.producer_id);
+    fetch
+        .batches
+        .iter()
+        .filter(move |batch| {
+            if isolation == IsolationLevel::ReadCommitted && batch.has_producer_id() {
+                while let Some(a) = pending.next_if(|a| a.first_offset <= batch.last_offset) {
+                    aborted_pids.insert(a.producer_id);
                 }
-                _ if batch.is_transactional && aborted_pids.contains(&batch.producer_id) => {
-                    continue;
+                match batch.content {
+                    BatchContent::Control {
+                        result: TransactionResult::Abort,
+                        ..
+                    } => {
+                        aborted_pids.remove(&batch.producer_id);
+                    }
+                    _ if batch.is_transactional && aborted_pids.contains(&batch.producer_id) => {
+                        return false;
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-        if let BatchContent::Data(payload) = &batch.content {
-            let first = batch.base_offset.max(from_offset);
-            let mut offset = first;
-            while offset <= batch.last_offset {
-                out.push(ConsumerRecord {
+            true
+        })
+        .flat_map(move |batch| {
+            let (range, payload) = match &batch.content {
+                BatchContent::Data(payload) => (
+                    batch.base_offset.max(from_offset)..=batch.last_offset,
+                    Some(payload),
+                ),
+                // An empty range: control records are never delivered.
+                BatchContent::Control { .. } => (1..=0, None),
+            };
+            range.filter_map(move |offset| {
+                payload.map(|payload| ConsumerRecord {
                     offset,
                     producer_id: batch.producer_id,
                     payload,
-                });
-                offset = match offset.checked_add(1) {
-                    Some(o) => o,
-                    None => break,
-                };
-            }
-        }
-    }
-    out
+                })
+            })
+        })
 }

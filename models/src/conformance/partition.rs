@@ -182,7 +182,6 @@ fn run_inner(config: &Map<String, Value>, steps: &[Map<String, Value>]) -> Resul
                 let v = match leader.fetch(from_offset, isolation) {
                     Ok(resp) => {
                         let offsets: Vec<i64> = consumer_records(&resp, isolation, from_offset)
-                            .iter()
                             .map(|rec| rec.offset)
                             .collect();
                         let aborted: Vec<Value> = resp
