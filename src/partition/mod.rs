@@ -535,7 +535,7 @@ impl<P> PartitionLeader<P> {
         let epoch = batch.producer_epoch;
         let first_sequence = batch.base_sequence;
         let last_sequence = increment_sequence(first_sequence, offset_delta);
-        let committed = self.producers.get(&pid).copied();
+        let committed = self.producers.get(&pid);
         // 4. Duplicate detection.
         if !bugs.no_sequence_check {
             let window = bugs
@@ -560,36 +560,50 @@ impl<P> PartitionLeader<P> {
                 return Err(ErrorCode::InvalidTxnState);
             }
         }
-        // 6. ProducerAppendInfo.appendDataBatch on a staged copy.
-        let committed = committed.unwrap_or_else(|| ProducerStateEntry::empty(pid));
+        // 6. ProducerAppendInfo.appendDataBatch: every check runs against the committed entry
+        // (or an empty one) before anything changes, so a rejection leaves no trace.
+        let empty;
+        let committed = match committed {
+            Some(e) => e,
+            None => {
+                empty = ProducerStateEntry::empty(pid);
+                &empty
+            }
+        };
         if !bugs.no_epoch_check && epoch < committed.producer_epoch {
             return Err(ErrorCode::InvalidProducerEpoch);
         }
         if !bugs.no_sequence_check {
-            self.check_sequence(&committed, epoch, first_sequence)?;
+            self.check_sequence(committed, epoch, first_sequence)?;
         }
-        let mut staged = committed;
-        staged.add_batch(
+        // Adding the batch does not touch the open transaction: the flag rules (§1.5) can be
+        // decided on the committed entry.
+        let starts_transaction = match (committed.current_txn_first_offset, batch.is_transactional)
+        {
+            (Some(_), false) => return Err(ErrorCode::InvalidTxnState),
+            (None, true) => true,
+            _ => false,
+        };
+        // 7. Write and commit the staged state.
+        let is_transactional = batch.is_transactional;
+        let timestamp = batch.max_timestamp;
+        self.push_data(batch, base_offset, last_offset);
+        let entry = self
+            .producers
+            .entry(pid)
+            .or_insert_with(|| ProducerStateEntry::empty(pid));
+        entry.add_batch(
             epoch,
             BatchMetadata {
                 last_sequence,
                 last_offset,
                 offset_delta,
-                timestamp: batch.max_timestamp,
+                timestamp,
             },
         );
-        let starts_transaction = match (staged.current_txn_first_offset, batch.is_transactional) {
-            (Some(_), false) => return Err(ErrorCode::InvalidTxnState),
-            (None, true) => {
-                staged.current_txn_first_offset = Some(base_offset);
-                true
-            }
-            _ => false,
-        };
-        // 7. Write and commit the staged state.
-        let is_transactional = batch.is_transactional;
-        self.push_data(batch, base_offset, last_offset);
-        self.producers.insert(pid, staged);
+        if starts_transaction {
+            entry.current_txn_first_offset = Some(base_offset);
+        }
         if starts_transaction {
             self.ongoing_txns.insert(
                 base_offset,
@@ -635,8 +649,10 @@ impl<P> PartitionLeader<P> {
         self.log_end_offset = log_end_offset;
         self.high_watermark = log_end_offset;
         let hw = self.high_watermark;
-        self.unreplicated_txns
-            .retain(|_, t| t.last_offset.is_some_and(|l| l >= hw));
+        if !self.unreplicated_txns.is_empty() {
+            self.unreplicated_txns
+                .retain(|_, t| t.last_offset.is_some_and(|l| l >= hw));
+        }
     }
 
     /// WriteTxnMarkers for this partition (origin COORDINATOR, `ProducerAppendInfo.appendEndTxnMarker`,
