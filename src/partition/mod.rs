@@ -70,7 +70,7 @@ pub struct PartitionConfig {
     /// `transaction.partition.verification.enable` (KIP-890 part 1, default true): a
     /// transactional batch that starts a transaction must carry a matching verification guard.
     pub transaction_verification: bool,
-    /// KIP-1228 ([2026], opt-in, default off): a TV2 marker must carry an epoch above the
+    /// KIP-1228 (Kafka trunk 2026, opt-in, default off): a TV2 marker must carry an epoch above the
     /// entry's, except an equal epoch with no open transaction (KAFKA-19999 retry).
     pub strict_tv2_marker_epoch: bool,
     /// Known-bug switches for the model checker (all off by default).
@@ -885,8 +885,8 @@ pub fn consumer_records<P>(
                     batch.base_offset.max(from_offset)..=batch.last_offset,
                     Some(payload),
                 ),
-                // An empty range: control records are never delivered.
-                BatchContent::Control { .. } => (1..=0, None),
+                // Control records are never delivered (no payload: nothing is yielded).
+                BatchContent::Control { .. } => (batch.base_offset..=batch.last_offset, None),
             };
             range.filter_map(move |offset| {
                 payload.map(|payload| ConsumerRecord {
