@@ -584,7 +584,7 @@ impl<P> PartitionLeader<P> {
             (None, true) => true,
             _ => false,
         };
-        // 7. Write and commit the staged state.
+        // 7. Every check passed: write the batch and update the producer entry in place.
         let is_transactional = batch.is_transactional;
         let timestamp = batch.max_timestamp;
         self.push_data(batch, base_offset, last_offset);
