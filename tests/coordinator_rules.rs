@@ -1896,3 +1896,21 @@ fn rotation_ids_are_persisted_so_overflow_survives_failover() {
     assert_eq!(meta(&c, "t").producer_id, 11);
     assert_eq!(add(&mut c, "t", 11, 0, &["topic-0"]), Ok(()));
 }
+
+/// TransactionStateManager.timedOutTransactions skips `isDistributedTwoPhaseCommitTxn` (KIP-939:
+/// timeout `Int.MAX_VALUE`).
+#[test]
+fn two_phase_commit_transactions_never_time_out() {
+    let mut c = coordinator(Tv2);
+    load(
+        &mut c,
+        "t",
+        TransactionLogValue {
+            transaction_timeout_ms: i32::MAX,
+            ..value(10, 0, Ongoing, &["topic-0"])
+        },
+        Tv2,
+    );
+    assert!(c.abort_timed_out_transactions(i64::MAX).0.is_empty());
+    assert_eq!(meta(&c, "t").state, Ongoing);
+}

@@ -177,6 +177,12 @@ impl TransactionMetadata {
         self.producer_epoch >= crate::types::EXHAUSTED_EPOCH
     }
 
+    /// `isDistributedTwoPhaseCommitTxn` (KIP-939): a timeout of `i32::MAX` marks a two-phase-commit
+    /// transaction, to which transaction timeouts do not apply.
+    pub fn is_distributed_two_phase_commit_txn(&self) -> bool {
+        self.txn_timeout_ms == i32::MAX
+    }
+
     /// The result the markers of a Prepare* state carry.
     pub fn marker_result(&self) -> Option<TransactionResult> {
         match self.state {

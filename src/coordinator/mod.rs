@@ -991,7 +991,8 @@ impl TransactionCoordinator {
 
     /// The periodic timeout check (`abortTimedOutTransactions`, §2.9): every Ongoing transaction
     /// with no pending transition whose `start + timeout < now` (strictly) is fenced and aborted
-    /// as in §2.8 with the server's version. Returns the ids aborted, sorted.
+    /// as in §2.8 with the server's version (a KIP-939 two-phase-commit transaction, timeout
+    /// `i32::MAX`, never times out). Returns the ids aborted, sorted.
     pub fn abort_timed_out_transactions(
         &mut self,
         now: TimestampMs,
@@ -1004,6 +1005,7 @@ impl TransactionCoordinator {
             .filter(|(_, m)| {
                 m.state == TransactionState::Ongoing
                     && !m.pending_transition_in_progress()
+                    && !m.is_distributed_two_phase_commit_txn()
                     && m.txn_start_timestamp
                         .saturating_add(i64::from(m.txn_timeout_ms))
                         < now

@@ -436,3 +436,91 @@ fn required_int<T: TryFrom<i64>>(r: &StepReader<'_>, key: &str) -> Result<T, Str
     let v = r.i64(key, 0)?;
     T::try_from(v).map_err(|_| format!("field {key:?} = {v} is out of range"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::parse_vector;
+
+    fn run_text(config: &str, steps: &str) -> Verdict {
+        let text = format!(
+            r#"{{"format": 1, "id": "x", "role": "coordinator", "config": {config}, "steps": {steps}}}"#
+        );
+        let v = parse_vector(&text).unwrap();
+        run(&v.config, &v.steps)
+    }
+
+    #[test]
+    fn unknown_op_field_or_config_key_is_malformed() {
+        assert!(matches!(
+            run_text("{}", r#"[{"op": "nope"}]"#),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            run_text(
+                "{}",
+                r#"[{"op": "init_producer_id", "transactional_idd": "t"}]"#
+            ),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            run_text(r#"{"bogus": 1}"#, "[]"),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            run_text(r#"{"transaction_version": 3}"#, "[]"),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            run_text(
+                "{}",
+                r#"[{"op": "markers_written", "transactional_id": "t", "error": "CORRUPT_MESSAGE"}]"#
+            ),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            run_text(
+                "{}",
+                r#"[{"op": "add_partitions", "transactional_id": "t", "producer_id": 0, "producer_epoch": 0, "partitions": ["nodash"]}]"#
+            ),
+            Verdict::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn mismatch_reports_step_expected_and_projected_actual() {
+        let v = run_text(
+            "{}",
+            r#"[{"op": "init_producer_id", "transactional_id": "t"},
+                {"op": "assert", "expect": {"transactional_id": "t", "state": "Ongoing"}}]"#,
+        );
+        let Verdict::Fail(f) = v else { panic!("{v}") };
+        assert_eq!((f.step, f.op.as_str()), (2, "assert"));
+        assert_eq!(f.actual, json!({"transactional_id": "t", "state": "Empty"}));
+    }
+
+    #[test]
+    fn unasserted_error_fails_and_end_txn_empty_expect_accepts_any_success() {
+        let v = run_text(
+            "{}",
+            r#"[{"op": "init_producer_id", "transactional_id": ""}]"#,
+        );
+        assert!(matches!(v, Verdict::Fail(_)), "{v}");
+        let v = run_text(
+            "{}",
+            r#"[{"op": "init_producer_id", "transactional_id": "t"},
+                {"op": "add_partitions", "transactional_id": "t", "producer_id": 0, "producer_epoch": 0, "partitions": ["a-0"]},
+                {"op": "end_txn", "transactional_id": "t", "producer_id": 0, "producer_epoch": 0, "result": "commit", "expect": {}},
+                {"op": "assert", "expect": {"transactional_id": "t", "state": "PrepareCommit", "producer_epoch": 1}},
+                {"op": "markers_written", "transactional_id": "t"},
+                {"op": "assert", "expect": {"transactional_id": "t", "state": "CompleteCommit", "pending_markers": []}},
+                {"op": "assert", "expect": {"transactional_id": "u", "state": "absent"}}]"#,
+        );
+        assert_eq!(v, Verdict::Pass);
+        let v = run_text(
+            "{}",
+            r#"[{"op": "end_txn", "transactional_id": "t", "producer_id": 0, "producer_epoch": 0, "result": "commit", "expect": {}}]"#,
+        );
+        assert!(matches!(v, Verdict::Fail(_)), "{v}");
+    }
+}
