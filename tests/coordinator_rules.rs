@@ -1914,3 +1914,20 @@ fn two_phase_commit_transactions_never_time_out() {
     assert!(c.abort_timed_out_transactions(i64::MAX).0.is_empty());
     assert_eq!(meta(&c, "t").state, Ongoing);
 }
+
+/// FORMAT.md: every coordinator vector (`tests/conformance/D*.json`) passes.
+#[test]
+fn coordinator_conformance_vectors_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('D') && name.ends_with(".json") {
+            let (id, verdict) = kafka_eos_model::conformance::run_file(&path);
+            assert!(verdict.is_pass(), "{id}: {verdict}");
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "no coordinator vectors found");
+}
