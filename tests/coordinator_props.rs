@@ -331,8 +331,8 @@ impl Harness {
                     .pending_completion
                     .expect("a Prepare* entry always has a pending completion");
                 assert!(
-                    !m.partitions.is_empty(),
-                    "{id}: a Prepare* without partitions completes at once"
+                    p.markers_abandoned || !m.partitions.is_empty(),
+                    "{id}: a live Prepare* without partitions completes at once"
                 );
                 if p.markers_abandoned {
                     assert!(markers.is_empty());
@@ -538,19 +538,17 @@ impl Harness {
                     Some(p) => partitions(p),
                     None => pending.iter().map(|m| m.partition.clone()).collect(),
                 };
-                let resp = match pending.first() {
-                    Some(m) => WriteTxnMarkersResponse {
-                        transactional_id: t.to_string(),
-                        producer_id: m.producer_id,
-                        producer_epoch: m.producer_epoch,
+                let template = self.c.markers_response_template(t);
+                let resp = match &template {
+                    Some(tpl) => WriteTxnMarkersResponse {
                         coordinator_epoch: if *stale {
-                            m.coordinator_epoch - 1
+                            tpl.coordinator_epoch - 1
                         } else {
-                            m.coordinator_epoch
+                            tpl.coordinator_epoch
                         },
-                        result: m.result,
                         partitions: parts,
                         error: *error,
+                        ..tpl.clone()
                     },
                     None => WriteTxnMarkersResponse {
                         transactional_id: t.to_string(),
@@ -565,12 +563,16 @@ impl Harness {
                 match self.c.handle_write_txn_markers_response(&resp) {
                     Ok(out) => {
                         self.apply_log(&out);
-                        if *stale || pending.is_empty() {
+                        if *stale || template.is_none() {
                             assert!(out.is_empty());
                             assert_eq!(
                                 self.c, before,
                                 "a marker answer for no pending marker changed state"
                             );
+                        }
+                        if template.is_some() && pending.is_empty() {
+                            // Dropped markers: never completed, never re-sent.
+                            assert!(out.is_empty(), "dropped markers produced outputs");
                         }
                     }
                     Err(_) => {

@@ -1450,6 +1450,19 @@ fn marker_fencing_errors_drop_markers_without_completion() {
         assert_eq!(m.partitions, tps(&["topic-0", "topic-1"]));
         assert!(c.pending_markers("t").is_empty());
         assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+        // A success still in flight for a dropped marker removes its partition (removePartition)
+        // but writes no completion (maybeWriteTxnCompletion finds no pending entry).
+        let late = WriteTxnMarkersResponse {
+            partitions: tps(&["topic-0", "topic-1"]),
+            ..c.markers_response_template("t").unwrap()
+        };
+        assert!(c
+            .handle_write_txn_markers_response(&late)
+            .unwrap()
+            .is_empty());
+        let m = meta(&c, "t");
+        assert_eq!((m.state, m.partitions.is_empty()), (PrepareCommit, true));
+        assert!(m.pending_completion.is_some());
     }
 }
 

@@ -328,6 +328,26 @@ impl TransactionCoordinator {
             .unwrap_or_default()
     }
 
+    /// The WriteTxnMarkers answer template for `transactional_id`'s current markers (producer id,
+    /// epoch, coordinator epoch and result; no partitions, no error), whether the markers are in
+    /// flight or were dropped. `None` unless the id is in Prepare* with a pending completion.
+    pub fn markers_response_template(
+        &self,
+        transactional_id: &str,
+    ) -> Option<WriteTxnMarkersResponse> {
+        let m = self.transactions.get(transactional_id)?;
+        let pending = m.pending_completion?;
+        Some(WriteTxnMarkersResponse {
+            transactional_id: transactional_id.to_string(),
+            producer_id: m.producer_id,
+            producer_epoch: m.producer_epoch,
+            coordinator_epoch: pending.coordinator_epoch,
+            result: m.marker_result()?,
+            partitions: BTreeSet::new(),
+            error: None,
+        })
+    }
+
     /// Failover (`onElection`, §2.11): this broker becomes the coordinator of the partition at
     /// `coordinator_epoch`. The cache and every pending marker are dropped; the caller then loads
     /// the partition's records with [`load_transaction`](Self::load_transaction). The producer-id
@@ -917,7 +937,8 @@ impl TransactionCoordinator {
     /// partitions as written; once none is left the completion (Complete*) is written. Retriable
     /// errors keep them pending and re-send them. INVALID_PRODUCER_EPOCH and
     /// TRANSACTION_COORDINATOR_FENCED drop the markers: the transaction stays in Prepare* and is
-    /// not completed by this coordinator. Any other error is a [`CoordinatorError`]. An answer for
+    /// not completed by this coordinator (a success still in flight for dropped markers removes its
+    /// partitions, without completion). Any other error is a [`CoordinatorError`]. An answer for
     /// markers that are not pending (other epochs, result, or already written) is ignored.
     pub fn handle_write_txn_markers_response(
         &mut self,
@@ -931,8 +952,7 @@ impl TransactionCoordinator {
         let Some(pending) = current.pending_completion else {
             return Ok(outputs);
         };
-        if pending.markers_abandoned
-            || pending.coordinator_epoch != response.coordinator_epoch
+        if pending.coordinator_epoch != response.coordinator_epoch
             || current.producer_id != response.producer_id
             || current.producer_epoch != response.producer_epoch
             || current.marker_result() != Some(response.result)
@@ -948,6 +968,19 @@ impl TransactionCoordinator {
             return Ok(outputs);
         }
         let mut metadata = current.clone();
+        if pending.markers_abandoned {
+            // The markers were dropped (removeMarkersForTxn): an answer still in flight removes
+            // its written partitions, but no completion is written (maybeWriteTxnCompletion finds
+            // no pending entry) and nothing is re-sent.
+            if outcome == MarkerOutcome::Written {
+                for partition in &answered {
+                    metadata.partitions.remove(partition);
+                }
+                self.transactions
+                    .insert(response.transactional_id.clone(), metadata);
+            }
+            return Ok(outputs);
+        }
         match outcome {
             MarkerOutcome::Written => {
                 for partition in &answered {

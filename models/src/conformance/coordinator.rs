@@ -368,17 +368,13 @@ impl Runner {
             Some(list) => parse_partitions(list)?,
             None => pending.iter().map(|m| m.partition.clone()).collect(),
         };
-        // The markers answered are the ones now pending for this id; with none pending the
+        // The markers answered are this id's current ones (in flight or dropped); with none the
         // answer matches nothing and is ignored.
-        let response = match pending.first() {
-            Some(m) => WriteTxnMarkersResponse {
-                transactional_id: id.to_string(),
-                producer_id: m.producer_id,
-                producer_epoch: m.producer_epoch,
-                coordinator_epoch: m.coordinator_epoch,
-                result: m.result,
+        let response = match self.coordinator.markers_response_template(id) {
+            Some(template) => WriteTxnMarkersResponse {
                 partitions,
                 error,
+                ..template
             },
             None => WriteTxnMarkersResponse {
                 transactional_id: id.to_string(),
