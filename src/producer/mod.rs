@@ -758,6 +758,8 @@ impl<P: Clone> Producer<P> {
         }
         self.background(TransactionState::AbortableError, out);
         if self.state == TransactionState::AbortableError {
+            // maybeTerminateRequestWithError: queued transactional requests fail with the error.
+            self.txn_queue.clear();
             self.last_error = Some(error);
             out.events.push(ProducerEvent::Error(error));
         }
@@ -968,16 +970,7 @@ impl<P: Clone> Producer<P> {
         now: TimestampMs,
         out: &mut ProducerOutput<P>,
     ) {
-        if result == TransactionResult::Abort
-            && self.last_error == Some(ErrorCode::InvalidProducerIdMapping)
-        {
-            // beginCompletingTransaction: the coordinator would refuse EndTxn; go straight to
-            // InitProducerId.
-            self.epoch_bump_required = true;
-            self.complete_transaction(None, out);
-        } else {
-            self.enqueue_txn(TxnRequest::EndTxn(result));
-        }
+        self.enqueue_txn(TxnRequest::EndTxn(result));
         self.poll(now, out);
     }
 
