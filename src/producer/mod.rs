@@ -435,6 +435,8 @@ pub struct ProducerOutput<P> {
     pub events: Vec<ProducerEvent>,
     /// The id given to the batch of a [`Producer::send`] call.
     pub batch: Option<BatchId>,
+    /// The state transitions this input made, in order (`TransactionManager.transitionTo`).
+    pub transitions: Vec<(TransactionState, TransactionState)>,
 }
 
 impl<P> ProducerOutput<P> {
@@ -443,6 +445,7 @@ impl<P> ProducerOutput<P> {
             sends: Vec::new(),
             events: Vec::new(),
             batch: None,
+            transitions: Vec::new(),
         }
     }
 }
@@ -716,10 +719,18 @@ impl<P: Clone> Producer<P> {
         })
     }
 
+    fn set_state(&mut self, target: TransactionState, out: &mut ProducerOutput<P>) {
+        out.transitions.push((self.state, target));
+        self.state = target;
+    }
+
+    /// A transition requested by an application call: an invalid one is refused and changes
+    /// nothing (testForegroundInvalidStateTransitionIsRecoverable).
     fn foreground(
         &mut self,
         call: Call,
         target: TransactionState,
+        out: &mut ProducerOutput<P>,
     ) -> Result<(), ProducerCallError> {
         if !self.state.is_transition_valid(target) {
             return Err(ProducerCallError::IllegalState {
@@ -727,14 +738,14 @@ impl<P: Clone> Producer<P> {
                 state: self.state,
             });
         }
-        self.state = target;
+        self.set_state(target, out);
         Ok(())
     }
 
     /// A transition detected on the Sender thread: an invalid one poisons the producer.
     fn background(&mut self, target: TransactionState, out: &mut ProducerOutput<P>) {
         if self.state.is_transition_valid(target) {
-            self.state = target;
+            self.set_state(target, out);
         } else {
             self.poisoned = true;
             self.enter_fatal(ErrorCode::UnknownServerError, out);
@@ -742,7 +753,7 @@ impl<P: Clone> Producer<P> {
     }
 
     fn enter_fatal(&mut self, error: ErrorCode, out: &mut ProducerOutput<P>) {
-        self.state = TransactionState::FatalError;
+        self.set_state(TransactionState::FatalError, out);
         self.last_error = Some(error);
         self.txn_queue.clear();
         out.events.push(ProducerEvent::Error(error));
@@ -824,11 +835,19 @@ impl<P: Clone> Producer<P> {
     /// UNINITIALIZED → INITIALIZING, emits InitProducerId(-1, -1).
     pub fn init(&mut self, now: TimestampMs) -> Result<ProducerOutput<P>, ProducerCallError> {
         self.check_call(Call::Init)?;
-        self.foreground(Call::Init, TransactionState::Initializing)?;
+        if self.state != TransactionState::Uninitialized {
+            // COMMITTING/ABORTING -> INITIALIZING is the internal epoch bump only; from the
+            // application, a call still in progress (`throwIfPendingState`).
+            return Err(ProducerCallError::IllegalState {
+                call: Call::Init,
+                state: self.state,
+            });
+        }
+        let mut out = ProducerOutput::new();
+        self.foreground(Call::Init, TransactionState::Initializing, &mut out)?;
         self.producer_id = NO_PRODUCER_ID;
         self.producer_epoch = NO_PRODUCER_EPOCH;
         self.enqueue_txn(TxnRequest::InitProducerId { bump: false });
-        let mut out = ProducerOutput::new();
         self.poll(now, &mut out);
         Ok(out)
     }
@@ -842,8 +861,9 @@ impl<P: Clone> Producer<P> {
                 state: self.state,
             });
         }
-        self.foreground(Call::Begin, TransactionState::InTransaction)?;
-        Ok(ProducerOutput::new())
+        let mut out = ProducerOutput::new();
+        self.foreground(Call::Begin, TransactionState::InTransaction, &mut out)?;
+        Ok(out)
     }
 
     /// `send()`: appends a batch to the partition's queue (`maybeAddPartition` for a
@@ -862,7 +882,8 @@ impl<P: Clone> Producer<P> {
             return Err(ProducerCallError::InvalidRecordCount(record_count));
         }
         let allowed = if self.is_transactional() {
-            self.state == TransactionState::InTransaction
+            // maybeAddPartition: a producer id and IN_TRANSACTION are required.
+            self.state == TransactionState::InTransaction && self.producer_id != NO_PRODUCER_ID
         } else {
             matches!(
                 self.state,
@@ -919,8 +940,12 @@ impl<P: Clone> Producer<P> {
     /// once every batch has completed, or the empty transaction completes locally.
     pub fn commit(&mut self, now: TimestampMs) -> Result<ProducerOutput<P>, ProducerCallError> {
         self.check_call(Call::Commit)?;
-        self.foreground(Call::Commit, TransactionState::CommittingTransaction)?;
         let mut out = ProducerOutput::new();
+        self.foreground(
+            Call::Commit,
+            TransactionState::CommittingTransaction,
+            &mut out,
+        )?;
         self.begin_completing(TransactionResult::Commit, now, &mut out);
         Ok(out)
     }
@@ -954,7 +979,7 @@ impl<P: Clone> Producer<P> {
                     state: self.state,
                 });
             }
-            self.foreground(Call::Abort, TransactionState::AbortingTransaction)?;
+            self.foreground(Call::Abort, TransactionState::AbortingTransaction, &mut out)?;
         }
         let error = self
             .last_error
@@ -977,6 +1002,7 @@ impl<P: Clone> Producer<P> {
     /// `completeTransaction`: after EndTxn (or the local completion of an empty transaction).
     fn complete_transaction(
         &mut self,
+        ended: TransactionResult,
         adopted: Option<(ProducerId, ProducerEpoch)>,
         out: &mut ProducerOutput<P>,
     ) {
@@ -986,7 +1012,6 @@ impl<P: Clone> Producer<P> {
                 self.producer_epoch = epoch;
             }
         }
-        let result = self.state;
         if self.epoch_bump_required {
             self.background(TransactionState::Initializing, out);
             self.enqueue_txn(TxnRequest::InitProducerId { bump: true });
@@ -998,15 +1023,10 @@ impl<P: Clone> Producer<P> {
         self.new_partitions.clear();
         self.pending_partitions.clear();
         self.transaction_started = false;
-        match result {
-            TransactionState::CommittingTransaction => {
-                out.events.push(ProducerEvent::TransactionCommitted)
-            }
-            TransactionState::AbortingTransaction => {
-                out.events.push(ProducerEvent::TransactionAborted)
-            }
-            _ => {}
-        }
+        out.events.push(match ended {
+            TransactionResult::Commit => ProducerEvent::TransactionCommitted,
+            TransactionResult::Abort => ProducerEvent::TransactionAborted,
+        });
     }
 
     // ---------------------------------------------------------------- network inputs
@@ -1079,9 +1099,8 @@ impl<P: Clone> Producer<P> {
                 {
                     // M-T3: the client gives up on the commit and treats the transaction as
                     // aborted, at the same epoch.
-                    self.state = TransactionState::AbortingTransaction;
                     self.epoch_bump_required = false;
-                    self.complete_transaction(None, &mut out);
+                    self.complete_transaction(TransactionResult::Abort, None, &mut out);
                 } else if self.state != TransactionState::FatalError {
                     self.txn_queue.insert(0, req);
                 }
@@ -1165,7 +1184,7 @@ impl<P: Clone> Producer<P> {
                 }
             },
             (TxnRequest::EndTxn(result), Response::EndTxn(r)) => match r {
-                Ok(adopted) => self.complete_transaction(adopted, out),
+                Ok(adopted) => self.complete_transaction(result, adopted, out),
                 Err(e) if e.is_retriable() => self.txn_queue.insert(0, TxnRequest::EndTxn(result)),
                 Err(ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced) => {
                     self.enter_fatal(ErrorCode::ProducerFenced, out)
@@ -1191,7 +1210,7 @@ impl<P: Clone> Producer<P> {
         tp: &TopicPartition,
         batch_id: BatchId,
         result: Result<i64, ErrorCode>,
-        now: TimestampMs,
+        _now: TimestampMs,
         out: &mut ProducerOutput<P>,
     ) {
         let Some(entry) = self.partitions.get_mut(tp) else {
@@ -1229,7 +1248,7 @@ impl<P: Clone> Producer<P> {
             return;
         }
         if error.is_retriable() {
-            self.retry(tp, pos, now);
+            self.retry(tp, pos, out);
             return;
         }
         match error {
@@ -1243,10 +1262,10 @@ impl<P: Clone> Producer<P> {
                 let is_next =
                     b.base_sequence == increment_sequence(entry.last_acked_sequence, 1) || stale;
                 if is_next {
-                    self.request_idempotent_bump(tp);
+                    self.request_idempotent_bump(tp, out);
                 }
             }
-            ErrorCode::UnknownProducerId if !transactional => self.request_idempotent_bump(tp),
+            ErrorCode::UnknownProducerId if !transactional => self.request_idempotent_bump(tp, out),
             ErrorCode::UnknownProducerId => {
                 // Transactional: the batch fails (abortable) and the partition's sequence is
                 // reset: it restarts at 0 when next drained.
@@ -1289,7 +1308,7 @@ impl<P: Clone> Producer<P> {
             };
             self.enter_abortable(last, out);
         } else {
-            self.request_idempotent_bump(tp);
+            self.request_idempotent_bump(tp, out);
         }
     }
 
@@ -1356,7 +1375,7 @@ impl<P: Clone> Producer<P> {
     }
 
     /// A retried batch keeps its sequence (unless the M-I3 bug is on).
-    fn retry(&mut self, tp: &TopicPartition, pos: usize, _now: TimestampMs) {
+    fn retry(&mut self, tp: &TopicPartition, pos: usize, out: &mut ProducerOutput<P>) {
         if !self.config.bugs.reset_sequence_on_ambiguous {
             return; // stays in flight with `request = None`: re-sent when it is the lowest.
         }
@@ -1371,7 +1390,7 @@ impl<P: Clone> Producer<P> {
                 }
             }
         } else {
-            self.request_idempotent_bump(tp);
+            self.request_idempotent_bump(tp, out);
         }
     }
 
@@ -1395,7 +1414,7 @@ impl<P: Clone> Producer<P> {
         b.request = None;
         let stale = b.producer_id != self.producer_id || b.producer_epoch != self.producer_epoch;
         if now.saturating_sub(b.created_ms) < delivery_timeout {
-            self.retry(tp, pos, now);
+            self.retry(tp, pos, out);
             return;
         }
         // The batch expires after being sent: its sequence is unresolved.
@@ -1418,7 +1437,7 @@ impl<P: Clone> Producer<P> {
 
     /// `requestIdempotentEpochBumpForPartition` + `bumpIdempotentProducerEpoch`: epoch + 1, or
     /// at epoch 32767 a new producer id (UNINITIALIZED, then InitProducerId).
-    fn request_idempotent_bump(&mut self, tp: &TopicPartition) {
+    fn request_idempotent_bump(&mut self, tp: &TopicPartition, out: &mut ProducerOutput<P>) {
         if self.is_transactional() || self.state == TransactionState::FatalError {
             return;
         }
@@ -1435,10 +1454,10 @@ impl<P: Clone> Producer<P> {
             return;
         }
         if self.producer_epoch == ProducerEpoch::MAX {
-            self.state = TransactionState::Uninitialized;
+            self.set_state(TransactionState::Uninitialized, out);
             self.producer_id = NO_PRODUCER_ID;
             self.producer_epoch = NO_PRODUCER_EPOCH;
-            self.state = TransactionState::Initializing;
+            self.set_state(TransactionState::Initializing, out);
             self.enqueue_txn(TxnRequest::InitProducerId { bump: false });
         } else {
             self.producer_epoch = self.producer_epoch.saturating_add(1);
@@ -1450,8 +1469,8 @@ impl<P: Clone> Producer<P> {
     /// One pass of the Sender: rewrite sequences after a bump, resolve expired sequences,
     /// request partition adds, drain batches, and send the next transactional request.
     fn poll(&mut self, now: TimestampMs, out: &mut ProducerOutput<P>) {
-        self.rewrite_sequences(out);
         self.resolve_sequences(out);
+        self.rewrite_sequences(out);
         let aborting = self.is_transactional()
             && matches!(
                 self.state,
@@ -1521,7 +1540,7 @@ impl<P: Clone> Producer<P> {
     }
 
     /// `maybeResolveSequences`: once an unresolved partition has nothing in flight.
-    fn resolve_sequences(&mut self, _out: &mut ProducerOutput<P>) {
+    fn resolve_sequences(&mut self, out: &mut ProducerOutput<P>) {
         let transactional = self.is_transactional();
         let mut to_bump = Vec::new();
         for (tp, entry) in self.partitions.iter_mut() {
@@ -1535,7 +1554,7 @@ impl<P: Clone> Producer<P> {
             }
         }
         for tp in to_bump {
-            self.request_idempotent_bump(&tp);
+            self.request_idempotent_bump(&tp, out);
         }
     }
 
@@ -1656,11 +1675,11 @@ impl<P: Clone> Producer<P> {
             let Some(next) = self.txn_queue.first().cloned() else {
                 return;
             };
-            if let TxnRequest::EndTxn(_) = next {
+            if let TxnRequest::EndTxn(result) = next {
                 if !self.transaction_started {
                     // Nothing was added: the transaction completes locally, no EndTxn.
                     self.txn_queue.remove(0);
-                    self.complete_transaction(None, out);
+                    self.complete_transaction(result, None, out);
                     continue;
                 }
                 if self.has_incomplete_batches() {
