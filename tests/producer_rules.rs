@@ -1008,3 +1008,72 @@ fn unknown_request_and_wrong_response_kind_are_refused() {
     assert_eq!(h.p, before);
     let _ = h.produces(0);
 }
+
+// ------------------------------------------------------------------------------ conformance runner
+
+/// FORMAT.md: every shipped producer vector (`tests/conformance/E*.json`) passes.
+#[test]
+fn producer_conformance_vectors_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with('E') || !name.ends_with(".json") {
+            continue;
+        }
+        let (id, verdict) = kafka_eos_model::conformance::run_file(&path);
+        assert!(verdict.is_pass(), "{id}: {verdict}");
+        n += 1;
+    }
+    assert!(n >= 11, "only {n} producer vectors found");
+}
+
+/// FORMAT.md: an unknown op, field or config key makes the vector malformed (never skipped),
+/// and a mismatch names the step with expected and actual outcomes.
+#[test]
+fn producer_runner_rejects_malformed_vectors_and_reports_mismatches() {
+    use kafka_eos_model::conformance::{parse_vector, run_vector, Verdict};
+    let vector = |config: &str, steps: &str| {
+        let text = format!(
+            r#"{{"format": 1, "id": "x", "role": "producer", "config": {config}, "steps": {steps}}}"#
+        );
+        run_vector(&parse_vector(&text).unwrap())
+    };
+    assert!(matches!(
+        vector("{}", r#"[{"op": "fly"}]"#),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector("{}", r#"[{"op": "init", "wings": 2}]"#),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector(r#"{"acks": 1}"#, "[]"),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector(r#"{"max_in_flight": 6}"#, "[]"),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector("{}", r#"[{"op": "respond", "api": "Produce"}]"#),
+        Verdict::Malformed(_)
+    ));
+    match vector("{}", r#"[{"op": "init", "expect": {}}]"#) {
+        Verdict::Fail(f) => {
+            assert_eq!((f.step, f.op.as_str()), (1, "init"));
+            assert_eq!(f.actual, serde_json::json!({"sends": ["InitProducerId"]}));
+        }
+        other => panic!("expected a failure, got {other}"),
+    }
+    // An idempotent producer's send while INITIALIZING is held (no request): `{}` passes.
+    assert!(vector(
+        "{}",
+        r#"[{"op": "init", "expect": {"sends": ["InitProducerId"]}},
+            {"op": "send", "partition": "topic-0", "expect": {}},
+            {"op": "respond", "api": "InitProducerId", "producer_id": 7, "producer_epoch": 0,
+             "expect": {"sends": ["Produce"]}}]"#
+    )
+    .is_pass());
+}

@@ -1157,14 +1157,19 @@ impl<P: Clone> Producer<P> {
                     for p in &parts {
                         self.pending_partitions.remove(p);
                     }
-                    // The held batches of these partitions fail with the error.
+                    // The held batches of these partitions fail with the error (a stale
+                    // epoch is reported as the PRODUCER_FENCED it becomes).
+                    let batch_error = match e {
+                        ErrorCode::InvalidProducerEpoch => ErrorCode::ProducerFenced,
+                        other => other,
+                    };
                     for p in &parts {
                         if let Some(entry) = self.partitions.get_mut(p) {
                             for b in entry.queued.drain(..) {
                                 out.events.push(ProducerEvent::SendFailed {
                                     batch: b.id,
                                     partition: p.clone(),
-                                    error: BatchError::Kafka(e),
+                                    error: BatchError::Kafka(batch_error),
                                 });
                             }
                         }
