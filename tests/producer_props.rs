@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_eos::error::ErrorCode;
 use kafka_eos::producer::{
-    Outstanding, Producer, ProducerConfig, ProducerEvent, ProducerOutput, Request, RequestId,
-    Response, TransactionState, TxnRequest,
+    Outstanding, Producer, ProducerBugs, ProducerConfig, ProducerEvent, ProducerOutput, Request,
+    RequestId, Response, TransactionState, TxnRequest,
 };
 use kafka_eos::types::{increment_sequence, TopicPartition, TransactionVersion};
 use proptest::prelude::*;
@@ -153,6 +153,7 @@ impl Checker {
         p: &Producer<u32>,
         out: &ProducerOutput<u32>,
         ids: &BTreeMap<RequestId, u64>,
+        strict: bool,
     ) -> Result<(), TestCaseError> {
         // State changes are chains of legal transitions.
         let mut cur = before;
@@ -183,7 +184,8 @@ impl Checker {
             }
         }
         // Sequences: contiguous per (pid, epoch, partition); a retry keeps (base, count).
-        for r in &out.sends {
+        // (A known-bug switch may break this on purpose.)
+        for r in out.sends.iter().filter(|_| strict) {
             if let Request::Produce {
                 id,
                 partition,
@@ -269,10 +271,31 @@ fn run(
     high_epoch: bool,
     actions: Vec<Action>,
 ) -> Result<(), TestCaseError> {
+    run_with(
+        transactional,
+        tv,
+        max_in_flight,
+        high_epoch,
+        ProducerBugs::default(),
+        actions,
+        true,
+    )
+}
+
+fn run_with(
+    transactional: bool,
+    tv: TransactionVersion,
+    max_in_flight: u8,
+    high_epoch: bool,
+    bugs: ProducerBugs,
+    actions: Vec<Action>,
+    strict: bool,
+) -> Result<(), TestCaseError> {
     let cfg = ProducerConfig {
         transactional_id: transactional.then(|| "t".to_string()),
         transaction_version: tv,
         max_in_flight,
+        bugs,
         ..ProducerConfig::default()
     };
     let mut p: Producer<u32> = Producer::new(cfg).unwrap();
@@ -328,7 +351,7 @@ fn run(
                     requests.insert(r.id(), r.clone());
                 }
                 let ids = batch_ids(p);
-                checker.check(before.state(), p, &out, &ids)?;
+                checker.check(before.state(), p, &out, &ids, strict)?;
             }
         }
         requests.retain(|id, _| p.outstanding().contains_key(id));
@@ -419,4 +442,54 @@ proptest! {
         actions.insert(0, Action::Init);
         run(false, TransactionVersion::Tv2, mif, high, actions)?;
     }
+
+    /// With known-bug switches on, the producer still never panics, its transitions stay
+    /// legal and no batch gets two fates (the bugs break protocol properties, not these).
+    #[test]
+    fn producer_with_bugs_never_panics(
+        transactional in any::<bool>(),
+        tv in prop_oneof![Just(TransactionVersion::Tv1), Just(TransactionVersion::Tv2)],
+        mif in 1u8..=5,
+        bits in 0u8..32,
+        actions in proptest::collection::vec(action(), 0..60),
+    ) {
+        let bugs = ProducerBugs {
+            reset_sequence_on_ambiguous: bits & 1 != 0,
+            skip_add_partitions: bits & 2 != 0,
+            abort_after_commit_timeout: bits & 4 != 0,
+            abort_without_bump_after_timeout: bits & 8 != 0,
+            not_leader_is_definite_failure: bits & 16 != 0,
+        };
+        let mut actions = actions;
+        actions.insert(0, Action::Init);
+        run_with(transactional, tv, mif, false, bugs, actions, false)?;
+    }
+}
+
+/// The sequence property can fail: with M-I3 (`reset_sequence_on_ambiguous`) a transactional
+/// batch retried after NOT_LEADER_OR_FOLLOWER gets a new sequence at the same epoch.
+#[test]
+fn sequence_property_catches_the_reset_on_ambiguous_bug() {
+    let actions = vec![
+        Action::Init,
+        Action::Respond(0, 0),
+        Action::Begin,
+        Action::Send(0, 1),
+        Action::Respond(0, 1), // NOT_LEADER_OR_FOLLOWER
+    ];
+    let bugs = ProducerBugs {
+        reset_sequence_on_ambiguous: true,
+        ..ProducerBugs::default()
+    };
+    assert!(run_with(
+        true,
+        TransactionVersion::Tv2,
+        5,
+        false,
+        bugs,
+        actions.clone(),
+        true
+    )
+    .is_err());
+    assert!(run(true, TransactionVersion::Tv2, 5, false, actions).is_ok());
 }
