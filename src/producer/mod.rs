@@ -1677,6 +1677,11 @@ impl<P: Clone> Producer<P> {
             if self.txn_in_flight.is_some() || self.state == TransactionState::FatalError {
                 return;
             }
+            if self.state == TransactionState::AbortableError {
+                // maybeTerminateRequestWithError: nothing is sent in an error state.
+                self.txn_queue.clear();
+                return;
+            }
             let Some(next) = self.txn_queue.first().cloned() else {
                 return;
             };
