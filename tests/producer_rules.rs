@@ -445,6 +445,28 @@ fn tv1_adds_the_partition_before_its_first_batch() {
     assert_eq!(names(&h.send(0, 1)), ["Produce"]);
 }
 
+/// TransactionManager.nextRequest / Sender.runOnce: one transactional request at a time (a
+/// partition met while an add is in flight waits for the next AddPartitionsToTxn), and the
+/// transactional request is sent before the produce data.
+#[test]
+fn tv1_one_add_in_flight_and_transactional_request_before_produce() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 0);
+    h.begin();
+    assert_eq!(names(&h.send(0, 1)), ["AddPartitionsToTxn"]);
+    assert!(h.send(1, 1).sends.is_empty(), "the second add waits");
+    let out = h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    assert_eq!(names(&out), ["AddPartitionsToTxn", "Produce"]);
+    match &out.sends[0] {
+        Request::AddPartitionsToTxn { partitions, .. } => assert_eq!(partitions, &[tp(1)]),
+        _ => unreachable!(),
+    }
+}
+
 /// TransactionManagerTest.testRecoveryFromAbortableErrorTransactionNotStarted: a failed add
 /// fails the held batches with its error and the transaction becomes abortable.
 #[test]

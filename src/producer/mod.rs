@@ -1501,8 +1501,9 @@ impl<P: Clone> Producer<P> {
             self.new_partitions.clear();
             self.enqueue_txn(TxnRequest::AddPartitions(parts));
         }
-        self.drain(now, out);
+        // Sender.runOnce: the transactional request goes first, then the produce data.
         self.send_txn_request(out);
+        self.drain(now, out);
     }
 
     fn rewrite_sequences(&mut self, out: &mut ProducerOutput<P>) {
