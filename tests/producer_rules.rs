@@ -1099,3 +1099,24 @@ fn producer_runner_rejects_malformed_vectors_and_reports_mismatches() {
     )
     .is_pass());
 }
+
+/// TransactionManager.canRetry / Sender.completeBatch: a retriable error after the delivery
+/// timeout fails the batch; for a transactional producer the retriable error is wrapped as
+/// TRANSACTION_ABORTABLE ([2025-10] handleFailedBatch).
+#[test]
+fn retriable_error_after_delivery_timeout_fails_the_batch() {
+    let mut h = txn_in_progress(TransactionVersion::Tv2);
+    let batch = h.send(0, 1).batch.unwrap();
+    h.now = 120_000;
+    let out = h.produce_err(0, ErrorCode::NotEnoughReplicas);
+    assert!(out.sends.is_empty());
+    assert!(out.events.contains(&ProducerEvent::SendFailed {
+        batch,
+        partition: tp(0),
+        error: BatchError::Kafka(ErrorCode::NotEnoughReplicas)
+    }));
+    assert_eq!(
+        (h.p.state(), h.p.last_error()),
+        (AbortableError, Some(ErrorCode::TransactionAbortable))
+    );
+}

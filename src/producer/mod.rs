@@ -1215,7 +1215,7 @@ impl<P: Clone> Producer<P> {
         tp: &TopicPartition,
         batch_id: BatchId,
         result: Result<i64, ErrorCode>,
-        _now: TimestampMs,
+        now: TimestampMs,
         out: &mut ProducerOutput<P>,
     ) {
         let Some(entry) = self.partitions.get_mut(tp) else {
@@ -1253,7 +1253,19 @@ impl<P: Clone> Producer<P> {
             return;
         }
         if error.is_retriable() {
-            self.retry(tp, pos, out);
+            // canRetry: only while the batch's delivery timeout has not passed.
+            let expired = self
+                .partitions
+                .get(tp)
+                .and_then(|e| e.in_flight.get(pos))
+                .is_some_and(|b| {
+                    now.saturating_sub(b.created_ms) >= self.config.delivery_timeout_ms
+                });
+            if expired {
+                self.fail_failed_batch(tp, pos, error, stale, out);
+            } else {
+                self.retry(tp, pos, out);
+            }
             return;
         }
         match error {
