@@ -1,0 +1,1122 @@
+//! Rule table of the producer client (kafka-semantics.md §3): one test per rule, each citing
+//! the Kafka test or KIP section it mirrors.
+
+use kafka_eos::error::ErrorCode;
+use kafka_eos::producer::{
+    BatchError, ErrorClass, Producer, ProducerBugs, ProducerCallError, ProducerConfig,
+    ProducerConfigError, ProducerEvent, ProducerOutput, Request, RequestId, Response,
+    TransactionState,
+};
+use kafka_eos::types::{TopicPartition, TransactionResult, TransactionVersion};
+
+use TransactionState::*;
+
+fn tp(n: i32) -> TopicPartition {
+    TopicPartition::new("topic", n)
+}
+
+fn names(out: &ProducerOutput<u32>) -> Vec<&'static str> {
+    out.sends.iter().map(|r| r.api_name()).collect()
+}
+
+/// A producer plus the requests it is waiting on, in emission order.
+struct H {
+    p: Producer<u32>,
+    now: i64,
+    pending: Vec<Request<u32>>,
+    events: Vec<ProducerEvent>,
+}
+
+impl H {
+    fn new(cfg: ProducerConfig) -> H {
+        H {
+            p: Producer::new(cfg).expect("valid config"),
+            now: 0,
+            pending: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+    fn idempotent() -> H {
+        H::new(ProducerConfig::default())
+    }
+    fn txn(tv: TransactionVersion) -> H {
+        H::new(ProducerConfig {
+            transactional_id: Some("foobar".into()),
+            transaction_version: tv,
+            ..ProducerConfig::default()
+        })
+    }
+    fn take(&mut self, out: ProducerOutput<u32>) -> ProducerOutput<u32> {
+        self.pending.extend(out.sends.iter().cloned());
+        self.events.extend(out.events.iter().cloned());
+        out
+    }
+    fn init(&mut self) -> ProducerOutput<u32> {
+        let out = self.p.init(self.now).expect("init");
+        self.take(out)
+    }
+    fn ready(&mut self, pid: i64, epoch: i16) {
+        self.init();
+        self.respond(
+            "InitProducerId",
+            None,
+            Response::InitProducerId(Ok((pid, epoch))),
+        );
+        assert_eq!(self.p.state(), Ready);
+    }
+    fn begin(&mut self) {
+        let out = self.p.begin(self.now).expect("begin");
+        self.take(out);
+    }
+    fn send(&mut self, part: i32, count: i32) -> ProducerOutput<u32> {
+        let out = self.p.send(tp(part), count, 7, self.now).expect("send");
+        self.take(out)
+    }
+    fn find(&self, api: &str, part: Option<i32>) -> usize {
+        self.pending
+            .iter()
+            .position(|r| {
+                r.api_name() == api
+                    && match (r, part) {
+                        (Request::Produce { partition, .. }, Some(n)) => *partition == tp(n),
+                        _ => true,
+                    }
+            })
+            .unwrap_or_else(|| panic!("no outstanding {api}"))
+    }
+    fn respond(&mut self, api: &str, part: Option<i32>, resp: Response) -> ProducerOutput<u32> {
+        let i = self.find(api, part);
+        let req = self.pending.remove(i);
+        let out = self
+            .p
+            .handle_response(req.id(), resp, self.now)
+            .expect("response accepted");
+        self.take(out)
+    }
+    fn timeout(&mut self, api: &str, part: Option<i32>) -> ProducerOutput<u32> {
+        let i = self.find(api, part);
+        let req = self.pending.remove(i);
+        let out = self
+            .p
+            .handle_request_timeout(req.id(), self.now)
+            .expect("timeout accepted");
+        self.take(out)
+    }
+    fn produce_ok(&mut self, part: i32, offset: i64) -> ProducerOutput<u32> {
+        self.respond("Produce", Some(part), Response::Produce(Ok(offset)))
+    }
+    fn produce_err(&mut self, part: i32, e: ErrorCode) -> ProducerOutput<u32> {
+        self.respond("Produce", Some(part), Response::Produce(Err(e)))
+    }
+    fn produces(&self, part: i32) -> Vec<(i16, i32, i32)> {
+        self.pending
+            .iter()
+            .filter_map(|r| match r {
+                Request::Produce {
+                    partition,
+                    producer_epoch,
+                    base_sequence,
+                    record_count,
+                    ..
+                } if *partition == tp(part) => {
+                    Some((*producer_epoch, *base_sequence, *record_count))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn produce_seq(r: &Request<u32>) -> (i64, i16, i32) {
+    match r {
+        Request::Produce {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            ..
+        } => (*producer_id, *producer_epoch, *base_sequence),
+        other => panic!("not a produce: {other:?}"),
+    }
+}
+
+fn error_of(out: &ProducerOutput<u32>) -> Option<ErrorCode> {
+    out.events.iter().find_map(|e| match e {
+        ProducerEvent::Error(e) => Some(*e),
+        _ => None,
+    })
+}
+
+// ------------------------------------------------------------------------------ states
+
+/// kafka-semantics.md §3.1, `TransactionManager.State.isTransitionValid` ([2025-10]); the whole
+/// table is printed and compared with Kafka's.
+#[test]
+fn transition_table_is_kafkas() {
+    let expected: &[(TransactionState, &[TransactionState])] = &[
+        (Uninitialized, &[Ready, AbortableError]),
+        (
+            Initializing,
+            &[Uninitialized, CommittingTransaction, AbortingTransaction],
+        ),
+        (
+            Ready,
+            &[Initializing, CommittingTransaction, AbortingTransaction],
+        ),
+        (InTransaction, &[Ready]),
+        (CommittingTransaction, &[InTransaction]),
+        (AbortingTransaction, &[InTransaction, AbortableError]),
+        (
+            AbortableError,
+            &[
+                InTransaction,
+                CommittingTransaction,
+                AbortableError,
+                Initializing,
+            ],
+        ),
+        (FatalError, &TransactionState::ALL),
+    ];
+    for (target, sources) in expected {
+        let row: Vec<&str> = TransactionState::ALL
+            .iter()
+            .filter(|s| s.is_transition_valid(*target))
+            .map(|s| s.name())
+            .collect();
+        println!("{:<24} <- {}", target.name(), row.join(", "));
+        for s in TransactionState::ALL {
+            assert_eq!(
+                s.is_transition_valid(*target),
+                sources.contains(&s),
+                "{s} -> {target}"
+            );
+        }
+    }
+}
+
+/// TransactionManagerTest.testForegroundInvalidStateTransitionIsRecoverable and
+/// testInitializeTransactionsTwiceRaisesError: a refused call changes nothing.
+#[test]
+fn refused_call_is_illegal_state_and_changes_nothing() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    let before = h.p.clone();
+    assert!(matches!(
+        h.p.commit(0),
+        Err(ProducerCallError::IllegalState {
+            state: Uninitialized,
+            ..
+        })
+    ));
+    assert!(matches!(
+        h.p.send(tp(0), 1, 1, 0),
+        Err(ProducerCallError::IllegalState { .. })
+    ));
+    assert_eq!(h.p, before);
+    h.ready(1, 0);
+    let before = h.p.clone();
+    assert!(h.p.init(0).is_err());
+    assert!(h.p.abort(0).is_err());
+    assert!(h.p.send(tp(0), 1, 1, 0).is_err());
+    assert_eq!(h.p, before);
+}
+
+/// ProducerConfig: idempotence requires max.in.flight.requests.per.connection <= 5
+/// (KafkaProducerTest.testInflightRequestsAndIdempotenceForIdempotentProducers).
+#[test]
+fn max_in_flight_outside_one_to_five_is_a_config_error() {
+    for bad in [0u8, 6, 255] {
+        let cfg = ProducerConfig {
+            max_in_flight: bad,
+            ..ProducerConfig::default()
+        };
+        assert_eq!(
+            Producer::<u32>::new(cfg).err(),
+            Some(ProducerConfigError::MaxInFlight(bad))
+        );
+    }
+    for ok in 1u8..=5 {
+        let cfg = ProducerConfig {
+            max_in_flight: ok,
+            ..ProducerConfig::default()
+        };
+        assert!(Producer::<u32>::new(cfg).is_ok());
+    }
+}
+
+// ------------------------------------------------------------------------------ sequences
+
+/// TransactionManagerTest.testDefaultSequenceNumber: sequences per partition from 0, assigned
+/// when the batch is drained, advanced by the record count.
+#[test]
+fn sequences_start_at_zero_per_partition_and_advance_by_record_count() {
+    let mut h = H::idempotent();
+    h.ready(13131, 0);
+    let out = h.send(0, 3);
+    assert_eq!(produce_seq(&out.sends[0]), (13131, 0, 0));
+    let out = h.send(0, 2);
+    assert_eq!(produce_seq(&out.sends[0]), (13131, 0, 3));
+    let out = h.send(1, 1);
+    assert_eq!(produce_seq(&out.sends[0]), (13131, 0, 0));
+    assert_eq!(h.p.next_sequence(&tp(0)), 5);
+    assert_eq!(h.p.next_sequence(&tp(1)), 1);
+}
+
+/// TransactionManagerTest.testSequenceNumberOverflow: the sequence wraps after Int.MaxValue.
+#[test]
+fn sequence_wraps_after_i32_max() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, i32::MAX);
+    assert_eq!(h.p.next_sequence(&tp(0)), i32::MAX);
+    let out = h.send(0, 100);
+    assert_eq!(produce_seq(&out.sends[0]).2, i32::MAX);
+    assert_eq!(h.p.next_sequence(&tp(0)), 99);
+}
+
+/// RecordAccumulator drain gating with max.in.flight (SenderTest.testIdempotenceWithMaxInFlightOne
+/// style): at most `max_in_flight` batches per partition; the next is drained when one completes.
+#[test]
+fn at_most_max_in_flight_batches_per_partition() {
+    let mut h = H::new(ProducerConfig {
+        max_in_flight: 2,
+        ..ProducerConfig::default()
+    });
+    h.ready(1, 0);
+    assert_eq!(names(&h.send(0, 1)), ["Produce"]);
+    assert_eq!(names(&h.send(0, 1)), ["Produce"]);
+    assert!(h.send(0, 1).sends.is_empty(), "third batch waits");
+    assert_eq!(
+        names(&h.send(1, 1)),
+        ["Produce"],
+        "another partition is free"
+    );
+    let out = h.produce_ok(0, 0);
+    assert_eq!(names(&out), ["Produce"]);
+    assert_eq!(produce_seq(&out.sends[0]).2, 2);
+}
+
+/// SenderTest.testIdempotenceWithMultipleInflightsRetriedInOrder: a retried batch keeps its
+/// sequence and is re-sent only when it is the lowest sequence in flight.
+#[test]
+fn retry_keeps_sequence_and_only_the_lowest_is_resent() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1);
+    h.send(0, 1);
+    // The second batch fails retriably while the first is still in flight: it waits.
+    let i = h
+        .pending
+        .iter()
+        .rposition(|r| r.api_name() == "Produce")
+        .unwrap();
+    let second = h.pending.remove(i);
+    let out =
+        h.p.handle_response(
+            second.id(),
+            Response::Produce(Err(ErrorCode::NotLeaderOrFollower)),
+            0,
+        )
+        .unwrap();
+    assert!(out.sends.is_empty());
+    assert!(
+        h.send(0, 1).sends.is_empty(),
+        "new batches wait behind retries"
+    );
+    let out = h.produce_ok(0, 0);
+    assert_eq!(out.sends.len(), 1);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 0, 1), "same sequence");
+    h.take(out);
+    let out = h.produce_ok(0, 1);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 0, 2), "then the new batch");
+}
+
+/// SenderTest (legacy DUPLICATE_SEQUENCE_NUMBER): the batch completes as a success with no offset.
+#[test]
+fn duplicate_sequence_number_completes_the_batch_as_success() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    let batch = h.send(0, 1).batch.unwrap();
+    let out = h.produce_err(0, ErrorCode::DuplicateSequenceNumber);
+    assert_eq!(
+        out.events,
+        [ProducerEvent::SendAcknowledged {
+            batch,
+            partition: tp(0),
+            base_offset: None
+        }]
+    );
+}
+
+/// SenderTest.testEpochBumpOnOutOfOrderSequenceForNextBatch / KIP-360: an idempotent producer's
+/// OUT_OF_ORDER_SEQUENCE_NUMBER on the next expected batch bumps the epoch locally and
+/// re-sends from sequence 0.
+#[test]
+fn idempotent_out_of_order_bumps_epoch_and_restarts_sequences() {
+    let mut h = H::idempotent();
+    h.ready(1, 5);
+    h.send(0, 2);
+    h.produce_ok(0, 0);
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(out.sends.len(), 1);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 6, 0));
+    assert_eq!(h.p.producer_epoch(), 6);
+    assert_eq!(h.p.state(), Ready);
+    assert!(out.events.contains(&ProducerEvent::EpochBumped {
+        producer_id: 1,
+        producer_epoch: 6
+    }));
+}
+
+/// TransactionManager.bumpIdempotentProducerEpoch: at epoch Short.MAX_VALUE the idempotent
+/// producer resets its producer id (UNINITIALIZED, then InitProducerId(-1, -1)).
+#[test]
+fn idempotent_bump_at_epoch_32767_resets_the_producer_id() {
+    let mut h = H::idempotent();
+    h.ready(1, i16::MAX);
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(names(&out), ["InitProducerId"]);
+    assert_eq!(h.p.state(), Initializing);
+    assert_eq!(h.p.producer_id(), -1);
+    match &out.sends[0] {
+        Request::InitProducerId {
+            producer_id,
+            producer_epoch,
+            transactional_id,
+            ..
+        } => assert_eq!(
+            (*producer_id, *producer_epoch, transactional_id),
+            (-1, -1, &None)
+        ),
+        _ => unreachable!(),
+    }
+    let out = h.respond("InitProducerId", None, Response::InitProducerId(Ok((2, 0))));
+    assert_eq!(
+        produce_seq(&out.sends[0]),
+        (2, 0, 0),
+        "the batch is re-sent under the new id"
+    );
+}
+
+/// TransactionManager.canRetry (UNKNOWN_PRODUCER_ID, log start known): the idempotent producer
+/// bumps its epoch and retries (SenderTest.testUnknownProducerErrorShouldBeRetriedForFutureBatches...).
+#[test]
+fn idempotent_unknown_producer_id_bumps_and_retries() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::UnknownProducerId);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 1, 0));
+}
+
+/// Sender.completeBatch: any retriable produce error is retried with the same sequence.
+#[test]
+fn retriable_produce_error_is_retried_with_the_same_sequence() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.ready(1, 0);
+    h.begin();
+    h.send(0, 1);
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::NotEnoughReplicas);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 0, 0));
+    assert_eq!(h.p.state(), InTransaction);
+    assert!(error_of(&out).is_none());
+}
+
+// ------------------------------------------------------------------------------ transactions
+
+/// TransactionManagerTest.testBasicTransaction (TV1): AddPartitionsToTxn before the data; the
+/// batch is held and sequenced when the add succeeds; a partition is added once.
+#[test]
+fn tv1_adds_the_partition_before_its_first_batch() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 0);
+    h.begin();
+    let out = h.send(0, 1);
+    assert_eq!(names(&out), ["AddPartitionsToTxn"]);
+    assert_eq!(h.p.next_sequence(&tp(0)), 0);
+    let out = h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    assert_eq!(names(&out), ["Produce"]);
+    assert_eq!(h.p.next_sequence(&tp(0)), 1);
+    assert_eq!(names(&h.send(0, 1)), ["Produce"]);
+}
+
+/// TransactionManager.nextRequest / Sender.runOnce: one transactional request at a time (a
+/// partition met while an add is in flight waits for the next AddPartitionsToTxn), and the
+/// transactional request is sent before the produce data.
+#[test]
+fn tv1_one_add_in_flight_and_transactional_request_before_produce() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 0);
+    h.begin();
+    assert_eq!(names(&h.send(0, 1)), ["AddPartitionsToTxn"]);
+    assert!(h.send(1, 1).sends.is_empty(), "the second add waits");
+    let out = h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    assert_eq!(names(&out), ["AddPartitionsToTxn", "Produce"]);
+    match &out.sends[0] {
+        Request::AddPartitionsToTxn { partitions, .. } => assert_eq!(partitions, &[tp(1)]),
+        _ => unreachable!(),
+    }
+}
+
+/// TransactionManagerTest.testRecoveryFromAbortableErrorTransactionNotStarted: a failed add
+/// fails the held batches with its error and the transaction becomes abortable.
+#[test]
+fn tv1_failed_add_fails_the_held_batches() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 0);
+    h.begin();
+    let batch = h.send(0, 1).batch.unwrap();
+    let out = h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Err(ErrorCode::TopicAuthorizationFailed)),
+    );
+    assert!(out.events.contains(&ProducerEvent::SendFailed {
+        batch,
+        partition: tp(0),
+        error: BatchError::Kafka(ErrorCode::TopicAuthorizationFailed)
+    }));
+    assert_eq!(h.p.state(), AbortableError);
+    let out = h.p.abort(0).unwrap();
+    assert!(out.sends.is_empty(), "nothing was added: no EndTxn");
+    assert_eq!(h.p.state(), Ready);
+}
+
+/// TransactionManagerTest.testBumpTransactionalEpochOnAbortableError (TV1, InitProducerId v3+):
+/// EndTxn(ABORT) is followed by InitProducerId(current id, epoch), then READY with sequences 0.
+#[test]
+fn tv1_abortable_produce_error_bumps_the_epoch_after_abort() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 1);
+    h.begin();
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
+    assert!(h.p.epoch_bump_required());
+    assert_eq!(names(&h.p.abort(0).map(|o| h.take(o)).unwrap()), ["EndTxn"]);
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+    assert_eq!(names(&out), ["InitProducerId"]);
+    match &out.sends[0] {
+        Request::InitProducerId {
+            producer_id,
+            producer_epoch,
+            ..
+        } => assert_eq!((*producer_id, *producer_epoch), (1, 1)),
+        _ => unreachable!(),
+    }
+    assert_eq!(h.p.state(), Initializing);
+    h.respond("InitProducerId", None, Response::InitProducerId(Ok((1, 2))));
+    assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 2));
+    assert_eq!(h.p.next_sequence(&tp(0)), 0);
+}
+
+/// TransactionManagerTest.testEpochUpdateAfterBumpFromEndTxnResponseInV2: TV2 never sends
+/// AddPartitionsToTxn nor the client bump; EndTxn's (id, epoch) is adopted, sequences reset.
+#[test]
+fn tv2_adopts_the_epoch_from_end_txn_and_resets_sequences() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.ready(1, 1);
+    h.begin();
+    assert_eq!(names(&h.send(0, 1)), ["Produce"]);
+    h.produce_err(0, ErrorCode::InvalidProducerEpoch);
+    assert_eq!(h.p.error_class(), Some(ErrorClass::Abortable));
+    assert!(!h.p.epoch_bump_required());
+    let out = h.p.abort(0).unwrap();
+    assert_eq!(names(&out), ["EndTxn"]);
+    h.take(out);
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    assert!(out.sends.is_empty());
+    assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 2));
+    assert_eq!(h.p.next_sequence(&tp(0)), 0);
+}
+
+/// TransactionManager.nextRequest: no partition added -> EndTxn is not sent; the transaction
+/// completes locally (testRecoveryFromAbortableErrorTransactionNotStarted).
+#[test]
+fn empty_transaction_completes_without_end_txn() {
+    let mut h = H::txn(TransactionVersion::Tv1);
+    h.ready(1, 1);
+    h.begin();
+    let out = h.p.commit(0).unwrap();
+    assert!(out.sends.is_empty());
+    assert_eq!(out.events, [ProducerEvent::TransactionCommitted]);
+    assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 1));
+}
+
+/// TransactionManager.nextRequest ("do not send the EndTxn until all batches have been
+/// flushed"; testCommitTransactionWithInFlightProduceRequest): EndTxn follows the last batch.
+#[test]
+fn commit_waits_for_in_flight_batches() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.ready(1, 1);
+    h.begin();
+    h.send(0, 1);
+    let out = h.p.commit(0).unwrap();
+    assert!(out.sends.is_empty());
+    assert_eq!(h.p.state(), CommittingTransaction);
+    let out = h.produce_ok(0, 0);
+    assert_eq!(names(&out), ["EndTxn"]);
+    match &out.sends[0] {
+        Request::EndTxn {
+            result,
+            transaction_v2,
+            ..
+        } => assert_eq!(
+            (*result, *transaction_v2),
+            (TransactionResult::Commit, true)
+        ),
+        _ => unreachable!(),
+    }
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    assert_eq!(out.events, [ProducerEvent::TransactionCommitted]);
+}
+
+/// TransactionManagerTest.testProducerFencedExceptionInInitProducerId: fatal, and every later
+/// call re-throws PRODUCER_FENCED.
+#[test]
+fn fatal_error_is_rethrown_by_every_later_call() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.init();
+    let out = h.respond(
+        "InitProducerId",
+        None,
+        Response::InitProducerId(Err(ErrorCode::ProducerFenced)),
+    );
+    assert_eq!(error_of(&out), Some(ErrorCode::ProducerFenced));
+    assert_eq!(h.p.state(), FatalError);
+    let fenced = Err(ProducerCallError::Failed(ErrorCode::ProducerFenced));
+    assert_eq!(h.p.begin(0).map(|_| ()), fenced);
+    assert_eq!(h.p.commit(0).map(|_| ()), fenced);
+    assert_eq!(h.p.abort(0).map(|_| ()), fenced);
+    assert_eq!(h.p.send(tp(0), 1, 0, 0).map(|_| ()), fenced);
+}
+
+/// TransactionManagerTest.testAbortableErrorWhileAbortInProgress: an abortable error while
+/// aborting is ignored; the abort completes.
+#[test]
+fn abortable_error_while_aborting_is_ignored() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.ready(1, 1);
+    h.begin();
+    h.send(0, 1);
+    let out = h.p.abort(0).unwrap();
+    assert!(out.sends.is_empty(), "EndTxn waits for the in-flight batch");
+    let out = h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
+    assert_eq!(h.p.state(), AbortingTransaction);
+    assert_eq!(names(&out), ["EndTxn"]);
+    h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    assert_eq!(h.p.state(), Ready);
+}
+
+/// TransactionManagerTest.testAbortableErrorIsConvertedToFatal... / KAFKA-14831
+/// (testBackgroundInvalidStateTransitionIsFatal): a queued commit fails when the transaction
+/// becomes abortable, and abort() is allowed from ABORTABLE_ERROR while commit re-throws.
+#[test]
+fn abortable_state_rethrows_on_commit_but_allows_abort() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.ready(1, 1);
+    h.begin();
+    h.send(0, 1);
+    h.produce_err(0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(h.p.state(), AbortableError);
+    assert_eq!(
+        h.p.commit(0).map(|_| ()),
+        Err(ProducerCallError::Failed(
+            ErrorCode::OutOfOrderSequenceNumber
+        ))
+    );
+    assert!(h.p.abort(0).is_ok());
+}
+
+// ------------------------------------------------------------------------------ error classes per RPC
+
+fn txn_in_progress(tv: TransactionVersion) -> H {
+    let mut h = H::txn(tv);
+    h.ready(1, 1);
+    h.begin();
+    h
+}
+
+/// kafka-semantics.md §3.5, InitProducerIdHandler: retriable -> the same request again;
+/// INVALID_PRODUCER_EPOCH / PRODUCER_FENCED -> fatal PRODUCER_FENCED;
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED -> abortable (sic); others -> fatal.
+#[test]
+fn init_producer_id_error_classes() {
+    for e in [
+        ErrorCode::NotCoordinator,
+        ErrorCode::CoordinatorLoadInProgress,
+        ErrorCode::ConcurrentTransactions,
+    ] {
+        let mut h = H::txn(TransactionVersion::Tv2);
+        h.init();
+        let out = h.respond("InitProducerId", None, Response::InitProducerId(Err(e)));
+        assert_eq!(names(&out), ["InitProducerId"], "{e}");
+        assert_eq!(h.p.state(), Initializing);
+    }
+    for (e, state, last) in [
+        (
+            ErrorCode::InvalidProducerEpoch,
+            FatalError,
+            ErrorCode::ProducerFenced,
+        ),
+        (
+            ErrorCode::ProducerFenced,
+            FatalError,
+            ErrorCode::ProducerFenced,
+        ),
+        (
+            ErrorCode::TransactionalIdAuthorizationFailed,
+            AbortableError,
+            ErrorCode::TransactionalIdAuthorizationFailed,
+        ),
+        (
+            ErrorCode::InvalidTransactionTimeout,
+            FatalError,
+            ErrorCode::InvalidTransactionTimeout,
+        ),
+    ] {
+        let mut h = H::txn(TransactionVersion::Tv2);
+        h.init();
+        h.respond("InitProducerId", None, Response::InitProducerId(Err(e)));
+        assert_eq!((h.p.state(), h.p.last_error()), (state, Some(last)), "{e}");
+    }
+}
+
+/// kafka-semantics.md §3.5, AddPartitionsToTxnHandler ([2025-10]).
+#[test]
+fn add_partitions_error_classes() {
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    h.send(0, 1);
+    let out = h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Err(ErrorCode::ConcurrentTransactions)),
+    );
+    assert_eq!(names(&out), ["AddPartitionsToTxn"]);
+    for (e, state) in [
+        (ErrorCode::InvalidProducerEpoch, FatalError),
+        (ErrorCode::ProducerFenced, FatalError),
+        (ErrorCode::InvalidTxnState, FatalError),
+        (ErrorCode::InvalidProducerIdMapping, FatalError),
+        (ErrorCode::TransactionalIdAuthorizationFailed, FatalError),
+        (ErrorCode::TopicAuthorizationFailed, AbortableError),
+        (ErrorCode::OperationNotAttempted, AbortableError),
+        (ErrorCode::TransactionAbortable, AbortableError),
+        (ErrorCode::UnknownProducerId, AbortableError),
+    ] {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        h.send(0, 1);
+        h.respond(
+            "AddPartitionsToTxn",
+            None,
+            Response::AddPartitionsToTxn(Err(e)),
+        );
+        assert_eq!(h.p.state(), state, "{e}");
+    }
+}
+
+/// kafka-semantics.md §3.5, EndTxnHandler: TRANSACTION_ABORTABLE is abortable on a commit and
+/// fatal on an abort ([2025-10]); fenced and INVALID_TXN_STATE are fatal; retriable -> resend.
+#[test]
+fn end_txn_error_classes() {
+    let run = |result: TransactionResult, e: ErrorCode| {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        h.send(0, 1);
+        h.produce_ok(0, 0);
+        let out = match result {
+            TransactionResult::Commit => h.p.commit(0).unwrap(),
+            TransactionResult::Abort => h.p.abort(0).unwrap(),
+        };
+        h.take(out);
+        let out = h.respond("EndTxn", None, Response::EndTxn(Err(e)));
+        (h.p.state(), names(&out), h.p.last_error())
+    };
+    assert_eq!(
+        run(TransactionResult::Commit, ErrorCode::NotCoordinator).1,
+        ["EndTxn"]
+    );
+    assert_eq!(
+        run(TransactionResult::Commit, ErrorCode::ConcurrentTransactions).0,
+        CommittingTransaction
+    );
+    assert_eq!(
+        run(TransactionResult::Commit, ErrorCode::TransactionAbortable).0,
+        AbortableError
+    );
+    assert_eq!(
+        run(TransactionResult::Abort, ErrorCode::TransactionAbortable).0,
+        FatalError
+    );
+    assert_eq!(
+        run(TransactionResult::Commit, ErrorCode::InvalidProducerEpoch),
+        (FatalError, vec![], Some(ErrorCode::ProducerFenced))
+    );
+    assert_eq!(
+        run(TransactionResult::Abort, ErrorCode::InvalidTxnState).0,
+        FatalError
+    );
+}
+
+/// kafka-semantics.md §3.4: transactional produce errors. OUT_OF_ORDER and
+/// INVALID_PRODUCER_EPOCH are abortable (testAllowAbortOnProduceFailure,
+/// testInvalidProducerEpochFromProduce); PRODUCER_FENCED and INVALID_PRODUCER_ID_MAPPING are
+/// fatal (testFatalErrorWhenProduceResponseWithInvalidPidMapping); INVALID_TXN_STATE is wrapped
+/// as TRANSACTION_ABORTABLE.
+#[test]
+fn transactional_produce_error_classes() {
+    for (e, state, last) in [
+        (
+            ErrorCode::OutOfOrderSequenceNumber,
+            AbortableError,
+            ErrorCode::OutOfOrderSequenceNumber,
+        ),
+        (
+            ErrorCode::InvalidProducerEpoch,
+            AbortableError,
+            ErrorCode::InvalidProducerEpoch,
+        ),
+        (
+            ErrorCode::InvalidTxnState,
+            AbortableError,
+            ErrorCode::TransactionAbortable,
+        ),
+        (
+            ErrorCode::ProducerFenced,
+            FatalError,
+            ErrorCode::ProducerFenced,
+        ),
+        (
+            ErrorCode::InvalidProducerIdMapping,
+            FatalError,
+            ErrorCode::InvalidProducerIdMapping,
+        ),
+        (
+            ErrorCode::ClusterAuthorizationFailed,
+            FatalError,
+            ErrorCode::ClusterAuthorizationFailed,
+        ),
+    ] {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        let batch = h.send(0, 1).batch.unwrap();
+        let out = h.produce_err(0, e);
+        assert_eq!((h.p.state(), h.p.last_error()), (state, Some(last)), "{e}");
+        assert!(out.events.contains(&ProducerEvent::SendFailed {
+            batch,
+            partition: tp(0),
+            error: BatchError::Kafka(e)
+        }));
+    }
+}
+
+// ------------------------------------------------------------------------------ timeouts
+
+/// TransactionManager: a disconnected transactional request is re-enqueued and sent again.
+#[test]
+fn lost_transactional_request_is_sent_again() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.init();
+    let out = h.timeout("InitProducerId", None);
+    assert_eq!(names(&out), ["InitProducerId"]);
+    assert_eq!(h.p.state(), Initializing);
+}
+
+/// Sender: a produce request that times out before the delivery timeout is retried with the
+/// same sequence (the outcome is ambiguous).
+#[test]
+fn lost_produce_is_retried_with_the_same_sequence() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1);
+    let out = h.timeout("Produce", Some(0));
+    assert_eq!(produce_seq(&out.sends[0]), (1, 0, 0));
+}
+
+/// Sender.failBatch for an expired batch (delivery.timeout.ms): the transaction becomes
+/// abortable and (TV1) the client epoch bump is required (KIP-360, the M-T4 fix).
+#[test]
+fn expired_transactional_batch_makes_the_transaction_abortable_with_bump() {
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.now = 200_000;
+    let out = h.timeout("Produce", Some(0));
+    assert!(out.sends.is_empty());
+    assert_eq!(h.p.state(), AbortableError);
+    assert!(h.p.epoch_bump_required());
+}
+
+// ------------------------------------------------------------------------------ bug switches
+
+fn with_bugs(tv: TransactionVersion, txn: bool, bugs: ProducerBugs) -> H {
+    H::new(ProducerConfig {
+        transactional_id: txn.then(|| "foobar".to_string()),
+        transaction_version: tv,
+        bugs,
+        ..ProducerConfig::default()
+    })
+}
+
+/// M-I3 (KIP-360 motivation, KAFKA-18579): with the bug, an ambiguous produce is re-sent under a
+/// new sequence; without it the sequence is kept (lost_produce_is_retried_with_the_same_sequence).
+#[test]
+fn bug_reset_sequence_on_ambiguous_resends_with_a_new_sequence() {
+    let bugs = ProducerBugs {
+        reset_sequence_on_ambiguous: true,
+        ..ProducerBugs::default()
+    };
+    let mut h = with_bugs(TransactionVersion::Tv2, false, bugs);
+    h.ready(1, 0);
+    h.send(0, 1);
+    let out = h.timeout("Produce", Some(0));
+    assert_eq!(
+        produce_seq(&out.sends[0]),
+        (1, 1, 0),
+        "idempotent: bumped epoch"
+    );
+    let mut h = with_bugs(TransactionVersion::Tv2, true, bugs);
+    h.ready(1, 0);
+    h.begin();
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::NotLeaderOrFollower);
+    assert_eq!(
+        produce_seq(&out.sends[0]),
+        (1, 0, 1),
+        "transactional: new sequence"
+    );
+}
+
+/// M-T6 (KIP-890 motivation): with the bug a TV1 producer writes without AddPartitionsToTxn.
+#[test]
+fn bug_skip_add_partitions_produces_without_adding() {
+    let bugs = ProducerBugs {
+        skip_add_partitions: true,
+        ..ProducerBugs::default()
+    };
+    let mut h = with_bugs(TransactionVersion::Tv1, true, bugs);
+    h.ready(1, 0);
+    h.begin();
+    assert_eq!(names(&h.send(0, 1)), ["Produce"]);
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    assert_eq!(names(&h.send(0, 1)), ["AddPartitionsToTxn"]);
+}
+
+/// M-T3 (KAFKA-17754): with the bug a lost EndTxn(COMMIT) makes the client treat the
+/// transaction as aborted at the same epoch; without it the commit is re-sent.
+#[test]
+fn bug_abort_after_commit_timeout_gives_up_on_the_commit() {
+    let bugs = ProducerBugs {
+        abort_after_commit_timeout: true,
+        ..ProducerBugs::default()
+    };
+    let mut h = with_bugs(TransactionVersion::Tv1, true, bugs);
+    h.ready(1, 0);
+    h.begin();
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.produce_ok(0, 0);
+    let out = h.p.commit(0).unwrap();
+    h.take(out);
+    let out = h.timeout("EndTxn", None);
+    assert!(out.sends.is_empty());
+    assert_eq!(out.events, [ProducerEvent::TransactionAborted]);
+    assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 0));
+
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.produce_ok(0, 0);
+    let out = h.p.commit(0).unwrap();
+    h.take(out);
+    let out = h.timeout("EndTxn", None);
+    assert_eq!(names(&out), ["EndTxn"]);
+    assert_eq!(h.p.state(), CommittingTransaction);
+}
+
+/// M-T4 (KAFKA-14053): with the bug an expired batch does not require the epoch bump, so the
+/// abort sends no InitProducerId.
+#[test]
+fn bug_abort_without_bump_after_timeout_skips_the_bump() {
+    let bugs = ProducerBugs {
+        abort_without_bump_after_timeout: true,
+        ..ProducerBugs::default()
+    };
+    let mut h = with_bugs(TransactionVersion::Tv1, true, bugs);
+    h.ready(1, 0);
+    h.begin();
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.now = 200_000;
+    h.timeout("Produce", Some(0));
+    assert_eq!(h.p.state(), AbortableError);
+    assert!(!h.p.epoch_bump_required());
+    let out = h.p.abort(h.now).unwrap();
+    h.take(out);
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+    assert!(out.sends.is_empty(), "no InitProducerId bump");
+    assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 0));
+}
+
+/// M-E1 (KAFKA-13574): with the bug NOT_LEADER_OR_FOLLOWER fails the batch for good (a false
+/// loss); without it the batch is retried.
+#[test]
+fn bug_not_leader_is_definite_failure_fails_the_batch() {
+    let bugs = ProducerBugs {
+        not_leader_is_definite_failure: true,
+        ..ProducerBugs::default()
+    };
+    let mut h = with_bugs(TransactionVersion::Tv2, false, bugs);
+    h.ready(1, 0);
+    let batch = h.send(0, 1).batch.unwrap();
+    let out = h.produce_err(0, ErrorCode::NotLeaderOrFollower);
+    assert!(out.events.contains(&ProducerEvent::SendFailed {
+        batch,
+        partition: tp(0),
+        error: BatchError::Kafka(ErrorCode::NotLeaderOrFollower)
+    }));
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::NotLeaderOrFollower);
+    assert_eq!(names(&out), ["Produce"]);
+}
+
+// ------------------------------------------------------------------------------ misc
+
+/// An unknown request id or a response of the wrong kind is refused and changes nothing.
+#[test]
+fn unknown_request_and_wrong_response_kind_are_refused() {
+    let mut h = H::txn(TransactionVersion::Tv2);
+    h.init();
+    let before = h.p.clone();
+    let id: RequestId = h.pending[0].id();
+    assert!(h
+        .p
+        .handle_response(id + 100, Response::Produce(Ok(0)), 0)
+        .is_err());
+    assert!(h
+        .p
+        .handle_response(id, Response::Produce(Ok(0)), 0)
+        .is_err());
+    assert!(h.p.handle_request_timeout(id + 100, 0).is_err());
+    assert_eq!(h.p, before);
+    let _ = h.produces(0);
+}
+
+// ------------------------------------------------------------------------------ conformance runner
+
+/// FORMAT.md: every shipped producer vector (`tests/conformance/E*.json`) passes.
+#[test]
+fn producer_conformance_vectors_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with('E') || !name.ends_with(".json") {
+            continue;
+        }
+        let (id, verdict) = kafka_eos_model::conformance::run_file(&path);
+        assert!(verdict.is_pass(), "{id}: {verdict}");
+        n += 1;
+    }
+    assert!(n >= 11, "only {n} producer vectors found");
+}
+
+/// FORMAT.md: an unknown op, field or config key makes the vector malformed (never skipped),
+/// and a mismatch names the step with expected and actual outcomes.
+#[test]
+fn producer_runner_rejects_malformed_vectors_and_reports_mismatches() {
+    use kafka_eos_model::conformance::{parse_vector, run_vector, Verdict};
+    let vector = |config: &str, steps: &str| {
+        let text = format!(
+            r#"{{"format": 1, "id": "x", "role": "producer", "config": {config}, "steps": {steps}}}"#
+        );
+        run_vector(&parse_vector(&text).unwrap())
+    };
+    assert!(matches!(
+        vector("{}", r#"[{"op": "fly"}]"#),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector("{}", r#"[{"op": "init", "wings": 2}]"#),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector(r#"{"acks": 1}"#, "[]"),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector(r#"{"max_in_flight": 6}"#, "[]"),
+        Verdict::Malformed(_)
+    ));
+    assert!(matches!(
+        vector("{}", r#"[{"op": "respond", "api": "Produce"}]"#),
+        Verdict::Malformed(_)
+    ));
+    match vector("{}", r#"[{"op": "init", "expect": {}}]"#) {
+        Verdict::Fail(f) => {
+            assert_eq!((f.step, f.op.as_str()), (1, "init"));
+            assert_eq!(f.actual, serde_json::json!({"sends": ["InitProducerId"]}));
+        }
+        other => panic!("expected a failure, got {other}"),
+    }
+    // An idempotent producer's send while INITIALIZING is held (no request): `{}` passes.
+    assert!(vector(
+        "{}",
+        r#"[{"op": "init", "expect": {"sends": ["InitProducerId"]}},
+            {"op": "send", "partition": "topic-0", "expect": {}},
+            {"op": "respond", "api": "InitProducerId", "producer_id": 7, "producer_epoch": 0,
+             "expect": {"sends": ["Produce"]}}]"#
+    )
+    .is_pass());
+}
+
+/// TransactionManager.canRetry / Sender.completeBatch: a retriable error after the delivery
+/// timeout fails the batch; for a transactional producer the retriable error is wrapped as
+/// TRANSACTION_ABORTABLE ([2025-10] handleFailedBatch).
+#[test]
+fn retriable_error_after_delivery_timeout_fails_the_batch() {
+    let mut h = txn_in_progress(TransactionVersion::Tv2);
+    let batch = h.send(0, 1).batch.unwrap();
+    h.now = 120_000;
+    let out = h.produce_err(0, ErrorCode::NotEnoughReplicas);
+    assert!(out.sends.is_empty());
+    assert!(out.events.contains(&ProducerEvent::SendFailed {
+        batch,
+        partition: tp(0),
+        error: BatchError::Kafka(ErrorCode::NotEnoughReplicas)
+    }));
+    assert_eq!(
+        (h.p.state(), h.p.last_error()),
+        (AbortableError, Some(ErrorCode::TransactionAbortable))
+    );
+}
