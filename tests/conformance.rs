@@ -21,7 +21,11 @@ fn vector_files() -> Vec<PathBuf> {
 fn every_public_vector_passes() {
     let files = vector_files();
     // The public set shipped with the project: if vectors disappear, this test must notice.
-    assert!(files.len() >= 48, "expected at least 48 vectors, found {}", files.len());
+    assert!(
+        files.len() >= 48,
+        "expected at least 48 vectors, found {}",
+        files.len()
+    );
     let failures: Vec<String> = files
         .iter()
         .map(|f| run_file(f))

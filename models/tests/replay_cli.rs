@@ -23,8 +23,15 @@ fn replay_of_the_public_vectors_passes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "replay failed:\n{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), files.len() + 1, "one line per vector plus a total:\n{stdout}");
-    assert!(lines[..files.len()].iter().all(|l| l.ends_with(": pass")), "{stdout}");
+    assert_eq!(
+        lines.len(),
+        files.len() + 1,
+        "one line per vector plus a total:\n{stdout}"
+    );
+    assert!(
+        lines[..files.len()].iter().all(|l| l.ends_with(": pass")),
+        "{stdout}"
+    );
     assert_eq!(
         *lines.last().unwrap(),
         format!("{} passed, 0 failed", files.len())
@@ -43,11 +50,19 @@ fn replay_reports_a_malformed_vector_and_exits_non_zero() {
     )
     .unwrap();
     let missing = dir.join("missing.json");
-    let out = bin().arg("replay").arg(&bad).arg(&missing).output().unwrap();
+    let out = bin()
+        .arg("replay")
+        .arg(&bad)
+        .arg(&missing)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(stdout.contains("bad: MALFORMED"), "{stdout}");
-    assert!(stdout.contains("missing.json: MALFORMED: cannot read"), "{stdout}");
+    assert!(
+        stdout.contains("missing.json: MALFORMED: cannot read"),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 passed, 2 failed"), "{stdout}");
     std::fs::remove_dir_all(dir).ok();
 }
