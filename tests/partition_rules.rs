@@ -805,3 +805,29 @@ fn bug_lso_ignores_open_transactions_exposes_uncommitted_data() {
     assert_eq!(l.last_stable_offset(), 2);
     assert_eq!(offsets(&l, 0, IsolationLevel::ReadCommitted), vec![0, 1]);
 }
+
+/// KIP-890 part 1 error translation (kafka-semantics §1.10 item 4; `AddPartitionsToTxnManager`
+/// `topicPartitionsToError`, `ReplicaManager.maybeSendPartitionsToTransactionCoordinator`):
+/// what the producer sees when the leader's verification with the coordinator fails.
+#[test]
+fn verification_errors_are_translated_for_the_producer() {
+    use kafka_eos::partition::verification_error_for_produce as tr;
+    use kafka_eos::ErrorCode::*;
+    assert_eq!(tr(ProducerFenced, 9), InvalidProducerEpoch);
+    assert_eq!(tr(ProducerFenced, 12), InvalidProducerEpoch);
+    assert_eq!(tr(TransactionAbortable, 10), InvalidTxnState);
+    assert_eq!(tr(TransactionAbortable, 11), TransactionAbortable);
+    assert_eq!(tr(ClusterAuthorizationFailed, 12), InvalidTxnState);
+    for retriable in [
+        NetworkException,
+        CoordinatorLoadInProgress,
+        CoordinatorNotAvailable,
+        NotCoordinator,
+    ] {
+        assert_eq!(tr(retriable, 11), NotEnoughReplicas);
+    }
+    assert_eq!(tr(ConcurrentTransactions, 11), NotEnoughReplicas);
+    assert_eq!(tr(ConcurrentTransactions, 12), ConcurrentTransactions);
+    assert_eq!(tr(InvalidTxnState, 9), InvalidTxnState);
+    assert_eq!(tr(InvalidProducerIdMapping, 12), InvalidProducerIdMapping);
+}

@@ -839,6 +839,36 @@ impl<P> PartitionLeader<P> {
     }
 }
 
+/// The error a produce gets when its KIP-890 verification with the transaction coordinator fails
+/// (kafka-semantics §1.10 item 4: `AddPartitionsToTxnManager` and `ReplicaManager`).
+///
+/// `error` is the coordinator's answer to the leader's AddPartitionsToTxn (verify-only under
+/// TV1, the implicit add under TV2); `produce_version` is the client's Produce request version
+/// (v12+ is TV2's "add partition" verification).
+/// - `PRODUCER_FENCED` becomes `INVALID_PRODUCER_EPOCH` (the leader never answers a produce with
+///   `PRODUCER_FENCED`, KIP-588);
+/// - `TRANSACTION_ABORTABLE` becomes `INVALID_TXN_STATE` for Produce v10 and older, which do not
+///   know it, and passes through for v11+;
+/// - a top-level `CLUSTER_AUTHORIZATION_FAILED` becomes `INVALID_TXN_STATE`;
+/// - `NETWORK_EXCEPTION`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE` and
+///   `NOT_COORDINATOR` become `NOT_ENOUGH_REPLICAS`, so that old clients retry;
+/// - `CONCURRENT_TRANSACTIONS` becomes `NOT_ENOUGH_REPLICAS` below v12 and passes through for
+///   v12+ (the TV2 leader retries it internally first);
+/// - any other error (e.g. `INVALID_TXN_STATE`, `INVALID_PRODUCER_ID_MAPPING`) passes through.
+pub fn verification_error_for_produce(error: ErrorCode, produce_version: i16) -> ErrorCode {
+    use ErrorCode::*;
+    match error {
+        ProducerFenced => InvalidProducerEpoch,
+        TransactionAbortable if produce_version <= 10 => InvalidTxnState,
+        ClusterAuthorizationFailed => InvalidTxnState,
+        NetworkException | CoordinatorLoadInProgress | CoordinatorNotAvailable | NotCoordinator => {
+            NotEnoughReplicas
+        }
+        ConcurrentTransactions if produce_version < 12 => NotEnoughReplicas,
+        other => other,
+    }
+}
+
 /// The records a consumer delivers to the application from one fetch response, exactly as the
 /// Java consumer's `CompletedFetch` does: records below `from_offset` (the fetch position) are
 /// skipped; control records are never delivered; at read_committed the aborted list (sorted by
