@@ -1,6 +1,170 @@
 //! # kafka-eos: the pure core of Kafka's exactly-once producer protocol
 //!
-//! (crate docs are written at integration time)
+//! An executable specification of Apache Kafka's idempotent producer and transactions
+//! (KIP-98, with the repairs of KIP-360, KIP-588, KIP-890 and the client error classes of
+//! KIP-1050), written as three sans-IO state machines:
+//!
+//! - [`partition::PartitionLeader`]: the leader of one partition — the log, per-producer state
+//!   (epoch, the last 5 batches, coordinator epoch, open transaction), sequence and epoch
+//!   validation, duplicate detection answering with the original offset, commit/abort markers,
+//!   the last stable offset, the aborted-transaction index, read_committed fetch
+//!   ([`partition::consumer_records`]), producer-state expiry and KIP-890 verification
+//!   (Kafka's `UnifiedLog`, `ProducerStateManager`, `ProducerAppendInfo`).
+//! - [`coordinator::TransactionCoordinator`]: the transaction coordinator of one
+//!   `__transaction_state` partition — Kafka's 8 transaction states and their legal transitions,
+//!   producer-id blocks, InitProducerId, AddPartitionsToTxn, EndTxn under TV0/1 and TV2, fencing,
+//!   timeouts, transactional-id expiry, marker fan-out and completion (Kafka's
+//!   `TransactionCoordinator`, `TransactionStateManager`, `TransactionMetadata`).
+//! - [`producer::Producer`]: the client — Kafka's `TransactionManager` states, per-partition
+//!   sequence numbers with at most 5 batches in flight, retries and error classes.
+//!
+//! ## The shape: inputs in, outputs out
+//!
+//! Every role is plain data plus transition functions. Nothing here does I/O, reads a clock,
+//! spawns a thread or draws a random number: time is an input (`now`, in milliseconds), and
+//! what must happen next (a response, a message to send, a record to persist, an event for the
+//! application) is returned to the caller. The same functions run in the model checker
+//! (crate `kafka-eos-model`), in a broker adapter and in tests, so what was checked is what runs.
+//!
+//! Protocol failures are values carrying Kafka's error code ([`ErrorCode`]): a stale epoch, a
+//! sequence gap or a fenced producer is answered exactly as Kafka answers it, and a rejected input
+//! changes no state. Misuse of the API (input no well-formed request carries) is a typed Rust
+//! error. State types derive `Clone, Debug, Eq, Ord, Hash` and serde, and use ordered collections
+//! only, so runs replay exactly.
+//!
+//! ## Example: a broker built on the core
+//!
+//! A toy broker with one partition and a transaction coordinator serves an idempotent producer
+//! whose first response is lost, and then a transaction. The broker only routes: every decision
+//! (duplicate or not, which markers to write, what the LSO is) is the core's.
+//!
+//! ```
+//! use std::collections::BTreeSet;
+//! use kafka_eos::coordinator::{
+//!     CoordinatorConfig, CoordinatorOutput, EndTxnRequest, InitProducerIdRequest,
+//!     TransactionCoordinator, WriteTxnMarkersResponse,
+//! };
+//! use kafka_eos::partition::{
+//!     AppendOutcome, IsolationLevel, PartitionConfig, PartitionLeader, ProduceBatch, TxnMarker,
+//! };
+//! use kafka_eos::{TopicPartition, TransactionResult, TransactionVersion};
+//!
+//! let now = 0;
+//! let topic_0: TopicPartition = "orders-0".parse()?;
+//! let mut coordinator = TransactionCoordinator::new(CoordinatorConfig::default(), 1000, 0)?;
+//! let mut leader: PartitionLeader<&str> = PartitionLeader::new(PartitionConfig::default());
+//!
+//! // An idempotent producer asks for a producer id.
+//! let init = InitProducerIdRequest {
+//!     transactional_id: None,
+//!     transaction_timeout_ms: 60_000,
+//!     producer_id: -1,
+//!     producer_epoch: -1,
+//! };
+//! let (pid, _) = coordinator.handle_init_producer_id(&init, now);
+//! let pid = pid.expect("a fresh producer id");
+//!
+//! // Its first batch is appended; the response is lost and the producer retries it.
+//! let batch = ProduceBatch {
+//!     producer_id: pid.producer_id,
+//!     producer_epoch: pid.producer_epoch,
+//!     base_sequence: 0,
+//!     record_count: 1,
+//!     is_transactional: false,
+//!     max_timestamp: now,
+//!     payload: "order #1",
+//! };
+//! assert_eq!(
+//!     leader.append(batch.clone(), None),
+//!     Ok(AppendOutcome::Appended { base_offset: 0, last_offset: 0 })
+//! );
+//! // The retry is a duplicate of a retained batch: nothing is written, and the answer is the
+//! // original offset (kafka-semantics §1.2 step 4).
+//! assert_eq!(
+//!     leader.append(batch, None),
+//!     Ok(AppendOutcome::Duplicate { base_offset: 0, last_offset: 0 })
+//! );
+//! assert_eq!(leader.log_end_offset(), 1);
+//!
+//! // A transactional producer (TV2): InitProducerId, a verified append, EndTxn(COMMIT).
+//! let init = InitProducerIdRequest { transactional_id: Some("tx".into()), ..init };
+//! let (txn_pid, _) = coordinator.handle_init_producer_id(&init, now);
+//! let txn_pid = txn_pid?;
+//! // KIP-890: the leader asks the coordinator to add the partition before the first append of
+//! // the transaction (the TV2 implicit add), then appends with the verification guard.
+//! let guard = leader.start_verification(txn_pid.producer_id, txn_pid.producer_epoch, 0, true, now)?;
+//! let add = kafka_eos::coordinator::AddPartitionsToTxnRequest {
+//!     transactional_id: "tx".into(),
+//!     producer_id: txn_pid.producer_id,
+//!     producer_epoch: txn_pid.producer_epoch,
+//!     partitions: BTreeSet::from([topic_0.clone()]),
+//!     verify_only: false,
+//!     transaction_version: TransactionVersion::Tv2,
+//! };
+//! coordinator.handle_add_partitions_to_txn(&add, now).0?;
+//! leader.append(
+//!     ProduceBatch {
+//!         producer_id: txn_pid.producer_id,
+//!         producer_epoch: txn_pid.producer_epoch,
+//!         base_sequence: 0,
+//!         record_count: 2,
+//!         is_transactional: true,
+//!         max_timestamp: now,
+//!         payload: "two records",
+//!     },
+//!     Some(guard),
+//! )?;
+//! // The open transaction holds the last stable offset at its first offset.
+//! assert_eq!((leader.last_stable_offset(), leader.high_watermark()), (1, 3));
+//!
+//! let end = EndTxnRequest {
+//!     transactional_id: "tx".into(),
+//!     producer_id: txn_pid.producer_id,
+//!     producer_epoch: txn_pid.producer_epoch,
+//!     result: TransactionResult::Commit,
+//!     transaction_version: TransactionVersion::Tv2,
+//! };
+//! let (bumped, outputs) = coordinator.handle_end_txn(&end, now);
+//! // TV2: the client adopts the bumped epoch from the response.
+//! assert_eq!(bumped?.map(|p| p.producer_epoch), Some(txn_pid.producer_epoch + 1));
+//! // The broker forwards each marker the coordinator asks for, and reports the answer back.
+//! for output in outputs {
+//!     if let CoordinatorOutput::WriteTxnMarker(m) = output {
+//!         let written = leader.write_marker(TxnMarker {
+//!             producer_id: m.producer_id,
+//!             producer_epoch: m.producer_epoch,
+//!             coordinator_epoch: m.coordinator_epoch,
+//!             result: m.result,
+//!             timestamp: now,
+//!             transaction_version: TransactionVersion::Tv2,
+//!         });
+//!         coordinator.handle_write_txn_markers_response(&WriteTxnMarkersResponse {
+//!             transactional_id: m.transactional_id,
+//!             producer_id: m.producer_id,
+//!             producer_epoch: m.producer_epoch,
+//!             coordinator_epoch: m.coordinator_epoch,
+//!             result: m.result,
+//!             partitions: BTreeSet::from([m.partition]),
+//!             error: written.err(),
+//!         })?;
+//!     }
+//! }
+//! // The COMMIT marker released the LSO; a read_committed consumer now sees all three records.
+//! assert_eq!(leader.last_stable_offset(), leader.high_watermark());
+//! let fetch = leader.fetch(0, IsolationLevel::ReadCommitted)?;
+//! let offsets: Vec<i64> =
+//!     kafka_eos::partition::consumer_records(&fetch, IsolationLevel::ReadCommitted, 0)
+//!         .map(|r| r.offset)
+//!         .collect();
+//! assert_eq!(offsets, vec![0, 1, 2]);
+//! assert_eq!(coordinator.transaction("tx").map(|m| m.state.name()), Some("CompleteCommit"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The producer client ([`producer::Producer`]) is driven the same way: application calls and
+//! responses in, requests and application events out. `docs/` in the repository explains each
+//! role's state, inputs, outputs and rules with their Kafka sources, and
+//! `tests/conformance/` holds vectors distilled from Kafka's own unit tests.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
