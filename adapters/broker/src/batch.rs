@@ -11,7 +11,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_eos::error::ErrorCode;
 use kafka_eos::partition::ProduceBatch;
-use kafka_eos::types::{CoordinatorEpoch, ProducerEpoch, ProducerId, TimestampMs, TransactionResult};
+use kafka_eos::types::{
+    CoordinatorEpoch, ProducerEpoch, ProducerId, TimestampMs, TransactionResult,
+};
 
 /// Size of the v2 batch header (`DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
 pub const HEADER_LEN: usize = 61;
@@ -69,7 +71,9 @@ pub fn parse_produce_batch(records: &Bytes) -> Result<ProduceBatch<Bytes>, Error
             .and_then(|s| s.try_into().ok())
             .ok_or(ErrorCode::CorruptMessage)?,
     );
-    let covered = b.get(ATTRIBUTES_OFFSET..).ok_or(ErrorCode::CorruptMessage)?;
+    let covered = b
+        .get(ATTRIBUTES_OFFSET..)
+        .ok_or(ErrorCode::CorruptMessage)?;
     if crc32c::crc32c(covered) != stored_crc {
         return Err(ErrorCode::CorruptMessage);
     }
@@ -149,7 +153,10 @@ pub fn control_batch(
     record.put_i32(coordinator_epoch);
     put_varint(&mut record, 0); // headers
     let mut records = BytesMut::new();
-    put_varint(&mut records, i32::try_from(record.len()).unwrap_or(i32::MAX));
+    put_varint(
+        &mut records,
+        i32::try_from(record.len()).unwrap_or(i32::MAX),
+    );
     records.extend_from_slice(&record);
 
     let mut tail = BytesMut::new(); // attributes onward: what the CRC covers

@@ -186,8 +186,8 @@ impl Broker {
             transaction_version: TransactionVersion::Tv1,
             ..CoordinatorConfig::default()
         };
-        let coordinator = TransactionCoordinator::new(coordinator_config, 1000, 0)
-            .map_err(|e| e.to_string())?;
+        let coordinator =
+            TransactionCoordinator::new(coordinator_config, 1000, 0).map_err(|e| e.to_string())?;
         Ok(Broker {
             config,
             partitions,
@@ -210,7 +210,13 @@ impl Broker {
 
     /// Handles one decoded-header request (not Fetch, which the server long-polls through
     /// [`Broker::fetch`]). `body` is the request body after the header.
-    pub fn handle(&mut self, api: ApiKey, version: i16, body: &mut Bytes, now: TimestampMs) -> Reply {
+    pub fn handle(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &mut Bytes,
+        now: TimestampMs,
+    ) -> Reply {
         self.stats.requests = self.stats.requests.saturating_add(1);
         let result = match api {
             ApiKey::ApiVersions => decode::<ApiVersionsRequest>(body, version)
@@ -300,7 +306,11 @@ impl Broker {
             .with_topics(topics)
     }
 
-    fn find_coordinator(&self, r: &FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    fn find_coordinator(
+        &self,
+        r: &FindCoordinatorRequest,
+        version: i16,
+    ) -> FindCoordinatorResponse {
         let host = StrBytes::from_string(self.config.advertised_host.clone());
         let node = BrokerId(self.config.node_id);
         let error = if r.key_type == 0 || r.key_type == 1 {
@@ -392,7 +402,13 @@ impl Broker {
                     .with_log_append_time_ms(-1);
                 let outcome = if valid_acks {
                     let tp = TopicPartition::new(topic.clone(), p.index);
-                    self.produce_partition(&tp, p.records.as_ref(), transactional_id.as_deref(), version, now)
+                    self.produce_partition(
+                        &tp,
+                        p.records.as_ref(),
+                        transactional_id.as_deref(),
+                        version,
+                        now,
+                    )
                 } else {
                     Err(INVALID_REQUIRED_ACKS)
                 };
@@ -479,7 +495,11 @@ impl Broker {
         Ok(outcome)
     }
 
-    fn init_producer_id(&mut self, r: &InitProducerIdRequest, now: TimestampMs) -> InitProducerIdResponse {
+    fn init_producer_id(
+        &mut self,
+        r: &InitProducerIdRequest,
+        now: TimestampMs,
+    ) -> InitProducerIdResponse {
         let request = CoreInitProducerId {
             transactional_id: r.transactional_id.as_ref().map(|t| name_of(&t.0)),
             transaction_timeout_ms: r.transaction_timeout_ms,
@@ -499,7 +519,11 @@ impl Broker {
         }
     }
 
-    fn add_partitions_to_txn(&mut self, r: &AddPartitionsToTxnRequest, now: TimestampMs) -> AddPartitionsToTxnResponse {
+    fn add_partitions_to_txn(
+        &mut self,
+        r: &AddPartitionsToTxnRequest,
+        now: TimestampMs,
+    ) -> AddPartitionsToTxnResponse {
         // KafkaApis.handleAddPartitionsToTxnRequest: unknown partitions answer
         // UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED; otherwise the
         // coordinator's one answer applies to every partition.
@@ -564,7 +588,11 @@ impl Broker {
         AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
     }
 
-    fn add_offsets_to_txn(&mut self, r: &AddOffsetsToTxnRequest, now: TimestampMs) -> AddOffsetsToTxnResponse {
+    fn add_offsets_to_txn(
+        &mut self,
+        r: &AddOffsetsToTxnRequest,
+        now: TimestampMs,
+    ) -> AddOffsetsToTxnResponse {
         // KafkaApis.handleAddOffsetsToTxnRequest: the group's offsets partition is added to the
         // transaction through the coordinator's AddPartitionsToTxn.
         let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(
@@ -582,7 +610,11 @@ impl Broker {
         AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
     }
 
-    fn txn_offset_commit(&mut self, r: &TxnOffsetCommitRequest, now: TimestampMs) -> TxnOffsetCommitResponse {
+    fn txn_offset_commit(
+        &mut self,
+        r: &TxnOffsetCommitRequest,
+        now: TimestampMs,
+    ) -> TxnOffsetCommitResponse {
         // The group coordinator's TxnOffsetCommit with KIP-890 part 1: the offsets partition must
         // be in the transaction (verify-only AddPartitionsToTxn). The offsets themselves are not
         // stored: this broker serves no OffsetFetch (documented simplification).
@@ -701,7 +733,10 @@ impl Broker {
                         partitions: BTreeSet::from([m.partition.clone()]),
                         error,
                     };
-                    match self.coordinator.handle_write_txn_markers_response(&response) {
+                    match self
+                        .coordinator
+                        .handle_write_txn_markers_response(&response)
+                    {
                         Ok(more) => {
                             for o in more {
                                 match o {
@@ -738,7 +773,8 @@ impl Broker {
             for p in &t.partitions {
                 let data = PartitionData::default().with_partition_index(p.partition);
                 let tp = TopicPartition::new(topic.clone(), p.partition);
-                let Some(leader) = self.partitions.get(&tp).filter(|_| topic != OFFSETS_TOPIC) else {
+                let Some(leader) = self.partitions.get(&tp).filter(|_| topic != OFFSETS_TOPIC)
+                else {
                     partitions.push(
                         data.with_error_code(ErrorCode::UnknownTopicOrPartition.code())
                             .with_high_watermark(-1)
@@ -781,7 +817,9 @@ impl Broker {
                         ),
                     };
                     let first = records.is_empty() && total == 0;
-                    if !first && (records.len() + raw.len() > limit || total + raw.len() > max_total) {
+                    if !first
+                        && (records.len() + raw.len() > limit || total + raw.len() > max_total)
+                    {
                         break;
                     }
                     total += raw.len();

@@ -7,6 +7,8 @@
 //! `kafka_eos::coordinator::TransactionCoordinator`) and encodes; every protocol decision is the
 //! core's. See `docs/broker.md` and `shared/reference/wire-adapter.md`.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod broker;
 pub mod server;

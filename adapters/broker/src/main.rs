@@ -68,7 +68,10 @@ fn main() -> ExitCode {
             _ => return usage(),
         }
     }
-    let listen_host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_string();
+    let listen_host = listen
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(h, _)| h)
+        .to_string();
     match advertise.as_deref().map(|a| a.rsplit_once(':')) {
         Some(Some((h, p))) => {
             config.advertised_host = h.to_string();

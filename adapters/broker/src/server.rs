@@ -77,7 +77,8 @@ impl Server {
         }
         let shared = Arc::new(Shared {
             broker: Mutex::new(
-                Broker::new(config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+                Broker::new(config)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             ),
             data_arrived: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -169,7 +170,12 @@ fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Bytes, ConnError> {
     Ok(Bytes::from(buf))
 }
 
-fn frame(correlation_id: i32, api: ApiKey, version: i16, body: &[u8]) -> Result<BytesMut, ConnError> {
+fn frame(
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    body: &[u8],
+) -> Result<BytesMut, ConnError> {
     let mut out = BytesMut::with_capacity(body.len() + 16);
     out.put_i32(0);
     ResponseHeader::default()
@@ -177,7 +183,8 @@ fn frame(correlation_id: i32, api: ApiKey, version: i16, body: &[u8]) -> Result<
         .encode(&mut out, api.response_header_version(version))
         .map_err(|e| ConnError::Protocol(format!("encoding response header: {e}")))?;
     out.extend_from_slice(body);
-    let len = i32::try_from(out.len() - 4).map_err(|_| ConnError::Protocol("response too large".into()))?;
+    let len = i32::try_from(out.len() - 4)
+        .map_err(|_| ConnError::Protocol("response too large".into()))?;
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
 }
@@ -186,10 +193,13 @@ fn frame(correlation_id: i32, api: ApiKey, version: i16, body: &[u8]) -> Result<
 /// know, or an undecodable header is a protocol error (the connection is closed).
 fn parse_header(frame: &mut Bytes) -> Result<(ApiKey, RequestHeader), ConnError> {
     if frame.len() < 8 {
-        return Err(ConnError::Protocol("frame shorter than a request header".into()));
+        return Err(ConnError::Protocol(
+            "frame shorter than a request header".into(),
+        ));
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
-    let api = ApiKey::try_from(key).map_err(|_| ConnError::Protocol(format!("unknown API key {key}")))?;
+    let api =
+        ApiKey::try_from(key).map_err(|_| ConnError::Protocol(format!("unknown API key {key}")))?;
     let header = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_request_header_from_buffer(frame)
     }))
@@ -214,7 +224,9 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> Result<(), ConnEr
             continue;
         }
         if !versions::is_served(api, version) {
-            return Err(ConnError::Protocol(format!("{api:?} v{version} is not served")));
+            return Err(ConnError::Protocol(format!(
+                "{api:?} v{version} is not served"
+            )));
         }
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if api == ApiKey::Fetch {
@@ -243,7 +255,8 @@ fn fetch(shared: &Shared, body: &mut Bytes, version: i16) -> Reply {
         Ok(r) => r,
         Err(e) => return Reply::Close(format!("Fetch v{version}: {e}")),
     };
-    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
+    let wait =
+        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let mut broker = shared.lock();

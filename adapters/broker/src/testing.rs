@@ -26,14 +26,14 @@ pub fn data_batch(
             producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i64::from(i),
-            sequence: if base_sequence < 0 {
-                -1
-            } else {
-                base_sequence.wrapping_add(i)
-            },
+            // The encoder derives the batch's base sequence from consecutive record sequences.
+            sequence: base_sequence.wrapping_add(i),
             timestamp: 1_000,
             key: None,
-            value: Some(Bytes::from(format!("{producer_id}-{}", base_sequence.wrapping_add(i)))),
+            value: Some(Bytes::from(format!(
+                "{producer_id}-{}",
+                base_sequence.wrapping_add(i)
+            ))),
             headers: Default::default(),
         })
         .collect();
