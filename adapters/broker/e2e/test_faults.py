@@ -77,14 +77,14 @@ def test_dedup_disabled_run_finds_duplicates(spawn):
 
 def test_idempotent_kafka_python_under_faults(spawn):
     proxy, broker = spawn.proxied_broker(
-        proxy_args=["--apis", str(PRODUCE), "--drop", "0.2", "--seed", "3", "--max-faults", "25"])
+        proxy_args=["--apis", str(PRODUCE), "--drop", "0.3", "--seed", "3", "--max-faults", "25"])
     p = KafkaProducer(bootstrap_servers=proxy.bootstrap, enable_idempotence=True, linger_ms=2,
                       batch_size=2048, request_timeout_ms=5000, retry_backoff_ms=10,
                       reconnect_backoff_ms=10, delivery_timeout_ms=60000)
     futures = {}
     for i in range(2000):
         futures[f"p{i}"] = p.send("t", value=f"p{i}".encode())
-        if i % 250 == 249:
+        if i % 200 == 199:
             p.flush(30)
     p.flush(60)
     p.close(5)
