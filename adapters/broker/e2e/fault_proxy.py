@@ -5,13 +5,16 @@ from requests, and injects, for the chosen API keys:
 
 * drop:  swallow the *response* (the broker applied the request) and close both sockets, so
          the client retries on a new connection;
-* hold:  keep a *request*, close the client's socket at once (the client gives up and
-         retries), and forward the request on the still-open upstream socket `--hold-ms`
-         later: a late duplicate, as in the Jepsen / KIP-890 scenarios;
+* hold:  keep a *request* and forward it on the still-open upstream socket `--hold-ms` after
+         the client gave up on it: a late duplicate, as in the Jepsen / KIP-890 scenarios.
+         `--hold-mode close` closes the client's socket at once (the client retries at once);
+         `--hold-mode timeout` keeps it open and silent (later requests on it are held too,
+         in order) until the client's own request timeout closes it;
 * cut:   close both sockets before forwarding a request.
 
 Usage: python fault_proxy.py --port-file F --upstream-port-file G --stats-file S
-       [--apis 0,24,26] [--drop P] [--hold P] [--cut P] [--hold-ms MS] [--seed N]
+       [--apis 0,24,26] [--drop P] [--hold P] [--cut P] [--hold-ms MS]
+       [--hold-mode close|timeout] [--seed N]
        [--max-faults N] [--lifetime S]
 
 It exits on its own after `--lifetime` seconds (or on SIGTERM) and keeps `--stats-file` up to
@@ -41,6 +44,7 @@ class Proxy:
             "held": 0,
             "cut": 0,
             "late_delivered": 0,
+            "timed_out_by_client": 0,
         }
         self.upstream_port = None
         self.tasks = set()
@@ -78,10 +82,11 @@ class Proxy:
             raise ConnectionError("bad frame length")
         return head + await reader.readexactly(length)
 
-    async def late_delivery(self, frame, up_reader, up_writer):
+    async def late_delivery(self, frames, up_reader, up_writer):
         try:
             await asyncio.sleep(self.args.hold_ms / 1000.0)
-            up_writer.write(frame)
+            for frame in frames:
+                up_writer.write(frame)
             await up_writer.drain()
             self.stats["late_delivered"] += 1
             self.save()
@@ -127,8 +132,18 @@ class Proxy:
                     if targeted and self.roll(self.args.hold):
                         self.stats["held"] += 1
                         self.save()
+                        held = [frame]
+                        if self.args.hold_mode == "timeout":
+                            # Silent until the client times out and closes; keep the order.
+                            keep_upstream.append(True)
+                            try:
+                                while True:
+                                    held.append(await self.read_frame(client_reader))
+                            except Exception:
+                                pass
+                            self.stats["timed_out_by_client"] += 1
                         close_all(keep=True)
-                        task = asyncio.ensure_future(self.late_delivery(frame, up_reader, up_writer))
+                        task = asyncio.ensure_future(self.late_delivery(held, up_reader, up_writer))
                         self.tasks.add(task)
                         task.add_done_callback(self.tasks.discard)
                         return
@@ -192,6 +207,7 @@ def main():
     ap.add_argument("--hold", type=float, default=0.0)
     ap.add_argument("--cut", type=float, default=0.0)
     ap.add_argument("--hold-ms", type=int, default=300)
+    ap.add_argument("--hold-mode", choices=["close", "timeout"], default="close")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-faults", type=int, default=60)
     ap.add_argument("--lifetime", type=float, default=120.0)

@@ -6,6 +6,8 @@ find duplicates."""
 
 import time
 
+import pytest
+
 from confluent_kafka import KafkaException, Producer
 from conftest import report
 from helpers import consume_all, duplicates
@@ -65,6 +67,37 @@ def test_idempotent_librdkafka_under_faults(spawn):
     assert c["acked"] == 3000, c
 
 
+def test_idempotent_librdkafka_requests_held_past_client_timeout(spawn):
+    """Produce requests held silently until librdkafka's own request timeout closes the
+    connection, then delivered late (after the client's retry): the core answers them as
+    duplicates or refuses them; nothing is written twice."""
+    proxy, broker = spawn.proxied_broker(
+        proxy_args=["--apis", str(PRODUCE), "--hold", "0.15", "--hold-mode", "timeout",
+                    "--hold-ms", "200", "--seed", "5", "--max-faults", "3"])
+    p = Producer({"bootstrap.servers": proxy.bootstrap, "enable.idempotence": True,
+                  "linger.ms": 2, "batch.num.messages": 50, **FAST_RETRY,
+                  "request.timeout.ms": 1500, "socket.timeout.ms": 1500})
+    acked, failed = set(), []
+    def on_delivery(err, msg):
+        (failed.append(err) if err else acked.add(msg.value().decode()))
+    for i in range(1500):
+        p.produce("t", key=str(i), value=f"h{i}", on_delivery=on_delivery)
+        p.poll(0)
+        if i % 100 == 99:
+            p.flush(30)
+    assert p.flush(60) == 0
+    time.sleep(0.8)
+    values = consume_all(broker.bootstrap)
+    c = {"faults": proxy.stats(), "broker": broker.stats(), "acked": len(acked),
+         "delivery_errors": len(failed), "consumed": len(values),
+         "duplicates": duplicates(values), "lost_acked": len(acked - set(values))}
+    report(f"librdkafka idempotent, held past client timeout: {c}")
+    assert c["faults"]["timed_out_by_client"] > 0 and c["faults"]["late_delivered"] > 0, c
+    assert c["duplicates"] == 0, c
+    assert c["lost_acked"] == 0, c
+    assert c["acked"] == 1500, c
+
+
 def test_dedup_disabled_run_finds_duplicates(spawn):
     """The same run against the broker with the core's duplicate detection off (known bug
     M-I1): the safety check above must fail, i.e. duplicates are consumed."""
@@ -99,13 +132,21 @@ def test_idempotent_kafka_python_under_faults(spawn):
     assert c["lost_acked"] == 0, c
 
 
-def test_transactions_librdkafka_under_faults(spawn):
+@pytest.mark.parametrize("hold_mode", ["close", "timeout"])
+def test_transactions_librdkafka_under_faults(spawn, hold_mode):
+    """30 transactions (commit, commit, abort, ...) with dropped Produce / AddPartitionsToTxn /
+    EndTxn responses and Produce requests delivered late (after a cut, or after the client's own
+    request timeout): a late transactional Produce meets KIP-890 part 1 verification and the
+    sequence checks in the core."""
     proxy, broker = spawn.proxied_broker(
         proxy_args=["--apis", f"{PRODUCE},{ADD_PARTITIONS},{END_TXN}", "--drop", "0.15",
-                    "--hold", "0.05", "--hold-ms", "300", "--seed", "11", "--max-faults", "30"])
+                    "--hold", "0.05", "--hold-mode", hold_mode, "--hold-ms", "300",
+                    "--seed", "11", "--max-faults", "30"])
     conf = {"bootstrap.servers": proxy.bootstrap, "transactional.id": "faulty", "linger.ms": 2,
             "batch.num.messages": 20, **FAST_RETRY, "transaction.timeout.ms": 20000,
             "message.timeout.ms": 20000}
+    if hold_mode == "timeout":
+        conf.update({"request.timeout.ms": 1500, "socket.timeout.ms": 1500})
     p = Producer(conf)
     p.init_transactions(30)
     committed, aborted, unknown, restarts = [], [], [], 0
@@ -143,7 +184,7 @@ def test_transactions_librdkafka_under_faults(spawn):
          "aborted": len(aborted), "unknown": len(unknown), "restarts": restarts,
          "consumed": len(values), "duplicates": duplicates(values),
          "lost_committed": len(set(committed) - seen), "aborted_read": len(set(aborted) & seen)}
-    report(f"librdkafka transactional, 30 txns: {c}")
+    report(f"librdkafka transactional, 30 txns, hold mode {hold_mode}: {c}")
     assert c["faults"]["dropped"] + c["faults"]["held"] > 0, c
     assert c["duplicates"] == 0, c
     assert c["lost_committed"] == 0, c
