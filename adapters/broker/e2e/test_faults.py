@@ -149,7 +149,7 @@ def test_transactions_librdkafka_under_faults(spawn, hold_mode):
         conf.update({"request.timeout.ms": 1500, "socket.timeout.ms": 1500})
     p = Producer(conf)
     p.init_transactions(30)
-    committed, aborted, unknown, restarts = [], [], [], 0
+    committed, aborted, unknown, restarts, fatal = [], [], [], 0, []
     for r in range(30):
         values = [f"x{r}-{i}" for i in range(20)]
         want_commit = r % 3 != 2
@@ -175,6 +175,7 @@ def test_transactions_librdkafka_under_faults(spawn, hold_mode):
                 # outcome is whatever the core decided and is checked only for duplicates.
                 unknown += values
                 restarts += 1
+                fatal.append(err.str())
                 p = Producer(conf)
                 p.init_transactions(30)
     time.sleep(0.8)
@@ -182,6 +183,7 @@ def test_transactions_librdkafka_under_faults(spawn, hold_mode):
     seen = set(values)
     c = {"faults": proxy.stats(), "broker": broker.stats(), "committed": len(committed),
          "aborted": len(aborted), "unknown": len(unknown), "restarts": restarts,
+         "non_abortable_errors": fatal,
          "consumed": len(values), "duplicates": duplicates(values),
          "lost_committed": len(set(committed) - seen), "aborted_read": len(set(aborted) & seen)}
     report(f"librdkafka transactional, 30 txns, hold mode {hold_mode}: {c}")
