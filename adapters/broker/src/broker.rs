@@ -880,3 +880,40 @@ pub fn encode<T: Encodable>(body: &T, version: i16) -> anyhow::Result<BytesMut> 
     body.encode(&mut buf, version)?;
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // kafka-semantics §1.10 item 4 (`AddPartitionsToTxnManager` error mapping): the table, row
+    // by row.
+    #[test]
+    fn verification_errors_are_translated_for_old_clients() {
+        use ErrorCode::*;
+        assert_eq!(
+            translate_verification_error(ProducerFenced, true),
+            InvalidProducerEpoch
+        );
+        assert_eq!(
+            translate_verification_error(TransactionAbortable, true),
+            InvalidTxnState
+        );
+        assert_eq!(
+            translate_verification_error(TransactionAbortable, false),
+            TransactionAbortable
+        );
+        for e in [
+            NetworkException,
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            NotCoordinator,
+            ConcurrentTransactions,
+        ] {
+            assert_eq!(translate_verification_error(e, true), NotEnoughReplicas);
+        }
+        assert_eq!(
+            translate_verification_error(InvalidProducerIdMapping, true),
+            InvalidProducerIdMapping
+        );
+    }
+}

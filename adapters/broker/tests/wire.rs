@@ -514,3 +514,28 @@ fn produce_with_acks_zero_gets_no_response() {
     assert_eq!(r.error_code, 0);
     assert_eq!(fetch(&mut c, 0, 0, 0).high_watermark, 1);
 }
+
+// The late-Produce finding of docs/broker.md: a stale transactional batch that arrives between
+// two transactions fails KIP-890 verification (48) but leaves a verification entry with its low
+// sequence; the producer's next first batch on the partition then meets rule 1.4 b
+// (kafka-semantics §1.4, `VerificationStateEntry.lowestSequence`) and is OUT_OF_ORDER (45).
+// Nothing stale is written.
+#[test]
+fn late_stale_transactional_batch_between_transactions_blocks_the_next_first_batch() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = init_pid(&mut c, Some("late"));
+    assert_eq!(add_partitions(&mut c, "late", pid, epoch, 0), 0);
+    let first = data_batch(pid, epoch, 0, 2, true);
+    assert_eq!(produce(&mut c, Some("late"), 0, first.clone()), (0, 0));
+    assert_eq!(end_txn(&mut c, "late", pid, epoch, true), 0);
+    // The first batch again, late (a retry's original held by the network).
+    assert_eq!(produce(&mut c, Some("late"), 0, first).0, 48);
+    assert_eq!(add_partitions(&mut c, "late", pid, epoch, 0), 0);
+    assert_eq!(
+        produce(&mut c, Some("late"), 0, data_batch(pid, epoch, 2, 1, true)).0,
+        45
+    );
+    let f = fetch(&mut c, 0, 0, 0);
+    assert_eq!(f.high_watermark, 3); // two records and the COMMIT marker
+}
