@@ -72,7 +72,7 @@ pub struct BrokerConfig {
 /// Counters the tests read (through `--stats-file`) to prove that faults were exercised.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Requests handled, all APIs.
+    /// Requests handled (every API but Fetch, which is long-polled outside this count).
     pub requests: u64,
     /// Data batches the core appended.
     pub batches_appended: u64,
