@@ -1,0 +1,919 @@
+//! The broker state and the per-API translation: decode → core input → core output → encode.
+//!
+//! [`Broker`] owns one [`PartitionLeader`] per partition (payload: the raw v2 batch bytes) and one
+//! [`TransactionCoordinator`]. Every protocol decision (sequence, epoch, duplicate, transaction
+//! state, fencing, LSO, aborted list) is the core's; this module only maps wire fields to core
+//! inputs and core results to wire fields, plus Kafka's request-level plumbing that lives in
+//! `KafkaApis`/`ReplicaManager` (unknown topics, the KIP-890 verification round trip and its
+//! error translation, marker delivery).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::{Bytes, BytesMut};
+use kafka_eos::coordinator::{
+    AddPartitionsToTxnRequest as CoreAddPartitions, CoordinatorConfig, CoordinatorOutput,
+    EndTxnRequest as CoreEndTxn, InitProducerIdRequest as CoreInitProducerId,
+    TransactionCoordinator, WriteTxnMarker, WriteTxnMarkersResponse,
+};
+use kafka_eos::error::ErrorCode;
+use kafka_eos::partition::{
+    AppendOutcome, BatchContent, IsolationLevel, PartitionConfig, PartitionLeader, TxnMarker,
+    VerificationGuard,
+};
+use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::batch;
+use crate::versions::ADVERTISED;
+
+/// `OFFSET_OUT_OF_RANGE` (1), a fetch error the core reports as an API-misuse value.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// `INVALID_REQUIRED_ACKS` (21).
+const INVALID_REQUIRED_ACKS: i16 = 21;
+/// `COORDINATOR_NOT_AVAILABLE` (15): the answer for a FindCoordinator key type we do not serve.
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// The internal topic of consumer-group offsets; AddOffsetsToTxn adds its partition for the
+/// group to the transaction (`GroupMetadataManager.partitionFor`, one partition here).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Command-line settings of the broker.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// This node's id.
+    pub node_id: i32,
+    /// Host returned in Metadata and FindCoordinator.
+    pub advertised_host: String,
+    /// Port returned in Metadata and FindCoordinator (the proxy's port under a fault proxy).
+    pub advertised_port: i32,
+    /// Topics and their partition counts, created at start.
+    pub topics: Vec<(String, i32)>,
+    /// TEST ONLY: the core's known-bug switch M-I1 (`PartitionBugs::no_sequence_check`), which
+    /// disables duplicate detection and the sequence check. Never use it outside tests.
+    pub unsafe_disable_dedup: bool,
+}
+
+/// Counters the tests read (through `--stats-file`) to prove that faults were exercised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests handled (every API but Fetch, which is long-polled outside this count).
+    pub requests: u64,
+    /// Data batches the core appended.
+    pub batches_appended: u64,
+    /// Produce batches the core recognised as exact retries (answered with the original offset).
+    pub duplicates_suppressed: u64,
+    /// Produce batches the core or the wire checks rejected, by error code.
+    pub produce_errors: BTreeMap<i16, u64>,
+    /// Transaction markers written to partitions.
+    pub markers_written: u64,
+    /// Records appended to the (in-memory) transaction log.
+    pub txn_log_records: u64,
+    /// Transactions aborted by the coordinator's timeout.
+    pub transactions_timed_out: u64,
+}
+
+impl Stats {
+    /// The counters as one JSON object.
+    pub fn to_json(&self) -> String {
+        let errors: Vec<String> = self
+            .produce_errors
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!(
+            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{}}}",
+            self.requests,
+            self.batches_appended,
+            self.duplicates_suppressed,
+            errors.join(","),
+            self.markers_written,
+            self.txn_log_records,
+            self.transactions_timed_out
+        )
+    }
+}
+
+/// What the connection must do with a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this encoded response body (header added by the caller).
+    Body(BytesMut),
+    /// Send nothing (Produce with `acks = 0`).
+    Nothing,
+    /// Close the connection (undecodable request), as Kafka does.
+    Close(String),
+}
+
+/// One node: every partition's leader and the transaction coordinator, behind the server's lock.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    partitions: BTreeMap<TopicPartition, PartitionLeader<Bytes>>,
+    topics: BTreeMap<String, i32>,
+    coordinator: TransactionCoordinator,
+    deferred_markers: Vec<WriteTxnMarker>,
+    stats: Stats,
+}
+
+fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+fn name_of(s: &StrBytes) -> String {
+    s.as_str().to_string()
+}
+
+/// KIP-890 part 1 error translation for a produce that failed verification
+/// (`AddPartitionsToTxnManager` / `ReplicaManager`, kafka-semantics §1.10 item 4): the
+/// coordinator's PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH; TRANSACTION_ABORTABLE becomes
+/// INVALID_TXN_STATE for old request versions (`legacy`: Produce ≤ 10, TxnOffsetCommit ≤ 3);
+/// errors an old client would not retry (NETWORK_EXCEPTION, the coordinator-availability
+/// errors, and CONCURRENT_TRANSACTIONS under TV1) become NOT_ENOUGH_REPLICAS.
+pub fn translate_verification_error(error: ErrorCode, legacy: bool) -> ErrorCode {
+    match error {
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::TransactionAbortable if legacy => ErrorCode::InvalidTxnState,
+        ErrorCode::NetworkException
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::NotCoordinator
+        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+        other => other,
+    }
+}
+
+impl Broker {
+    /// A broker with the configured topics, empty logs and a coordinator at epoch 0 with
+    /// Kafka's defaults (`transaction.version` 1: the clients speak TV1).
+    pub fn new(config: BrokerConfig) -> Result<Self, String> {
+        let mut partition_config = PartitionConfig::default();
+        partition_config.bugs.no_sequence_check = config.unsafe_disable_dedup;
+        let mut partitions = BTreeMap::new();
+        let mut topics = BTreeMap::new();
+        for (topic, count) in &config.topics {
+            topics.insert(topic.clone(), *count);
+            for p in 0..*count {
+                partitions.insert(
+                    TopicPartition::new(topic.clone(), p),
+                    PartitionLeader::new(partition_config),
+                );
+            }
+        }
+        partitions.insert(
+            TopicPartition::new(OFFSETS_TOPIC, 0),
+            PartitionLeader::new(partition_config),
+        );
+        let coordinator_config = CoordinatorConfig {
+            transaction_version: TransactionVersion::Tv1,
+            ..CoordinatorConfig::default()
+        };
+        let coordinator =
+            TransactionCoordinator::new(coordinator_config, 1000, 0).map_err(|e| e.to_string())?;
+        Ok(Broker {
+            config,
+            partitions,
+            topics,
+            coordinator,
+            deferred_markers: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The partition leader of `tp`, if it exists.
+    pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionLeader<Bytes>> {
+        self.partitions.get(tp)
+    }
+
+    /// Handles one decoded-header request (not Fetch, which the server long-polls through
+    /// [`Broker::fetch`]). `body` is the request body after the header.
+    pub fn handle(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &mut Bytes,
+        now: TimestampMs,
+    ) -> Reply {
+        self.stats.requests = self.stats.requests.saturating_add(1);
+        let result = match api {
+            ApiKey::ApiVersions => decode::<ApiVersionsRequest>(body, version)
+                .and_then(|_| encode(&api_versions_response(0), version)),
+            ApiKey::Metadata => decode::<MetadataRequest>(body, version)
+                .and_then(|r| encode(&self.metadata(&r, version), version)),
+            ApiKey::FindCoordinator => decode::<FindCoordinatorRequest>(body, version)
+                .and_then(|r| encode(&self.find_coordinator(&r, version), version)),
+            ApiKey::ListOffsets => decode::<ListOffsetsRequest>(body, version)
+                .and_then(|r| encode(&self.list_offsets(&r), version)),
+            ApiKey::Produce => match decode::<ProduceRequest>(body, version) {
+                Ok(r) => {
+                    let acks = r.acks;
+                    let resp = self.produce(&r, version, now);
+                    if acks == 0 {
+                        return Reply::Nothing;
+                    }
+                    encode(&resp, version)
+                }
+                Err(e) => Err(e),
+            },
+            ApiKey::InitProducerId => decode::<InitProducerIdRequest>(body, version)
+                .and_then(|r| encode(&self.init_producer_id(&r, now), version)),
+            ApiKey::AddPartitionsToTxn => decode::<AddPartitionsToTxnRequest>(body, version)
+                .and_then(|r| encode(&self.add_partitions_to_txn(&r, now), version)),
+            ApiKey::AddOffsetsToTxn => decode::<AddOffsetsToTxnRequest>(body, version)
+                .and_then(|r| encode(&self.add_offsets_to_txn(&r, now), version)),
+            ApiKey::TxnOffsetCommit => decode::<TxnOffsetCommitRequest>(body, version)
+                .and_then(|r| encode(&self.txn_offset_commit(&r, now), version)),
+            ApiKey::EndTxn => decode::<EndTxnRequest>(body, version)
+                .and_then(|r| encode(&self.end_txn(&r, now), version)),
+            other => Err(anyhow::anyhow!("API {other:?} is not served")),
+        };
+        match result {
+            Ok(b) => Reply::Body(b),
+            Err(e) => Reply::Close(format!("{api:?} v{version}: {e}")),
+        }
+    }
+
+    fn metadata(&self, r: &MetadataRequest, version: i16) -> MetadataResponse {
+        let node = BrokerId(self.config.node_id);
+        let topic_entry = |name: &str, count: Option<i32>| {
+            let mut t = MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))));
+            match count {
+                Some(n) => {
+                    t = t.with_partitions(
+                        (0..n)
+                            .map(|p| {
+                                MetadataResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_leader_id(node)
+                                    .with_leader_epoch(0)
+                                    .with_replica_nodes(vec![node])
+                                    .with_isr_nodes(vec![node])
+                            })
+                            .collect(),
+                    )
+                }
+                None => t = t.with_error_code(ErrorCode::UnknownTopicOrPartition.code()),
+            }
+            t
+        };
+        // `topics = None` (or, at v0 only, an empty list) means every topic (§2.5 item 3).
+        let topics: Vec<MetadataResponseTopic> = match &r.topics {
+            Some(list) if !(version == 0 && list.is_empty()) => list
+                .iter()
+                .map(|t| {
+                    let name = t.name.as_ref().map(|n| name_of(&n.0)).unwrap_or_default();
+                    let count = self.topics.get(&name).copied();
+                    topic_entry(&name, count)
+                })
+                .collect(),
+            _ => self
+                .topics
+                .iter()
+                .map(|(name, n)| topic_entry(name, Some(*n)))
+                .collect(),
+        };
+        MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(node)
+                .with_host(StrBytes::from_string(self.config.advertised_host.clone()))
+                .with_port(self.config.advertised_port)])
+            .with_cluster_id(Some(StrBytes::from_static_str("kafka-eos")))
+            .with_controller_id(node)
+            .with_topics(topics)
+    }
+
+    fn find_coordinator(
+        &self,
+        r: &FindCoordinatorRequest,
+        version: i16,
+    ) -> FindCoordinatorResponse {
+        let host = StrBytes::from_string(self.config.advertised_host.clone());
+        let node = BrokerId(self.config.node_id);
+        let error = if r.key_type == 0 || r.key_type == 1 {
+            0
+        } else {
+            COORDINATOR_NOT_AVAILABLE
+        };
+        if version >= 4 {
+            let coordinators = r
+                .coordinator_keys
+                .iter()
+                .map(|k| {
+                    Coordinator::default()
+                        .with_key(k.clone())
+                        .with_node_id(node)
+                        .with_host(host.clone())
+                        .with_port(self.config.advertised_port)
+                        .with_error_code(error)
+                })
+                .collect();
+            return FindCoordinatorResponse::default().with_coordinators(coordinators);
+        }
+        FindCoordinatorResponse::default()
+            .with_error_code(error)
+            .with_node_id(node)
+            .with_host(host)
+            .with_port(self.config.advertised_port)
+    }
+
+    fn list_offsets(&self, r: &ListOffsetsRequest) -> ListOffsetsResponse {
+        let topics = r
+            .topics
+            .iter()
+            .map(|t| {
+                let topic = name_of(&t.name.0);
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let resp = ListOffsetsPartitionResponse::default()
+                            .with_partition_index(p.partition_index)
+                            .with_timestamp(-1);
+                        let tp = TopicPartition::new(topic.clone(), p.partition_index);
+                        let Some(leader) = self.partitions.get(&tp) else {
+                            return resp
+                                .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                                .with_offset(-1);
+                        };
+                        // ListOffsets (`UnifiedLog.fetchOffsetByTimestamp`): EARLIEST (-2) is the log
+                        // start; LATEST (-1) is the LSO at read_committed, else the high
+                        // watermark; a timestamp finds the first batch whose max timestamp
+                        // reaches it (-1 when none does).
+                        let offset = match p.timestamp {
+                            -2 => 0,
+                            t if t < 0 => {
+                                if r.isolation_level == 1 {
+                                    leader.last_stable_offset()
+                                } else {
+                                    leader.high_watermark()
+                                }
+                            }
+                            t => leader
+                                .log()
+                                .iter()
+                                .find(|b| !b.is_control() && b.max_timestamp >= t)
+                                .map_or(-1, |b| b.base_offset),
+                        };
+                        resp.with_offset(offset).with_leader_epoch(0)
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        ListOffsetsResponse::default().with_topics(topics)
+    }
+
+    fn produce(&mut self, r: &ProduceRequest, version: i16, now: TimestampMs) -> ProduceResponse {
+        let valid_acks = matches!(r.acks, -1..=1);
+        let transactional_id = r.transactional_id.as_ref().map(|t| name_of(&t.0));
+        let mut responses = Vec::new();
+        for t in &r.topic_data {
+            let topic = name_of(&t.name.0);
+            let mut partition_responses = Vec::new();
+            for p in &t.partition_data {
+                let resp = PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_log_append_time_ms(-1);
+                let outcome = if valid_acks {
+                    let tp = TopicPartition::new(topic.clone(), p.index);
+                    self.produce_partition(
+                        &tp,
+                        p.records.as_ref(),
+                        transactional_id.as_deref(),
+                        version,
+                        now,
+                    )
+                } else {
+                    Err(INVALID_REQUIRED_ACKS)
+                };
+                let resp = match outcome {
+                    Ok(o) => resp.with_base_offset(o.base_offset()),
+                    Err(code) => {
+                        *self.stats.produce_errors.entry(code).or_insert(0) += 1;
+                        resp.with_error_code(code).with_base_offset(-1)
+                    }
+                };
+                partition_responses.push(resp);
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(partition_responses),
+            );
+        }
+        ProduceResponse::default().with_responses(responses)
+    }
+
+    /// One partition of a Produce (`ReplicaManager.appendRecords`): wire checks, then for a
+    /// transactional batch the KIP-890 part 1 round trip (partition `start_verification`, the
+    /// coordinator's verify-only AddPartitionsToTxn, in process), then the core's append.
+    fn produce_partition(
+        &mut self,
+        tp: &TopicPartition,
+        records: Option<&Bytes>,
+        transactional_id: Option<&str>,
+        version: i16,
+        now: TimestampMs,
+    ) -> Result<AppendOutcome, i16> {
+        if !self.partitions.contains_key(tp) || tp.topic == OFFSETS_TOPIC {
+            return Err(ErrorCode::UnknownTopicOrPartition.code());
+        }
+        let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
+        let mut produce = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
+        let leader = self
+            .partitions
+            .get_mut(tp)
+            .ok_or(ErrorCode::UnknownTopicOrPartition.code())?;
+        let mut guard = None;
+        if produce.is_transactional && leader.config().transaction_verification {
+            if let Some(txn_id) = transactional_id {
+                let g = leader
+                    .start_verification(
+                        produce.producer_id,
+                        produce.producer_epoch,
+                        produce.base_sequence,
+                        false,
+                        now,
+                    )
+                    .map_err(ErrorCode::code)?;
+                if let VerificationGuard::Guard(_) = g {
+                    let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
+                        &CoreAddPartitions {
+                            transactional_id: txn_id.to_string(),
+                            producer_id: produce.producer_id,
+                            producer_epoch: produce.producer_epoch,
+                            partitions: BTreeSet::from([tp.clone()]),
+                            verify_only: true,
+                            transaction_version: TransactionVersion::Tv0,
+                        },
+                        now,
+                    );
+                    self.apply_coordinator_outputs(outputs, now);
+                    verified.map_err(|e| translate_verification_error(e, version <= 10).code())?;
+                }
+                guard = Some(g);
+            }
+        }
+        let leader = self
+            .partitions
+            .get_mut(tp)
+            .ok_or(ErrorCode::UnknownTopicOrPartition.code())?;
+        // Store the batch with the base offset the leader will assign (the log end offset):
+        // the fetch path re-checks it, so a mismatch can never reach a consumer.
+        produce.payload = batch::with_base_offset(&produce.payload, leader.log_end_offset());
+        let outcome = leader.append(produce, guard).map_err(ErrorCode::code)?;
+        match outcome {
+            AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
+            AppendOutcome::Duplicate { .. } => self.stats.duplicates_suppressed += 1,
+        }
+        Ok(outcome)
+    }
+
+    fn init_producer_id(
+        &mut self,
+        r: &InitProducerIdRequest,
+        now: TimestampMs,
+    ) -> InitProducerIdResponse {
+        let request = CoreInitProducerId {
+            transactional_id: r.transactional_id.as_ref().map(|t| name_of(&t.0)),
+            transaction_timeout_ms: r.transaction_timeout_ms,
+            producer_id: r.producer_id.0,
+            producer_epoch: r.producer_epoch,
+        };
+        let (result, outputs) = self.coordinator.handle_init_producer_id(&request, now);
+        self.apply_coordinator_outputs(outputs, now);
+        match result {
+            Ok(p) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(p.producer_id))
+                .with_producer_epoch(p.producer_epoch),
+            Err(e) => InitProducerIdResponse::default()
+                .with_error_code(e.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        }
+    }
+
+    fn add_partitions_to_txn(
+        &mut self,
+        r: &AddPartitionsToTxnRequest,
+        now: TimestampMs,
+    ) -> AddPartitionsToTxnResponse {
+        // KafkaApis.handleAddPartitionsToTxnRequest: unknown partitions answer
+        // UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED; otherwise the
+        // coordinator's one answer applies to every partition.
+        let mut requested: Vec<(TopicName, Vec<i32>)> = Vec::new();
+        let mut partitions = BTreeSet::new();
+        let mut unknown = BTreeSet::new();
+        for t in &r.v3_and_below_topics {
+            let topic = name_of(&t.name.0);
+            for &p in &t.partitions {
+                let tp = TopicPartition::new(topic.clone(), p);
+                if !self.partitions.contains_key(&tp) || topic == OFFSETS_TOPIC {
+                    unknown.insert(tp.clone());
+                }
+                partitions.insert(tp);
+            }
+            requested.push((t.name.clone(), t.partitions.clone()));
+        }
+        let error_for: Box<dyn Fn(&TopicPartition) -> i16> = if unknown.is_empty() {
+            let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(
+                &CoreAddPartitions {
+                    transactional_id: name_of(&r.v3_and_below_transactional_id.0),
+                    producer_id: r.v3_and_below_producer_id.0,
+                    producer_epoch: r.v3_and_below_producer_epoch,
+                    partitions,
+                    verify_only: false,
+                    transaction_version: TransactionVersion::Tv0,
+                },
+                now,
+            );
+            self.apply_coordinator_outputs(outputs, now);
+            let code = ok_or_code(&result);
+            Box::new(move |_| code)
+        } else {
+            Box::new(move |tp| {
+                if unknown.contains(tp) {
+                    ErrorCode::UnknownTopicOrPartition.code()
+                } else {
+                    ErrorCode::OperationNotAttempted.code()
+                }
+            })
+        };
+        let results = requested
+            .into_iter()
+            .map(|(name, ps)| {
+                let topic = name_of(&name.0);
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(name)
+                    .with_results_by_partition(
+                        ps.into_iter()
+                            .map(|p| {
+                                AddPartitionsToTxnPartitionResult::default()
+                                    .with_partition_index(p)
+                                    .with_partition_error_code(error_for(&TopicPartition::new(
+                                        topic.clone(),
+                                        p,
+                                    )))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+    }
+
+    fn add_offsets_to_txn(
+        &mut self,
+        r: &AddOffsetsToTxnRequest,
+        now: TimestampMs,
+    ) -> AddOffsetsToTxnResponse {
+        // KafkaApis.handleAddOffsetsToTxnRequest: the group's offsets partition is added to the
+        // transaction through the coordinator's AddPartitionsToTxn.
+        let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(
+            &CoreAddPartitions {
+                transactional_id: name_of(&r.transactional_id.0),
+                producer_id: r.producer_id.0,
+                producer_epoch: r.producer_epoch,
+                partitions: BTreeSet::from([TopicPartition::new(OFFSETS_TOPIC, 0)]),
+                verify_only: false,
+                transaction_version: TransactionVersion::Tv0,
+            },
+            now,
+        );
+        self.apply_coordinator_outputs(outputs, now);
+        AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
+    }
+
+    fn txn_offset_commit(
+        &mut self,
+        r: &TxnOffsetCommitRequest,
+        now: TimestampMs,
+    ) -> TxnOffsetCommitResponse {
+        // The group coordinator's TxnOffsetCommit with KIP-890 part 1: the offsets partition must
+        // be in the transaction (verify-only AddPartitionsToTxn). The offsets themselves are not
+        // stored: this broker serves no OffsetFetch (documented simplification).
+        let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
+            &CoreAddPartitions {
+                transactional_id: name_of(&r.transactional_id.0),
+                producer_id: r.producer_id.0,
+                producer_epoch: r.producer_epoch,
+                partitions: BTreeSet::from([TopicPartition::new(OFFSETS_TOPIC, 0)]),
+                verify_only: true,
+                transaction_version: TransactionVersion::Tv0,
+            },
+            now,
+        );
+        self.apply_coordinator_outputs(outputs, now);
+        let code = match verified {
+            Ok(()) => 0,
+            Err(e) => translate_verification_error(e, true).code(),
+        };
+        let topics = r
+            .topics
+            .iter()
+            .map(|t| {
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        TxnOffsetCommitResponse::default().with_topics(topics)
+    }
+
+    fn end_txn(&mut self, r: &EndTxnRequest, now: TimestampMs) -> EndTxnResponse {
+        let request = CoreEndTxn {
+            transactional_id: name_of(&r.transactional_id.0),
+            producer_id: r.producer_id.0,
+            producer_epoch: r.producer_epoch,
+            result: if r.committed {
+                TransactionResult::Commit
+            } else {
+                TransactionResult::Abort
+            },
+            // EndTxn v5+ marks a TV2 client; this broker serves up to v3.
+            transaction_version: TransactionVersion::Tv0,
+        };
+        let (result, outputs) = self.coordinator.handle_end_txn(&request, now);
+        self.apply_coordinator_outputs(outputs, now);
+        EndTxnResponse::default().with_error_code(ok_or_code(&result))
+    }
+
+    /// The periodic work of a broker (a real clock drives it): the coordinator's transaction
+    /// timeouts and transactional-id expiry, the partitions' producer-state expiry, and the
+    /// re-sending of markers the coordinator asked to retry.
+    pub fn tick(&mut self, now: TimestampMs) {
+        let (aborted, outputs) = self.coordinator.abort_timed_out_transactions(now);
+        self.stats.transactions_timed_out += aborted.len() as u64;
+        self.apply_coordinator_outputs(outputs, now);
+        let (_, outputs) = self.coordinator.expire_transactional_ids(now);
+        self.apply_coordinator_outputs(outputs, now);
+        for leader in self.partitions.values_mut() {
+            leader.expire_producers(now);
+        }
+        let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
+            .into_iter()
+            .map(CoordinatorOutput::WriteTxnMarker)
+            .collect();
+        self.apply_coordinator_outputs(retry, now);
+    }
+
+    /// Carries out the coordinator's outputs in process: a transaction-log record is counted
+    /// (the log is in memory: appends always succeed, as the core assumes); a marker is written
+    /// to its partition leader (`write_marker`) and the leader's answer fed back with
+    /// `handle_write_txn_markers_response`. Markers to retry wait for the next tick.
+    fn apply_coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>, now: TimestampMs) {
+        let mut work: VecDeque<CoordinatorOutput> = outputs.into();
+        while let Some(output) = work.pop_front() {
+            match output {
+                CoordinatorOutput::AppendTransactionLog { .. } => {
+                    self.stats.txn_log_records += 1;
+                }
+                CoordinatorOutput::WriteTxnMarker(m) => {
+                    let transaction_version = self
+                        .coordinator
+                        .transaction(&m.transactional_id)
+                        .map_or(TransactionVersion::Tv0, |t| t.client_transaction_version);
+                    let error = match self.partitions.get_mut(&m.partition) {
+                        None => Some(ErrorCode::UnknownTopicOrPartition),
+                        Some(leader) => leader
+                            .write_marker(TxnMarker {
+                                producer_id: m.producer_id,
+                                producer_epoch: m.producer_epoch,
+                                coordinator_epoch: m.coordinator_epoch,
+                                result: m.result,
+                                timestamp: now,
+                                transaction_version,
+                            })
+                            .err(),
+                    };
+                    if error.is_none() {
+                        self.stats.markers_written += 1;
+                    }
+                    let response = WriteTxnMarkersResponse {
+                        transactional_id: m.transactional_id.clone(),
+                        producer_id: m.producer_id,
+                        producer_epoch: m.producer_epoch,
+                        coordinator_epoch: m.coordinator_epoch,
+                        result: m.result,
+                        partitions: BTreeSet::from([m.partition.clone()]),
+                        error,
+                    };
+                    match self
+                        .coordinator
+                        .handle_write_txn_markers_response(&response)
+                    {
+                        Ok(more) => {
+                            for o in more {
+                                match o {
+                                    CoordinatorOutput::WriteTxnMarker(retry) if error.is_some() => {
+                                        self.deferred_markers.push(retry)
+                                    }
+                                    other => work.push_back(other),
+                                }
+                            }
+                        }
+                        Err(e) => eprintln!("kafka-eos-broker: marker for {}: {e}", m.partition),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetch (`ReplicaManager.fetchMessages`, one pass): per partition the core's `fetch` at the
+    /// request's isolation level; the returned batches (data as stored, control batches encoded
+    /// from the marker) are concatenated up to `partition_max_bytes` and the request's
+    /// `max_bytes`, always at least one batch (KIP-74). Returns the response and its record bytes.
+    pub fn fetch(&self, r: &FetchRequest) -> (FetchResponse, usize) {
+        let isolation = if r.isolation_level == 1 {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        };
+        let max_total = usize::try_from(r.max_bytes).unwrap_or(0).max(1);
+        let mut total = 0usize;
+        let mut responses = Vec::new();
+        for t in &r.topics {
+            let topic = name_of(&t.topic.0);
+            let mut partitions = Vec::new();
+            for p in &t.partitions {
+                let data = PartitionData::default().with_partition_index(p.partition);
+                let tp = TopicPartition::new(topic.clone(), p.partition);
+                let Some(leader) = self.partitions.get(&tp).filter(|_| topic != OFFSETS_TOPIC)
+                else {
+                    partitions.push(
+                        data.with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1),
+                    );
+                    continue;
+                };
+                let fetched = match leader.fetch(p.fetch_offset, isolation) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        partitions.push(
+                            data.with_error_code(OFFSET_OUT_OF_RANGE)
+                                .with_high_watermark(leader.high_watermark())
+                                .with_last_stable_offset(leader.last_stable_offset()),
+                        );
+                        continue;
+                    }
+                };
+                let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).max(1);
+                let mut records = BytesMut::new();
+                for b in &fetched.batches {
+                    let raw = match &b.content {
+                        BatchContent::Data(raw) => {
+                            if raw.get(..8) == Some(&b.base_offset.to_be_bytes()[..]) {
+                                raw.clone()
+                            } else {
+                                batch::with_base_offset(raw, b.base_offset)
+                            }
+                        }
+                        BatchContent::Control {
+                            result,
+                            coordinator_epoch,
+                        } => batch::control_batch(
+                            b.base_offset,
+                            b.producer_id,
+                            b.producer_epoch,
+                            *coordinator_epoch,
+                            *result,
+                            b.max_timestamp,
+                        ),
+                    };
+                    let first = records.is_empty() && total == 0;
+                    if !first
+                        && (records.len() + raw.len() > limit || total + raw.len() > max_total)
+                    {
+                        break;
+                    }
+                    total += raw.len();
+                    records.extend_from_slice(&raw);
+                }
+                let aborted = fetched.aborted_transactions.map(|list| {
+                    list.into_iter()
+                        .map(|a| {
+                            kafka_protocol::messages::fetch_response::AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect()
+                });
+                partitions.push(
+                    data.with_high_watermark(fetched.high_watermark)
+                        .with_last_stable_offset(fetched.last_stable_offset)
+                        .with_log_start_offset(0)
+                        .with_aborted_transactions(aborted)
+                        .with_records(Some(records.freeze())),
+                );
+            }
+            responses.push(
+                FetchableTopicResponse::default()
+                    .with_topic(t.topic.clone())
+                    .with_partitions(partitions),
+            );
+        }
+        (FetchResponse::default().with_responses(responses), total)
+    }
+}
+
+/// The ApiVersions response: the advertised table ([`ADVERTISED`]) with `error_code`.
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(
+            ADVERTISED
+                .iter()
+                .map(|&(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(k as i16)
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
+                .collect(),
+        )
+}
+
+/// Decodes a request body at `version`.
+pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> anyhow::Result<T> {
+    T::decode(body, version)
+}
+
+/// Encodes a response body at `version`.
+pub fn encode<T: Encodable>(body: &T, version: i16) -> anyhow::Result<BytesMut> {
+    let mut buf = BytesMut::new();
+    body.encode(&mut buf, version)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // kafka-semantics §1.10 item 4 (`AddPartitionsToTxnManager` error mapping): the table, row
+    // by row.
+    #[test]
+    fn verification_errors_are_translated_for_old_clients() {
+        use ErrorCode::*;
+        assert_eq!(
+            translate_verification_error(ProducerFenced, true),
+            InvalidProducerEpoch
+        );
+        assert_eq!(
+            translate_verification_error(TransactionAbortable, true),
+            InvalidTxnState
+        );
+        assert_eq!(
+            translate_verification_error(TransactionAbortable, false),
+            TransactionAbortable
+        );
+        for e in [
+            NetworkException,
+            CoordinatorLoadInProgress,
+            CoordinatorNotAvailable,
+            NotCoordinator,
+            ConcurrentTransactions,
+        ] {
+            assert_eq!(translate_verification_error(e, true), NotEnoughReplicas);
+        }
+        assert_eq!(
+            translate_verification_error(InvalidProducerIdMapping, true),
+            InvalidProducerIdMapping
+        );
+    }
+}

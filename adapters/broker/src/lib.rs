@@ -1,0 +1,16 @@
+//! `kafka-eos-broker`: a thin Kafka wire-protocol broker over the unchanged `kafka-eos` core, so
+//! that real clients (librdkafka through confluent-kafka, kafka-python) produce idempotently and
+//! transactionally to the executable specification and consume with `read_committed`.
+//!
+//! One node, in-memory logs holding the clients' raw v2 record batches. The adapter decodes
+//! (`kafka-protocol`), calls the core (`kafka_eos::partition::PartitionLeader`,
+//! `kafka_eos::coordinator::TransactionCoordinator`) and encodes; every protocol decision is the
+//! core's. See `docs/broker.md` and `shared/reference/wire-adapter.md`.
+
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod broker;
+pub mod server;
+pub mod testing;
+pub mod versions;
