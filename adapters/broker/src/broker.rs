@@ -17,8 +17,8 @@ use kafka_eos::coordinator::{
 };
 use kafka_eos::error::ErrorCode;
 use kafka_eos::partition::{
-    AppendOutcome, BatchContent, IsolationLevel, PartitionConfig, PartitionLeader, TxnMarker,
-    VerificationGuard,
+    verification_error_for_produce, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
+    PartitionLeader, TxnMarker, VerificationGuard,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -140,25 +140,6 @@ fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
 
 fn name_of(s: &StrBytes) -> String {
     s.as_str().to_string()
-}
-
-/// KIP-890 part 1 error translation for a produce that failed verification
-/// (`AddPartitionsToTxnManager` / `ReplicaManager`, kafka-semantics §1.10 item 4): the
-/// coordinator's PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH; TRANSACTION_ABORTABLE becomes
-/// INVALID_TXN_STATE for old request versions (`legacy`: Produce ≤ 10, TxnOffsetCommit ≤ 3);
-/// errors an old client would not retry (NETWORK_EXCEPTION, the coordinator-availability
-/// errors, and CONCURRENT_TRANSACTIONS under TV1) become NOT_ENOUGH_REPLICAS.
-pub fn translate_verification_error(error: ErrorCode, legacy: bool) -> ErrorCode {
-    match error {
-        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-        ErrorCode::TransactionAbortable if legacy => ErrorCode::InvalidTxnState,
-        ErrorCode::NetworkException
-        | ErrorCode::CoordinatorLoadInProgress
-        | ErrorCode::CoordinatorNotAvailable
-        | ErrorCode::NotCoordinator
-        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
-        other => other,
-    }
 }
 
 impl Broker {
@@ -475,7 +456,7 @@ impl Broker {
                         now,
                     );
                     self.apply_coordinator_outputs(outputs, now);
-                    verified.map_err(|e| translate_verification_error(e, version <= 10).code())?;
+                    verified.map_err(|e| verification_error_for_produce(e, version).code())?;
                 }
                 guard = Some(g);
             }
@@ -632,7 +613,9 @@ impl Broker {
         self.apply_coordinator_outputs(outputs, now);
         let code = match verified {
             Ok(()) => 0,
-            Err(e) => translate_verification_error(e, true).code(),
+            // TxnOffsetCommit v0-3 predates TRANSACTION_ABORTABLE, as Produce v10 does: the
+            // core's translation for a legacy produce applies.
+            Err(e) => verification_error_for_produce(e, 10).code(),
         };
         let topics = r
             .topics
@@ -879,41 +862,4 @@ pub fn encode<T: Encodable>(body: &T, version: i16) -> anyhow::Result<BytesMut> 
     let mut buf = BytesMut::new();
     body.encode(&mut buf, version)?;
     Ok(buf)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // kafka-semantics §1.10 item 4 (`AddPartitionsToTxnManager` error mapping): the table, row
-    // by row.
-    #[test]
-    fn verification_errors_are_translated_for_old_clients() {
-        use ErrorCode::*;
-        assert_eq!(
-            translate_verification_error(ProducerFenced, true),
-            InvalidProducerEpoch
-        );
-        assert_eq!(
-            translate_verification_error(TransactionAbortable, true),
-            InvalidTxnState
-        );
-        assert_eq!(
-            translate_verification_error(TransactionAbortable, false),
-            TransactionAbortable
-        );
-        for e in [
-            NetworkException,
-            CoordinatorLoadInProgress,
-            CoordinatorNotAvailable,
-            NotCoordinator,
-            ConcurrentTransactions,
-        ] {
-            assert_eq!(translate_verification_error(e, true), NotEnoughReplicas);
-        }
-        assert_eq!(
-            translate_verification_error(InvalidProducerIdMapping, true),
-            InvalidProducerIdMapping
-        );
-    }
 }
