@@ -417,9 +417,11 @@ pub enum ProducerEvent {
         /// Why.
         error: BatchError,
     },
-    /// `commitTransaction()` completed.
+    /// `commitTransaction()` completed: EndTxn(COMMIT) succeeded, or the client epoch bump that
+    /// follows it did (`beginCompletingTransaction` returns the bump's result).
     TransactionCommitted,
-    /// `abortTransaction()` completed (EndTxn(ABORT) succeeded or the empty transaction ended).
+    /// `abortTransaction()` completed: EndTxn(ABORT) succeeded (or the empty transaction
+    /// ended), or, when the client epoch bump follows it, that InitProducerId succeeded.
     TransactionAborted,
     /// An error surfaced to the application by a transactional request or by entering an
     /// error state (the error later calls re-throw).
