@@ -279,9 +279,11 @@ fn run(
         ProducerBugs::default(),
         actions,
         true,
+        true,
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one knob per generated dimension
 fn run_with(
     transactional: bool,
     tv: TransactionVersion,
@@ -290,10 +292,12 @@ fn run_with(
     bugs: ProducerBugs,
     actions: Vec<Action>,
     strict: bool,
+    bump_support: bool,
 ) -> Result<(), TestCaseError> {
     let cfg = ProducerConfig {
         transactional_id: transactional.then(|| "t".to_string()),
         transaction_version: tv,
+        coordinator_supports_epoch_bump: bump_support,
         max_in_flight,
         bugs,
         ..ProducerConfig::default()
@@ -420,16 +424,19 @@ fn run_with(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
 
+    /// `bump_support` false is a coordinator without InitProducerId v3 (abortable errors
+    /// cannot be handled under TV0/TV1: an unresolved expiry is fatal, R-S11).
     #[test]
     fn transactional_producer_invariants(
         tv in prop_oneof![Just(TransactionVersion::Tv1), Just(TransactionVersion::Tv2)],
         mif in 1u8..=5,
         high in any::<bool>(),
+        bump_support in any::<bool>(),
         actions in proptest::collection::vec(action(), 0..60),
     ) {
         let mut actions = actions;
         actions.insert(0, Action::Init);
-        run(true, tv, mif, high, actions)?;
+        run_with(true, tv, mif, high, ProducerBugs::default(), actions, true, bump_support)?;
     }
 
     #[test]
@@ -462,7 +469,7 @@ proptest! {
         };
         let mut actions = actions;
         actions.insert(0, Action::Init);
-        run_with(transactional, tv, mif, false, bugs, actions, false)?;
+        run_with(transactional, tv, mif, false, bugs, actions, false, true)?;
     }
 }
 
@@ -488,6 +495,7 @@ fn sequence_property_catches_the_reset_on_ambiguous_bug() {
         false,
         bugs,
         actions.clone(),
+        true,
         true
     )
     .is_err());

@@ -1120,3 +1120,236 @@ fn retriable_error_after_delivery_timeout_fails_the_batch() {
         (AbortableError, Some(ErrorCode::TransactionAbortable))
     );
 }
+
+// ------------------------------------------------------------------------------ canRetry edges (R-S9..R-S11)
+
+/// Answers the Produce of `part` carrying `base_sequence` (not necessarily the oldest).
+fn produce_answer(h: &mut H, part: i32, base_sequence: i32, resp: Response) -> ProducerOutput<u32> {
+    let i = h
+        .pending
+        .iter()
+        .position(|r| {
+            matches!(r, Request::Produce { partition, base_sequence: s, .. }
+                if *partition == tp(part) && *s == base_sequence)
+        })
+        .expect("outstanding Produce with that sequence");
+    let req = h.pending.remove(i);
+    let now = h.now;
+    let out =
+        h.p.handle_response(req.id(), resp, now)
+            .expect("response accepted");
+    h.take(out)
+}
+
+fn failed(out: &ProducerOutput<u32>) -> Vec<(u64, BatchError)> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            ProducerEvent::SendFailed { batch, error, .. } => Some((*batch, *error)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// TransactionManager.canRetry (OUT_OF_ORDER_SEQUENCE_NUMBER): with no unresolved sequence, a
+/// batch that is not the next one (`base != lastAcked + 1`: an earlier batch is still in
+/// flight) is retried, for a transactional producer too; once it is the next one, the same
+/// answer fails it and the transaction becomes abortable (testAllowAbortOnProduceFailure).
+/// R-S10; before the fix the transactional batch failed at the first answer.
+#[test]
+fn transactional_out_of_order_on_a_later_batch_is_retried() {
+    let mut h = txn_in_progress(TransactionVersion::Tv2);
+    h.send(0, 1);
+    let second = h.send(0, 1).batch.unwrap();
+    assert_eq!(h.produces(0), [(1, 0, 1), (1, 1, 1)]);
+    let oos = || Response::Produce(Err(ErrorCode::OutOfOrderSequenceNumber));
+    // Sequence 1 is not the next one (nothing acked yet): retried, nothing fails.
+    let out = produce_answer(&mut h, 0, 1, oos());
+    assert!(failed(&out).is_empty());
+    assert!(
+        out.sends.is_empty(),
+        "the retry waits behind the first batch"
+    );
+    assert_eq!(h.p.state(), InTransaction);
+    // The first batch is acked: the second is re-sent with the same sequence.
+    let out = h.produce_ok(0, 0);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 1, 1));
+    // Now it is the next batch: the same answer fails it, abortable.
+    let out = produce_answer(&mut h, 0, 1, oos());
+    assert_eq!(
+        failed(&out),
+        [(
+            second,
+            BatchError::Kafka(ErrorCode::OutOfOrderSequenceNumber)
+        )]
+    );
+    assert_eq!(h.p.state(), AbortableError);
+}
+
+/// TransactionManager.canRetry: a batch whose sequence was reset (`sequenceHasBeenReset`, here
+/// by `startSequencesAtBeginning` after the idempotent epoch bump) is retried on
+/// OUT_OF_ORDER_SEQUENCE_NUMBER without another bump, although it is now the next batch
+/// (SenderTest.testEpochBumpOnOutOfOrderSequenceForNextBatch, second half). Before the fix the
+/// rewritten batch bumped the epoch a second time.
+#[test]
+fn out_of_order_on_a_reset_sequence_is_retried_without_a_bump() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1);
+    h.send(0, 1);
+    let oos = || Response::Produce(Err(ErrorCode::OutOfOrderSequenceNumber));
+    // The next batch gets OUT_OF_ORDER: epoch bump; the other answers the same way.
+    produce_answer(&mut h, 0, 0, oos());
+    assert_eq!(h.p.producer_epoch(), 1);
+    let out = produce_answer(&mut h, 0, 1, oos());
+    // Both are rewritten from 0 under epoch 1; the first is re-sent.
+    assert_eq!(produce_seq(&out.sends[0]), (1, 1, 0));
+    let out = produce_answer(&mut h, 0, 0, oos());
+    assert_eq!(
+        h.p.producer_epoch(),
+        1,
+        "no second bump for a reset sequence"
+    );
+    assert!(failed(&out).is_empty());
+    assert_eq!(produce_seq(&out.sends[0]), (1, 1, 0), "retried");
+}
+
+/// Sender.canRetry checks `hasReachedDeliveryTimeout` before TransactionManager.canRetry: an
+/// idempotent OUT_OF_ORDER_SEQUENCE_NUMBER past the delivery timeout fails the batch, and
+/// handleFailedBatch bumps the epoch (`requestIdempotentEpochBumpForPartition`). R-S11;
+/// before the fix it was retried forever.
+#[test]
+fn idempotent_out_of_order_past_delivery_timeout_fails_the_batch() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    let batch = h.send(0, 1).batch.unwrap();
+    h.now = 120_000;
+    let out = h.produce_err(0, ErrorCode::OutOfOrderSequenceNumber);
+    assert_eq!(
+        failed(&out),
+        [(
+            batch,
+            BatchError::Kafka(ErrorCode::OutOfOrderSequenceNumber)
+        )]
+    );
+    assert!(out.sends.is_empty());
+    assert_eq!(h.p.producer_epoch(), 1);
+}
+
+/// Sender.canRetry + TransactionManager.handleFailedBatch (UnknownProducerIdException →
+/// `resetSequenceForPartition`, no bump): an idempotent UNKNOWN_PRODUCER_ID past the delivery
+/// timeout fails the batch and the partition restarts at sequence 0 under the same epoch.
+/// R-S11; before the fix it was retried with an epoch bump.
+#[test]
+fn idempotent_unknown_producer_id_past_delivery_timeout_fails_and_resets_the_partition() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    let batch = h.send(0, 3).batch.unwrap();
+    h.now = 120_000;
+    let out = h.produce_err(0, ErrorCode::UnknownProducerId);
+    assert_eq!(
+        failed(&out),
+        [(batch, BatchError::Kafka(ErrorCode::UnknownProducerId))]
+    );
+    assert_eq!(h.p.producer_epoch(), 0);
+    assert_eq!(h.p.next_sequence(&tp(0)), 0);
+    let out = h.send(0, 1);
+    assert_eq!(produce_seq(&out.sends[0]), (1, 0, 0));
+}
+
+/// TransactionManager.canRetry (idempotent OUT_OF_ORDER_SEQUENCE_NUMBER with an unresolved
+/// sequence): only the batch right after the expired one (`isNextSequenceForUnresolvedPartition`)
+/// bumps the epoch; a later one is retried and waits for the sequence to resolve. R-S11;
+/// before the fix the batch right after the unresolved one was retried without a bump.
+#[test]
+fn idempotent_out_of_order_with_unresolved_sequence_bumps_only_for_the_batch_after_it() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    h.send(0, 1); // sequence 0, sent at 0
+    h.now = 100_000;
+    h.send(0, 1); // sequence 1
+    h.send(0, 1); // sequence 2
+    h.now = 150_000;
+    // Sequence 0 is lost past its delivery timeout: it expires, the partition is unresolved.
+    let out = h.timeout("Produce", Some(0));
+    assert_eq!(failed(&out).len(), 1);
+    assert_eq!(h.p.partition(&tp(0)).unwrap().unresolved, Some(1));
+    let oos = || Response::Produce(Err(ErrorCode::OutOfOrderSequenceNumber));
+    // Sequence 2 is not right after the unresolved one: retried, no bump.
+    let out = produce_answer(&mut h, 0, 2, oos());
+    assert!(failed(&out).is_empty());
+    assert_eq!(h.p.producer_epoch(), 0);
+    // Sequence 1 is: the epoch is bumped, and it is retried.
+    let out = produce_answer(&mut h, 0, 1, oos());
+    assert!(failed(&out).is_empty());
+    assert_eq!(h.p.producer_epoch(), 1);
+}
+
+/// TransactionManagerTest.testTransitionToFatalErrorWhenRetriedBatchIsExpired
+/// (`maybeResolveSequences` → `transitionToAbortableErrorOrFatalError`): when abortable errors
+/// cannot be handled (TV1, InitProducerId below v3), an expired transactional batch whose
+/// sequence never resolves makes the producer fatal. R-S11; before the fix it stayed
+/// ABORTABLE_ERROR. With InitProducerId v3+ it stays abortable with the client bump.
+#[test]
+fn expired_transactional_batch_is_fatal_when_abortable_errors_cannot_be_handled() {
+    for (bump_support, state) in [(false, FatalError), (true, AbortableError)] {
+        let mut h = H::new(ProducerConfig {
+            transactional_id: Some("foobar".into()),
+            transaction_version: TransactionVersion::Tv1,
+            coordinator_supports_epoch_bump: bump_support,
+            ..ProducerConfig::default()
+        });
+        h.ready(1, 1);
+        h.begin();
+        h.send(0, 1);
+        h.respond(
+            "AddPartitionsToTxn",
+            None,
+            Response::AddPartitionsToTxn(Ok(())),
+        );
+        h.now = 200_000;
+        h.timeout("Produce", Some(0));
+        assert_eq!(h.p.state(), state, "bump support {bump_support}");
+        assert_eq!(h.p.epoch_bump_required(), bump_support);
+        assert_eq!(h.p.partition(&tp(0)).unwrap().unresolved, None);
+    }
+}
+
+/// TransactionManager.beginCompletingTransaction: when the client epoch bump is required, the
+/// abort's result is the bump's InitProducerId result (testBumpTransactionalEpochOnAbortableError
+/// awaits `abortResult` only after the InitProducerId response). So TransactionAborted comes
+/// with the bump, not with the EndTxn response. R-S9.
+#[test]
+fn tv1_abort_completes_when_the_epoch_bump_completes() {
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    h.send(0, 1);
+    h.respond(
+        "AddPartitionsToTxn",
+        None,
+        Response::AddPartitionsToTxn(Ok(())),
+    );
+    h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
+    let out = h.p.abort(0).unwrap();
+    h.take(out);
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+    assert!(!out.events.contains(&ProducerEvent::TransactionAborted));
+    let out = h.respond("InitProducerId", None, Response::InitProducerId(Ok((1, 2))));
+    assert_eq!(
+        out.events,
+        [
+            ProducerEvent::Initialized {
+                producer_id: 1,
+                producer_epoch: 2
+            },
+            ProducerEvent::TransactionAborted
+        ]
+    );
+    // Without a bump (TV2) the abort completes with EndTxn.
+    let mut h = txn_in_progress(TransactionVersion::Tv2);
+    h.send(0, 1);
+    h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
+    let out = h.p.abort(0).unwrap();
+    h.take(out);
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    assert!(out.events.contains(&ProducerEvent::TransactionAborted));
+}

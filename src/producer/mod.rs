@@ -417,9 +417,11 @@ pub enum ProducerEvent {
         /// Why.
         error: BatchError,
     },
-    /// `commitTransaction()` completed.
+    /// `commitTransaction()` completed: EndTxn(COMMIT) succeeded, or the client epoch bump that
+    /// follows it did (`beginCompletingTransaction` returns the bump's result).
     TransactionCommitted,
-    /// `abortTransaction()` completed (EndTxn(ABORT) succeeded or the empty transaction ended).
+    /// `abortTransaction()` completed: EndTxn(ABORT) succeeded (or the empty transaction
+    /// ended), or, when the client epoch bump follows it, that InitProducerId succeeded.
     TransactionAborted,
     /// An error surfaced to the application by a transactional request or by entering an
     /// error state (the error later calls re-throw).
@@ -469,6 +471,11 @@ pub struct Batch<P> {
     pub base_sequence: Sequence,
     /// The outstanding Produce request carrying it; `None` while it waits for a retry.
     pub request: Option<RequestId>,
+    /// Its sequence was rewritten after it was first drained (`ProducerBatch.sequenceHasBeenReset`,
+    /// set by `resetProducerState` in `startSequencesAtBeginning` and
+    /// `adjustSequencesDueToFailedBatch`): an OUT_OF_ORDER_SEQUENCE_NUMBER or
+    /// UNKNOWN_PRODUCER_ID for it is retried (`TransactionManager.canRetry`).
+    pub sequence_reset: bool,
 }
 
 impl<P> Batch<P> {
@@ -492,8 +499,10 @@ pub struct PartitionEntry<P> {
     pub queued: Vec<Batch<P>>,
     /// Batches with a sequence, in sequence order: in flight, or waiting for a retry.
     pub in_flight: Vec<Batch<P>>,
-    /// A batch expired after being sent: its sequence may or may not be written.
-    pub unresolved: bool,
+    /// A batch expired after being sent: its sequence may or may not be written. The value is
+    /// the sequence right after the expired batch(es) (`partitionsWithUnresolvedSequences`,
+    /// `markSequenceUnresolved`: the largest `last sequence + 1`).
+    pub unresolved: Option<Sequence>,
 }
 
 /// A transactional request waiting to be sent, or in flight (priority order of
@@ -550,6 +559,9 @@ pub struct Producer<P> {
     transaction_started: bool,
     /// `clientSideEpochBumpRequired`.
     epoch_bump_required: bool,
+    /// The commit/abort whose completion waits for the client epoch bump that follows its
+    /// EndTxn (`beginCompletingTransaction` returns the bump's `InitProducerId` result).
+    completing_result: Option<TransactionResult>,
     /// Idempotent: partitions whose in-flight sequences are rewritten at the new epoch
     /// (`partitionsToRewriteSequences`).
     rewrite_partitions: BTreeSet<TopicPartition>,
@@ -590,6 +602,7 @@ impl<P: Clone> Producer<P> {
             pending_partitions: BTreeSet::new(),
             transaction_started: false,
             epoch_bump_required: false,
+            completing_result: None,
             rewrite_partitions: BTreeSet::new(),
             last_error: None,
             poisoned: false,
@@ -756,6 +769,8 @@ impl<P: Clone> Producer<P> {
         self.set_state(TransactionState::FatalError, out);
         self.last_error = Some(error);
         self.txn_queue.clear();
+        // A commit/abort waiting for its epoch bump fails with the error.
+        self.completing_result = None;
         out.events.push(ProducerEvent::Error(error));
         self.fail_undrained(BatchError::Kafka(error), out);
     }
@@ -772,6 +787,7 @@ impl<P: Clone> Producer<P> {
             // maybeTerminateRequestWithError: queued transactional requests fail with the error.
             self.txn_queue.clear();
             self.last_error = Some(error);
+            self.completing_result = None;
             out.events.push(ProducerEvent::Error(error));
         }
     }
@@ -918,7 +934,7 @@ impl<P: Clone> Producer<P> {
                 last_acked_sequence: NO_SEQUENCE,
                 queued: Vec::new(),
                 in_flight: Vec::new(),
-                unresolved: false,
+                unresolved: None,
             });
         entry.queued.push(Batch {
             id,
@@ -929,6 +945,7 @@ impl<P: Clone> Producer<P> {
             producer_epoch: NO_PRODUCER_EPOCH,
             base_sequence: NO_SEQUENCE,
             request: None,
+            sequence_reset: false,
         });
         let mut out = ProducerOutput::new();
         out.batch = Some(id);
@@ -1012,7 +1029,8 @@ impl<P: Clone> Producer<P> {
                 self.producer_epoch = epoch;
             }
         }
-        if self.epoch_bump_required {
+        let bump = self.epoch_bump_required;
+        if bump {
             self.background(TransactionState::Initializing, out);
             self.enqueue_txn(TxnRequest::InitProducerId { bump: true });
         } else {
@@ -1023,10 +1041,19 @@ impl<P: Clone> Producer<P> {
         self.new_partitions.clear();
         self.pending_partitions.clear();
         self.transaction_started = false;
-        out.events.push(match ended {
+        if bump && self.state == TransactionState::Initializing {
+            // The application's commit/abort completes with the epoch bump.
+            self.completing_result = Some(ended);
+        } else {
+            out.events.push(Self::completed_event(ended));
+        }
+    }
+
+    fn completed_event(ended: TransactionResult) -> ProducerEvent {
+        match ended {
             TransactionResult::Commit => ProducerEvent::TransactionCommitted,
             TransactionResult::Abort => ProducerEvent::TransactionAborted,
-        });
+        }
     }
 
     // ---------------------------------------------------------------- network inputs
@@ -1127,6 +1154,9 @@ impl<P: Clone> Producer<P> {
                             producer_id: pid,
                             producer_epoch: epoch,
                         });
+                        if let Some(ended) = self.completing_result.take() {
+                            out.events.push(Self::completed_event(ended));
+                        }
                     }
                 }
                 Err(e) if e.is_retriable() => self
@@ -1252,15 +1282,13 @@ impl<P: Clone> Producer<P> {
             self.fail_failed_batch(tp, pos, error, stale, out);
             return;
         }
+        // Sender.canRetry: nothing is retried once the batch's delivery timeout has passed.
+        let expired = now.saturating_sub(b.created_ms) >= self.config.delivery_timeout_ms;
+        let sequence_reset = b.sequence_reset;
+        let base_sequence = b.base_sequence;
+        let is_next = base_sequence == increment_sequence(entry.last_acked_sequence, 1);
+        let unresolved = entry.unresolved;
         if error.is_retriable() {
-            // canRetry: only while the batch's delivery timeout has not passed.
-            let expired = self
-                .partitions
-                .get(tp)
-                .and_then(|e| e.in_flight.get(pos))
-                .is_some_and(|b| {
-                    now.saturating_sub(b.created_ms) >= self.config.delivery_timeout_ms
-                });
             if expired {
                 self.fail_failed_batch(tp, pos, error, stale, out);
             } else {
@@ -1269,30 +1297,54 @@ impl<P: Clone> Producer<P> {
             return;
         }
         match error {
-            ErrorCode::OutOfOrderSequenceNumber if !transactional => {
-                let Some(entry) = self.partitions.get(tp) else {
-                    return;
-                };
-                let Some(b) = entry.in_flight.get(pos) else {
-                    return;
-                };
-                let is_next =
-                    b.base_sequence == increment_sequence(entry.last_acked_sequence, 1) || stale;
-                if is_next {
+            // TransactionManager.canRetry, OUT_OF_ORDER_SEQUENCE_NUMBER: with no unresolved
+            // sequence, a batch whose sequence was reset or that is not the next one (an
+            // earlier batch is still in flight) is retried, transactional or not.
+            // (An idempotent batch of an older epoch is handled below, as before the bump.)
+            ErrorCode::OutOfOrderSequenceNumber
+                if !expired
+                    && unresolved.is_none()
+                    && (sequence_reset || !is_next)
+                    && (transactional || !stale) => {}
+            // Idempotent: always retried; the epoch is bumped when there is a real gap (no
+            // unresolved sequence, or the batch right after the unresolved one). A batch of an
+            // older epoch records its partition for the sequence rewrite.
+            ErrorCode::OutOfOrderSequenceNumber if !expired && !transactional => {
+                if stale || unresolved.is_none() || unresolved == Some(base_sequence) {
                     self.request_idempotent_bump(tp, out);
                 }
             }
-            ErrorCode::UnknownProducerId if !transactional => self.request_idempotent_bump(tp, out),
+            // canRetry, UNKNOWN_PRODUCER_ID: a batch whose sequence was reset is retried; the
+            // idempotent producer bumps its epoch and retries (R-S7: log start not passed).
+            ErrorCode::UnknownProducerId if !expired && sequence_reset => {}
+            ErrorCode::UnknownProducerId if !expired && !transactional => {
+                self.request_idempotent_bump(tp, out)
+            }
+            ErrorCode::UnknownProducerId if !transactional => {
+                // handleFailedBatch (past the delivery timeout): the batch fails and the
+                // partition's sequence is reset (`resetSequenceForPartition`), no bump.
+                self.fail_batch(tp, pos, error, false, out);
+                if !stale {
+                    self.reset_partition_sequence(tp);
+                }
+            }
             ErrorCode::UnknownProducerId => {
                 // Transactional: the batch fails (abortable) and the partition's sequence is
                 // reset: it restarts at 0 when next drained.
                 self.fail_failed_batch(tp, pos, error, stale, out);
-                if let Some(entry) = self.partitions.get_mut(tp) {
-                    entry.producer_epoch = NO_PRODUCER_EPOCH;
-                    entry.producer_id = NO_PRODUCER_ID;
-                }
+                self.reset_partition_sequence(tp);
             }
             _ => self.fail_failed_batch(tp, pos, error, stale, out),
+        }
+    }
+
+    /// `resetSequenceForPartition`: the partition's sequences restart at 0 when it is next
+    /// drained, and it is no longer unresolved.
+    fn reset_partition_sequence(&mut self, tp: &TopicPartition) {
+        if let Some(entry) = self.partitions.get_mut(tp) {
+            entry.producer_epoch = NO_PRODUCER_EPOCH;
+            entry.producer_id = NO_PRODUCER_ID;
+            entry.unresolved = None;
         }
     }
 
@@ -1352,6 +1404,7 @@ impl<P: Clone> Producer<P> {
                 if later.producer_epoch == b.producer_epoch && later.producer_id == b.producer_id {
                     later.base_sequence =
                         crate::types::decrement_sequence(later.base_sequence, b.record_count);
+                    later.sequence_reset = true;
                 }
             }
             entry.next_sequence =
@@ -1434,8 +1487,10 @@ impl<P: Clone> Producer<P> {
             self.retry(tp, pos, out);
             return;
         }
-        // The batch expires after being sent: its sequence is unresolved.
-        entry.unresolved = true;
+        // The batch expires after being sent: its sequence is unresolved
+        // (`markSequenceUnresolved`: the largest next sequence after an expired batch).
+        let after = increment_sequence(b.last_sequence(), 1);
+        entry.unresolved = Some(entry.unresolved.map_or(after, |u| u.max(after)));
         self.fail_batch(tp, pos, ErrorCode::RequestTimedOut, false, out);
         if self.is_transactional() && !stale {
             let completing = matches!(
@@ -1539,13 +1594,14 @@ impl<P: Clone> Producer<P> {
                 b.producer_id = pid;
                 b.producer_epoch = epoch;
                 b.base_sequence = seq;
+                b.sequence_reset = true;
                 seq = increment_sequence(seq, b.record_count);
             }
             entry.producer_id = pid;
             entry.producer_epoch = epoch;
             entry.next_sequence = seq;
             entry.last_acked_sequence = NO_SEQUENCE;
-            entry.unresolved = false;
+            entry.unresolved = None;
             self.rewrite_partitions.remove(&tp);
             bumped = true;
         }
@@ -1557,22 +1613,43 @@ impl<P: Clone> Producer<P> {
         }
     }
 
-    /// `maybeResolveSequences`: once an unresolved partition has nothing in flight.
+    /// `maybeResolveSequences`: once an unresolved partition has nothing in flight, it is
+    /// resolved if a later batch succeeded (`last_acked + 1 == next_sequence`). Otherwise the
+    /// idempotent producer bumps its epoch, and the transactional one goes through
+    /// `transitionToAbortableErrorOrFatalError`: ABORTABLE_ERROR (client bump required under
+    /// TV0/TV1 with InitProducerId v3+) when abortable errors can be handled, else FATAL_ERROR.
     fn resolve_sequences(&mut self, out: &mut ProducerOutput<P>) {
         let transactional = self.is_transactional();
-        let mut to_bump = Vec::new();
+        let mut unresolved = Vec::new();
         for (tp, entry) in self.partitions.iter_mut() {
-            if !entry.unresolved || !entry.in_flight.is_empty() {
+            if entry.unresolved.is_none() || !entry.in_flight.is_empty() {
                 continue;
             }
-            entry.unresolved = false;
+            entry.unresolved = None;
             let resolved = increment_sequence(entry.last_acked_sequence, 1) == entry.next_sequence;
-            if !resolved && !transactional {
-                to_bump.push(tp.clone());
+            if !resolved {
+                unresolved.push(tp.clone());
             }
         }
-        for tp in to_bump {
-            self.request_idempotent_bump(&tp, out);
+        for tp in unresolved {
+            if !transactional {
+                self.request_idempotent_bump(&tp, out);
+            } else if self.state == TransactionState::FatalError {
+                // Already fatal: nothing more to do.
+            } else if self.can_handle_abortable() {
+                if self.need_client_bump() && !self.config.bugs.abort_without_bump_after_timeout {
+                    self.epoch_bump_required = true;
+                }
+                // The expiry already made the transaction abortable (or it is aborting, where
+                // `transitionToAbortableError` is a no-op); enter it only if it is not.
+                if self.state != TransactionState::AbortableError {
+                    self.enter_abortable(ErrorCode::TransactionAbortable, out);
+                }
+            } else {
+                // "It isn't safe to continue": Kafka's plain KafkaException, recorded as
+                // UNKNOWN_SERVER_ERROR (`Errors.forException` of an unknown exception).
+                self.enter_fatal(ErrorCode::UnknownServerError, out);
+            }
         }
     }
 
@@ -1639,7 +1716,7 @@ impl<P: Clone> Producer<P> {
                 continue;
             }
             loop {
-                if entry.queued.is_empty() || entry.unresolved {
+                if entry.queued.is_empty() || entry.unresolved.is_some() {
                     break;
                 }
                 if entry.producer_id != pid || entry.producer_epoch != epoch {
@@ -1657,6 +1734,7 @@ impl<P: Clone> Producer<P> {
                 let mut b = entry.queued.remove(0);
                 b.producer_id = pid;
                 b.producer_epoch = epoch;
+                b.sequence_reset = false;
                 b.base_sequence = entry.next_sequence;
                 entry.next_sequence = increment_sequence(entry.next_sequence, b.record_count);
                 let id = self.next_request_id;
