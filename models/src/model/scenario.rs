@@ -141,8 +141,6 @@ pub enum KnownBug {
     TimeoutAbortWithoutBump,
     /// M-T3 (KAFKA-17754): a lost EndTxn(COMMIT) is treated as aborted at the same epoch.
     AbortAfterCommitTimeout,
-    /// M-T5 (Redpanda #3232): markers match the producer id only.
-    MarkerMatchPidOnly,
     /// M-T6: the client writes without AddPartitionsToTxn.
     SkipAddPartitions,
     /// M-C1: the leader accepts markers of an older coordinator epoch.
@@ -217,8 +215,8 @@ pub const BUGS: &[BugInfo] = &[
         id: "M-F1",
         summary: "leader accepts a zombie's write at an old epoch (KIP-98 fencing off)",
         scenario: "zombie",
-        protocol: Protocol::Tv2,
-        breaks: &[S5],
+        protocol: Protocol::Tv0,
+        breaks: &[S5, S14, S15, L2],
     },
     BugInfo {
         bug: KnownBug::FenceWithoutBump,
@@ -227,7 +225,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "InitProducerId aborts an ongoing transaction without an epoch bump (KAFKA-5231)",
         scenario: "zombie",
         protocol: Protocol::Tv0,
-        breaks: &[S14, L2],
+        breaks: &[S14, S15],
     },
     BugInfo {
         bug: KnownBug::TimeoutAbortWithoutBump,
@@ -236,7 +234,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "coordinator times out a transaction without an epoch bump (KAFKA-6119)",
         scenario: "timeout",
         protocol: Protocol::Tv0,
-        breaks: &[S10],
+        breaks: &[S14, L2],
     },
     BugInfo {
         bug: KnownBug::AbortAfterCommitTimeout,
@@ -245,16 +243,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "client treats a lost EndTxn(COMMIT) as aborted at the same epoch (KAFKA-17754)",
         scenario: "late-endtxn",
         protocol: Protocol::Tv1Verify,
-        breaks: &[S9, S11],
-    },
-    BugInfo {
-        bug: KnownBug::MarkerMatchPidOnly,
-        name: "marker-match-pid-only",
-        id: "M-T5",
-        summary: "leader applies a marker to the producer id whatever its epoch (Redpanda #3232)",
-        scenario: "zombie",
-        protocol: Protocol::Tv2,
-        breaks: &[S4],
+        breaks: &[S10, S11],
     },
     BugInfo {
         bug: KnownBug::SkipAddPartitions,
@@ -281,7 +270,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "new coordinator never resumes markers of a Prepare* transaction (CompletePartialTxn)",
         scenario: "coordinator-failover",
         protocol: Protocol::Tv2,
-        breaks: &[L2, L3],
+        breaks: &[L3],
     },
     BugInfo {
         bug: KnownBug::NoAbortedFilter,
@@ -290,7 +279,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "read_committed fetch without the aborted-transaction list (librdkafka#3020)",
         scenario: "transactions",
         protocol: Protocol::Tv2,
-        breaks: &[S11],
+        breaks: &[S11, S12],
     },
     BugInfo {
         bug: KnownBug::LsoIgnoresOpenTransactions,
@@ -299,7 +288,7 @@ pub const BUGS: &[BugInfo] = &[
         summary: "last stable offset = high watermark (open transactions ignored)",
         scenario: "transactions",
         protocol: Protocol::Tv2,
-        breaks: &[S12, S13],
+        breaks: &[S11, S12, S13],
     },
 ];
 
@@ -579,6 +568,7 @@ impl Scenario {
                     vec![txn(&[0], TxnEnd::Commit), txn(&[0, 1], TxnEnd::Abort)],
                 )],
                 request_timeouts: 1,
+                max_requests: 10,
                 probes: &[probe::ACKED, probe::LSO_HELD],
                 ..base
             },
@@ -633,7 +623,7 @@ impl Scenario {
                 allow_sequence_gap: self.has(KnownBug::AllowSequenceGap),
                 no_epoch_check: self.has(KnownBug::NoEpochCheck),
                 no_coordinator_epoch_check: self.has(KnownBug::NoCoordinatorEpochCheck),
-                marker_match_pid_only: self.has(KnownBug::MarkerMatchPidOnly),
+                marker_match_pid_only: false,
                 expire_ignoring_markers: false,
                 no_aborted_filter: self.has(KnownBug::NoAbortedFilter),
                 lso_ignores_open_transactions: self.has(KnownBug::LsoIgnoresOpenTransactions),
