@@ -507,7 +507,10 @@ impl Actor for EosActor {
             }
             EosActor::Coordinator(c) => {
                 if c.txn_timeouts > 0 {
-                    o.set_timer(Timer::TransactionTimeout, stateright::actor::model_timeout());
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
                 }
                 if c.failovers > 0 {
                     o.set_timer(Timer::Failover, stateright::actor::model_timeout());
@@ -526,14 +529,7 @@ impl Actor for EosActor {
         }
     }
 
-    fn on_msg(
-        &self,
-        id: Id,
-        state: &mut Cow<ActorState>,
-        src: Id,
-        msg: Msg,
-        o: &mut Out<Self>,
-    ) {
+    fn on_msg(&self, id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
             (EosActor::Producer(p), ActorState::Producer(s)) => {
                 if let Msg::Response { id: rid, response } = msg {
@@ -622,13 +618,7 @@ impl Actor for EosActor {
         }
     }
 
-    fn on_random(
-        &self,
-        _id: Id,
-        state: &mut Cow<ActorState>,
-        random: &Choice,
-        o: &mut Out<Self>,
-    ) {
+    fn on_random(&self, _id: Id, state: &mut Cow<ActorState>, random: &Choice, o: &mut Out<Self>) {
         if let (EosActor::Producer(p), ActorState::Producer(s)) = (self, &**state) {
             let Choice::End(result) = random;
             let mut next = (**s).clone();
@@ -688,7 +678,10 @@ impl ProducerActor {
                     _ => o.send(self.coordinator, Msg::TxnRequest(request)),
                 }
                 if s.timeouts_left > 0 {
-                    o.set_timer(Timer::RequestTimeout(rid), stateright::actor::model_timeout());
+                    o.set_timer(
+                        Timer::RequestTimeout(rid),
+                        stateright::actor::model_timeout(),
+                    );
                 }
             }
             for event in out.events {
@@ -740,16 +733,14 @@ impl ProducerActor {
                 }
                 None
             }
-            ProducerEvent::Error(_) | ProducerEvent::EpochBumped { .. } => {
-                match s.core.state() {
-                    TransactionState::AbortableError => s.core.abort(PRODUCER_NOW).ok(),
-                    TransactionState::FatalError => {
-                        s.phase = AppPhase::Done;
-                        None
-                    }
-                    _ => None,
+            ProducerEvent::Error(_) | ProducerEvent::EpochBumped { .. } => match s.core.state() {
+                TransactionState::AbortableError => s.core.abort(PRODUCER_NOW).ok(),
+                TransactionState::FatalError => {
+                    s.phase = AppPhase::Done;
+                    None
                 }
-            }
+                _ => None,
+            },
         }
     }
 
@@ -764,7 +755,11 @@ impl ProducerActor {
             s.phase = AppPhase::Done;
             return None;
         };
-        let recs = self.records.get(usize::from(n)).cloned().unwrap_or_default();
+        let recs = self
+            .records
+            .get(usize::from(n))
+            .cloned()
+            .unwrap_or_default();
         let mut merged = ProducerOutput::default();
         let transactional = s.core.is_transactional();
         if transactional {
@@ -778,7 +773,10 @@ impl ProducerActor {
         }
         s.phase = AppPhase::InTransaction(n);
         for (partition, rec) in t.records.iter().zip(recs) {
-            if let Ok(out) = s.core.send(topic_partition(*partition), 1, rec, PRODUCER_NOW) {
+            if let Ok(out) = s
+                .core
+                .send(topic_partition(*partition), 1, rec, PRODUCER_NOW)
+            {
                 if let Some(b) = out.batch {
                     s.batches.insert(b, rec);
                 }
@@ -1071,7 +1069,12 @@ impl PartitionActor {
 }
 
 impl CoordinatorActor {
-    fn apply(&self, s: &mut CoordinatorActorState, outputs: Vec<CoordinatorOutput>, o: &mut Out<EosActor>) {
+    fn apply(
+        &self,
+        s: &mut CoordinatorActorState,
+        outputs: Vec<CoordinatorOutput>,
+        o: &mut Out<EosActor>,
+    ) {
         for output in outputs {
             match output {
                 CoordinatorOutput::AppendTransactionLog {
@@ -1107,15 +1110,19 @@ impl CoordinatorActor {
     fn note_error(s: &mut CoordinatorActorState, e: ErrorCode) {
         match e {
             ErrorCode::ConcurrentTransactions => s.flags |= cflag::CONCURRENT,
-            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
-                s.flags |= cflag::FENCED
-            }
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => s.flags |= cflag::FENCED,
             _ => {}
         }
     }
 
     /// Returns whether the state changed.
-    fn on_msg(&self, s: &mut CoordinatorActorState, src: Id, msg: Msg, o: &mut Out<EosActor>) -> bool {
+    fn on_msg(
+        &self,
+        s: &mut CoordinatorActorState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<EosActor>,
+    ) -> bool {
         let now = s.clock;
         match msg {
             Msg::TxnRequest(Request::InitProducerId {
@@ -1136,9 +1143,8 @@ impl CoordinatorActor {
                     Self::note_error(s, e);
                 }
                 self.apply(s, outputs, o);
-                let response = Response::InitProducerId(
-                    result.map(|p| (p.producer_id, p.producer_epoch)),
-                );
+                let response =
+                    Response::InitProducerId(result.map(|p| (p.producer_id, p.producer_epoch)));
                 o.send(src, Msg::Response { id, response });
                 true
             }
@@ -1230,7 +1236,12 @@ impl CoordinatorActor {
     }
 
     /// Returns whether the state changed.
-    fn on_timeout(&self, s: &mut CoordinatorActorState, timer: &Timer, o: &mut Out<EosActor>) -> bool {
+    fn on_timeout(
+        &self,
+        s: &mut CoordinatorActorState,
+        timer: &Timer,
+        o: &mut Out<EosActor>,
+    ) -> bool {
         match timer {
             Timer::TransactionTimeout => {
                 if s.timeouts_left == 0 {
@@ -1246,7 +1257,10 @@ impl CoordinatorActor {
                 let now = s.clock.saturating_add(longest).saturating_add(1);
                 let (aborted, outputs) = s.core.abort_timed_out_transactions(now);
                 if aborted.is_empty() {
-                    o.set_timer(Timer::TransactionTimeout, stateright::actor::model_timeout());
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
                     return false;
                 }
                 s.clock = now;
@@ -1254,7 +1268,10 @@ impl CoordinatorActor {
                 s.flags |= cflag::TIMEOUT_ABORT;
                 self.apply(s, outputs, o);
                 if s.timeouts_left > 0 {
-                    o.set_timer(Timer::TransactionTimeout, stateright::actor::model_timeout());
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
                 }
                 true
             }

@@ -133,7 +133,10 @@ impl Report {
             }
         ));
         out.push_str(&format!("bounds: {}\n", s.bounds()));
-        out.push_str(&format!("checker: {} threads={}\n", self.strategy, self.threads));
+        out.push_str(&format!(
+            "checker: {} threads={}\n",
+            self.strategy, self.threads
+        ));
         out.push_str(&format!("complete: {}\n", self.complete));
         out.push_str(&format!(
             "states: unique={} total={}\n",
@@ -240,7 +243,12 @@ fn timer_words(t: &Timer) -> String {
 pub fn render_action(m: &EosModel, a: &ActorModelAction<Msg, Timer, Choice>) -> String {
     match a {
         ActorModelAction::Deliver { src, dst, msg } => {
-            format!("{} -> {}: {:?}", actor_name(m, *src), actor_name(m, *dst), msg)
+            format!(
+                "{} -> {}: {:?}",
+                actor_name(m, *src),
+                actor_name(m, *dst),
+                msg
+            )
         }
         ActorModelAction::Drop(env) => format!(
             "network drops {} -> {}: {:?}",
@@ -314,7 +322,9 @@ pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
     let elapsed = start.elapsed();
     let total = checker.state_count();
     let truncated = opts.max_states.is_some_and(|n| total >= n)
-        || opts.timeout.is_some_and(|t| elapsed >= t && opts.threads > 1);
+        || opts
+            .timeout
+            .is_some_and(|t| elapsed >= t && opts.threads > 1);
     let complete = !truncated;
     let discoveries = checker.discoveries();
     let mut properties: Vec<PropertyResult> = m

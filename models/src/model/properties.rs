@@ -19,7 +19,9 @@ use super::actors::{
     cflag, pflag, ActorState, AppPhase, CoordinatorActorState, EosActor, PartitionActorState,
     ProducerActorState, Rec,
 };
-use super::scenario::{probe, Scenario, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9};
+use super::scenario::{
+    probe, Scenario, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9,
+};
 
 /// Where a scripted record comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -215,11 +217,15 @@ pub fn no_acked_loss(m: &EosModel, s: &EosState) -> bool {
             let Some(info) = m.cfg.rec(*rec) else {
                 return false;
             };
-            parts.get(usize::from(info.partition)).is_some_and(|leader| {
-                leader.core.log().iter().any(|b| {
-                    b.base_offset == *offset && b.content == BatchContent::Data(*rec)
+            parts
+                .get(usize::from(info.partition))
+                .is_some_and(|leader| {
+                    leader
+                        .core
+                        .log()
+                        .iter()
+                        .any(|b| b.base_offset == *offset && b.content == BatchContent::Data(*rec))
                 })
-            })
         })
     })
 }
@@ -235,7 +241,10 @@ pub fn sequence_contiguity(_: &EosModel, s: &EosState) -> bool {
             }
             let count = i32::try_from(b.last_offset - b.base_offset).unwrap_or(0);
             let ok = match last.get(&(b.producer_id, b.producer_epoch)) {
-                Some(prev) => b.base_sequence == prev.wrapping_add(1) || (*prev == i32::MAX && b.base_sequence == 0),
+                Some(prev) => {
+                    b.base_sequence == prev.wrapping_add(1)
+                        || (*prev == i32::MAX && b.base_sequence == 0)
+                }
                 None => true,
             };
             last.insert(
@@ -303,13 +312,17 @@ pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
     let entries: Vec<Vec<DataEntry>> = parts.iter().map(|p| data_entries(p.core.log())).collect();
     for (pi, p) in producers(s).iter().enumerate() {
         for (rec, offset) in &p.acked {
-            let Some(info) = m.cfg.rec(*rec) else { continue };
+            let Some(info) = m.cfg.rec(*rec) else {
+                continue;
+            };
             if info.producer != pi || p.committed & bit(info.txn) == 0 {
                 continue;
             }
             let aborted = entries.get(usize::from(info.partition)).is_some_and(|es| {
                 es.iter().any(|d| {
-                    d.offset == *offset && d.rec == *rec && d.outcome == Some(TransactionResult::Abort)
+                    d.offset == *offset
+                        && d.rec == *rec
+                        && d.outcome == Some(TransactionResult::Abort)
                 })
             });
             if aborted {
@@ -367,7 +380,12 @@ pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
-fn tracked(c: &TransactionCoordinator, partition: u8, pid: ProducerId, epoch: ProducerEpoch) -> bool {
+fn tracked(
+    c: &TransactionCoordinator,
+    partition: u8,
+    pid: ProducerId,
+    epoch: ProducerEpoch,
+) -> bool {
     let tp = super::actors::topic_partition(partition);
     c.transactions().values().any(|t| {
         t.producer_id == pid
@@ -401,19 +419,19 @@ pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
 pub fn no_cross_transaction_leak(m: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
         let mut span: BTreeMap<ProducerId, (usize, u8)> = BTreeMap::new();
-        p.core.log().iter().all(|b| {
-            match b.content {
-                BatchContent::Control { .. } => {
-                    span.remove(&b.producer_id);
-                    true
-                }
-                BatchContent::Data(rec) if b.is_transactional => {
-                    let Some(info) = m.cfg.rec(rec) else { return true };
-                    let tag = (info.producer, info.txn);
-                    *span.entry(b.producer_id).or_insert(tag) == tag
-                }
-                BatchContent::Data(_) => true,
+        p.core.log().iter().all(|b| match b.content {
+            BatchContent::Control { .. } => {
+                span.remove(&b.producer_id);
+                true
             }
+            BatchContent::Data(rec) if b.is_transactional => {
+                let Some(info) = m.cfg.rec(rec) else {
+                    return true;
+                };
+                let tag = (info.producer, info.txn);
+                *span.entry(b.producer_id).or_insert(tag) == tag
+            }
+            BatchContent::Data(_) => true,
         })
     })
 }
@@ -495,7 +513,9 @@ pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
             .get(pi)
             .is_some_and(|sc| sc.transactional_id.is_some());
         p.acked.iter().all(|(rec, offset)| {
-            let Some(info) = m.cfg.rec(*rec) else { return true };
+            let Some(info) = m.cfg.rec(*rec) else {
+                return true;
+            };
             if transactional && !told_committed(s, info) {
                 return true;
             }
@@ -521,7 +541,9 @@ fn txn_partitions(m: &EosModel, s: &EosState, result: TransactionResult) -> bool
     let mut parts: BTreeMap<(usize, u8), BTreeSet<u8>> = BTreeMap::new();
     for (i, p) in partitions(s).iter().enumerate() {
         for d in data_entries(p.core.log()) {
-            let Some(info) = m.cfg.rec(d.rec) else { continue };
+            let Some(info) = m.cfg.rec(d.rec) else {
+                continue;
+            };
             let told = match result {
                 TransactionResult::Commit => {
                     told_committed(s, info) && d.outcome == Some(TransactionResult::Commit)
@@ -578,8 +600,11 @@ fn probe_acked(_: &EosModel, s: &EosState) -> bool {
     producers(s).iter().any(|p| !p.acked.is_empty())
 }
 
+/// A property's condition (stateright needs a plain `fn` pointer).
+pub type Condition = fn(&EosModel, &EosState) -> bool;
+
 /// Every `always` property: name and condition.
-pub const ALWAYS: &[(&str, fn(&EosModel, &EosState) -> bool)] = &[
+pub const ALWAYS: &[(&str, Condition)] = &[
     (S1, no_duplicate),
     (S2, no_acked_loss),
     (S3, sequence_contiguity),
@@ -599,7 +624,7 @@ pub const ALWAYS: &[(&str, fn(&EosModel, &EosState) -> bool)] = &[
 ];
 
 /// Every probe: name and condition.
-pub const PROBES: &[(&str, fn(&EosModel, &EosState) -> bool)] = &[
+pub const PROBES: &[(&str, Condition)] = &[
     (probe::ACKED, probe_acked),
     (probe::DUPLICATE, probe_duplicate),
     (probe::OUT_OF_ORDER, probe_out_of_order),

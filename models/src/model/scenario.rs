@@ -267,7 +267,8 @@ pub const BUGS: &[BugInfo] = &[
         bug: KnownBug::NoResumePrepareOnLoad,
         name: "no-resume-prepare-on-load",
         id: "M-C3",
-        summary: "new coordinator never resumes markers of a Prepare* transaction (CompletePartialTxn)",
+        summary:
+            "new coordinator never resumes markers of a Prepare* transaction (CompletePartialTxn)",
         scenario: "coordinator-failover",
         protocol: Protocol::Tv2,
         breaks: &[L3],
@@ -296,9 +297,7 @@ impl KnownBug {
     /// This bug's catalogue entry.
     pub fn info(self) -> &'static BugInfo {
         // Every variant has exactly one entry (a unit test checks it).
-        BUGS.iter()
-            .find(|b| b.bug == self)
-            .unwrap_or(&BUGS[0])
+        BUGS.iter().find(|b| b.bug == self).unwrap_or(&BUGS[0])
     }
 
     /// The bug of a command-line name or catalogue id.
@@ -650,9 +649,7 @@ impl Scenario {
     pub fn producer_config(&self, index: usize) -> ProducerConfig {
         let script = self.producers.get(index);
         ProducerConfig {
-            transactional_id: script
-                .and_then(|s| s.transactional_id)
-                .map(str::to_string),
+            transactional_id: script.and_then(|s| s.transactional_id).map(str::to_string),
             transaction_version: self.protocol.transaction_version(),
             max_in_flight: self.max_in_flight,
             delivery_timeout_ms: if self.batches_expire { 0 } else { 120_000 },
@@ -673,7 +670,8 @@ impl Scenario {
             .producers
             .iter()
             .map(|p| {
-                let recs: Vec<String> = p.txns.iter().map(|t| t.records.len().to_string()).collect();
+                let recs: Vec<String> =
+                    p.txns.iter().map(|t| t.records.len().to_string()).collect();
                 format!("[{}]", recs.join(","))
             })
             .collect();
