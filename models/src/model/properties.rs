@@ -457,11 +457,16 @@ pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
 
 // ------------------------------------------------------------------ liveness (quiescent)
 
+/// Every producer's application is done (the cheap half of quiescence).
+fn all_done(s: &EosState) -> bool {
+    producers(s).iter().all(|p| p.phase == AppPhase::Done)
+}
+
 /// Quiescent: every producer's application is done and no message delivery or producer
 /// request timeout can change anything any more (perturbation timers of the coordinator
 /// and leaders are not counted: they are bounded adversaries, not work).
 pub fn quiescent(m: &EosModel, s: &EosState) -> bool {
-    if !producers(s).iter().all(|p| p.phase == AppPhase::Done) {
+    if !all_done(s) {
         return false;
     }
     let np = m.cfg.scenario.producers.len();
@@ -481,6 +486,9 @@ pub fn quiescent(m: &EosModel, s: &EosState) -> bool {
 /// transaction left Ongoing at the coordinator with no data anywhere holds nothing back and
 /// is the coordinator timeout's job, not a hanging transaction).
 pub fn no_hanging_transaction(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
     let settled = partitions(s)
         .iter()
         .all(|p| p.core.last_stable_offset() == p.core.high_watermark());
@@ -489,6 +497,9 @@ pub fn no_hanging_transaction(m: &EosModel, s: &EosState) -> bool {
 
 /// L3: when quiescent, no transaction is left in PrepareCommit/PrepareAbort.
 pub fn prepare_completes(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
     let settled = coordinator(s).is_none_or(|c| {
         c.core
             .transactions()
@@ -501,6 +512,9 @@ pub fn prepare_completes(m: &EosModel, s: &EosState) -> bool {
 /// L4: when quiescent, every acknowledged record of a transaction the client was told
 /// committed (and every acknowledged idempotent record) is returned by read_committed.
 pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
     let visible: Vec<Vec<(Offset, Rec)>> = partitions(s)
         .iter()
         .map(|p| read_committed(&p.core))

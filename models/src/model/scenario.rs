@@ -509,6 +509,29 @@ impl Scenario {
                 ],
                 ..base
             },
+            "transactions-zombie" => Scenario {
+                name: "transactions-zombie",
+                summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit or abort chosen), a restarted instance initialising (fencing the first) at any point, unordered network",
+                partitions: 2,
+                producers: vec![
+                    transactional(
+                        "tx",
+                        false,
+                        vec![txn(&[0, 1], TxnEnd::Choose), txn(&[0, 1], TxnEnd::Choose)],
+                    ),
+                    transactional("tx", true, Vec::new()),
+                ],
+                max_requests: 10,
+                probes: &[
+                    probe::ACKED,
+                    probe::COMMIT_2,
+                    probe::ABORT_2,
+                    probe::LSO_HELD,
+                    probe::FENCED,
+                    probe::CONCURRENT,
+                ],
+                ..base
+            },
             "zombie" => Scenario {
                 name: "zombie",
                 summary: "a second instance of the transactional id initialises while the first is mid-transaction",
@@ -703,4 +726,5 @@ pub const NAMES: &[&str] = &[
     "coordinator-failover",
     "hanging-txn",
     "late-endtxn",
+    "transactions-zombie",
 ];
