@@ -105,7 +105,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                     id: *id,
                     response: Response::Produce(r.map(|o| o.base_offset())),
                 };
-                assert!(sent(&next, dst, src, &response), "answer {response:?} not sent");
+                assert!(
+                    sent(&next, dst, src, &response),
+                    "answer {response:?} not sent"
+                );
                 true
             }
             Msg::WriteTxnMarker(mk, tv) => {
@@ -129,7 +132,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                     partitions: BTreeSet::from([mk.partition.clone()]),
                     error,
                 });
-                assert!(sent(&next, dst, src, &response), "answer {response:?} not sent");
+                assert!(
+                    sent(&next, dst, src, &response),
+                    "answer {response:?} not sent"
+                );
                 true
             }
             _ => false,
@@ -162,7 +168,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                         r.map(|p| (p.producer_id, p.producer_epoch)),
                     ),
                 };
-                assert!(sent(&next, dst, src, &response), "answer {response:?} not sent");
+                assert!(
+                    sent(&next, dst, src, &response),
+                    "answer {response:?} not sent"
+                );
                 true
             }
             Msg::TxnRequest(Request::EndTxn {
@@ -176,7 +185,9 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                 let tv = if *transaction_v2 {
                     TransactionVersion::Tv2
                 } else {
-                    core.config().transaction_version.min(TransactionVersion::Tv1)
+                    core.config()
+                        .transaction_version
+                        .min(TransactionVersion::Tv1)
                 };
                 let (r, _) = core.handle_end_txn(
                     &EndTxnRequest {
@@ -195,7 +206,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                         r.map(|p| p.map(|p| (p.producer_id, p.producer_epoch))),
                     ),
                 };
-                assert!(sent(&next, dst, src, &response), "answer {response:?} not sent");
+                assert!(
+                    sent(&next, dst, src, &response),
+                    "answer {response:?} not sent"
+                );
                 true
             }
             Msg::Verify { request, held } => {
@@ -205,7 +219,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> bo
                     result: r,
                     held: held.clone(),
                 };
-                assert!(sent(&next, dst, src, &response), "answer {response:?} not sent");
+                assert!(
+                    sent(&next, dst, src, &response),
+                    "answer {response:?} not sent"
+                );
                 true
             }
             _ => false,

@@ -511,13 +511,13 @@ impl Scenario {
             },
             "transactions-zombie" => Scenario {
                 name: "transactions-zombie",
-                summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit or abort chosen), a restarted instance initialising (fencing the first) at any point, unordered network",
+                summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit, then abort), a restarted instance initialising (fencing the first) at any point, unordered network",
                 partitions: 2,
                 producers: vec![
                     transactional(
                         "tx",
                         false,
-                        vec![txn(&[0, 1], TxnEnd::Choose), txn(&[0, 1], TxnEnd::Choose)],
+                        vec![txn(&[0, 1], TxnEnd::Commit), txn(&[0, 1], TxnEnd::Abort)],
                     ),
                     transactional("tx", true, Vec::new()),
                 ],
