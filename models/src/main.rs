@@ -4,17 +4,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kafka_eos_model::conformance;
+use kafka_eos_model::model::check::{run, CheckOptions};
+use kafka_eos_model::model::scenario::{KnownBug, Protocol, Scenario, BUGS};
 
 const USAGE: &str = "usage: kafka-eos <command>
 
 commands:
   replay FILE...   run conformance vectors; one line per vector; exit 1 if any fails or is malformed
+  list             the scenarios and known-bug switches, one line each
+  check SCENARIO [--protocol tv0|tv1-verify|tv2] [--bug NAME]... [--bfs|--dfs] [--threads N]
+                   [--max-states N] [--timeout SECS] [--json]
+                   model-check a scenario; exit 0 iff the run is complete and every verdict is
+                   the expected one (a bug's run expects its counterexamples)
   help             print this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("replay") => replay(&args[1..]),
+        Some("list") => list(),
+        Some("check") => check(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -47,6 +56,104 @@ fn replay(files: &[String]) -> ExitCode {
     }
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn list() -> ExitCode {
+    println!("scenarios (default protocol tv2; --protocol tv0|tv1-verify|tv2):");
+    for s in Scenario::all() {
+        println!("  {:<22} {}", s.name, s.summary);
+    }
+    println!("bug switches (--bug NAME; each names the property it must break):");
+    for b in BUGS {
+        println!(
+            "  {:<30} {:<5} {} [scenario {}, protocol {}; breaks {}]",
+            b.name,
+            b.id,
+            b.summary,
+            b.scenario,
+            b.protocol,
+            b.breaks.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn check(args: &[String]) -> ExitCode {
+    let Some(name) = args.first() else {
+        eprintln!("kafka-eos check: give a scenario (see `kafka-eos list`)");
+        return ExitCode::from(2);
+    };
+    let Some(mut scenario) = Scenario::named(name) else {
+        eprintln!("kafka-eos check: unknown scenario {name:?} (see `kafka-eos list`)");
+        return ExitCode::from(2);
+    };
+    let mut opts = CheckOptions {
+        progress: true,
+        ..CheckOptions::default()
+    };
+    let mut json = false;
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| -> Result<String, ExitCode> {
+            it.next().cloned().ok_or_else(|| {
+                eprintln!("kafka-eos check: {arg} needs {what}");
+                ExitCode::from(2)
+            })
+        };
+        match arg.as_str() {
+            "--protocol" => match value("a protocol").map(|v| v.parse::<Protocol>()) {
+                Ok(Ok(p)) => scenario = scenario.with_protocol(p),
+                Ok(Err(e)) => {
+                    eprintln!("kafka-eos check: {e}");
+                    return ExitCode::from(2);
+                }
+                Err(code) => return code,
+            },
+            "--bug" => match value("a bug name") {
+                Ok(v) => match KnownBug::from_name(&v) {
+                    Some(b) => scenario = scenario.with_bug(b),
+                    None => {
+                        eprintln!("kafka-eos check: unknown bug {v:?} (see `kafka-eos list`)");
+                        return ExitCode::from(2);
+                    }
+                },
+                Err(code) => return code,
+            },
+            "--bfs" => opts.dfs = false,
+            "--dfs" => opts.dfs = true,
+            "--json" => json = true,
+            "--threads" | "--max-states" | "--timeout" => {
+                let v = match value("a number") {
+                    Ok(v) => v,
+                    Err(code) => return code,
+                };
+                let Ok(n) = v.parse::<usize>() else {
+                    eprintln!("kafka-eos check: {arg} needs a number, got {v:?}");
+                    return ExitCode::from(2);
+                };
+                match arg.as_str() {
+                    "--threads" => opts.threads = n.max(1),
+                    "--max-states" => opts.max_states = Some(n),
+                    _ => opts.timeout = Some(std::time::Duration::from_secs(n as u64)),
+                }
+            }
+            other => {
+                eprintln!("kafka-eos check: unknown option {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = run(&scenario, &opts);
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

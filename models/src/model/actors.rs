@@ -1,0 +1,1305 @@
+//! The stateright actors: thin wrappers around the three core roles.
+//!
+//! Each callback clones the core state, calls the core, and maps what the core returns to
+//! stateright's `Out` (sends and timers). The wrapper makes no protocol decision: every accept,
+//! reject, offset, epoch and state change comes from `kafka_eos`. Around the partition leader the
+//! actor plays the broker's plumbing (KIP-890 verification round trip to the coordinator, the
+//! WriteTxnMarkers round trip); around the producer it plays the application, following the
+//! scenario's script. The model-only parts are the logical clocks (advanced only by the bounded
+//! timeout, expiry and failover timers) and the ghost observations properties read.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use kafka_eos::coordinator::{
+    AddPartitionsToTxnRequest, CoordinatorOutput, EndTxnRequest, InitProducerIdRequest,
+    TransactionCoordinator, TransactionLogValue, WriteTxnMarker, WriteTxnMarkersResponse,
+};
+use kafka_eos::error::ErrorCode;
+use kafka_eos::partition::{
+    AppendOutcome, PartitionLeader, ProduceBatch, TxnMarker, VerificationGuard,
+};
+use kafka_eos::producer::{
+    Producer, ProducerEvent, ProducerOutput, Request, RequestId, Response, TransactionState,
+};
+use kafka_eos::types::{
+    Offset, TimestampMs, TopicPartition, TransactionResult, TransactionVersion,
+};
+use stateright::actor::{Actor, Id, Out};
+
+use super::scenario::{ProducerScript, Scenario, TxnEnd};
+
+/// The payload of a batch in the model: a record id, unique per scripted record.
+pub type Rec = u8;
+
+/// The topic of every data partition.
+pub const TOPIC: &str = "t";
+
+/// The topic partition of data partition `index`.
+pub fn topic_partition(index: u8) -> TopicPartition {
+    TopicPartition::new(TOPIC, i32::from(index))
+}
+
+/// A produce held by a partition leader while the coordinator verifies it (KIP-890): carried
+/// in the verification messages instead of being queued in the leader's state.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeldProduce {
+    /// The producer actor to answer.
+    pub producer: Id,
+    /// The Produce request.
+    pub request: Request<Rec>,
+    /// The verification guard the append must carry.
+    pub guard: VerificationGuard,
+}
+
+/// A message between actors.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Msg {
+    /// Producer → coordinator: InitProducerId, AddPartitionsToTxn or EndTxn.
+    TxnRequest(Request<Rec>),
+    /// Producer → partition leader: Produce (with the request's transactional id).
+    Produce {
+        /// `transactionalId` of the Produce request.
+        transactional_id: Option<String>,
+        /// The request.
+        request: Request<Rec>,
+    },
+    /// Coordinator or leader → producer: the response to request `id`.
+    Response {
+        /// The request answered.
+        id: RequestId,
+        /// The response.
+        response: Response,
+    },
+    /// Leader → coordinator: AddPartitionsToTxn (v4+, from the broker) for a held produce.
+    Verify {
+        /// The request.
+        request: AddPartitionsToTxnRequest,
+        /// The produce waiting for the answer.
+        held: Box<HeldProduce>,
+    },
+    /// Coordinator → leader: the verification answer.
+    VerifyResponse {
+        /// The coordinator's answer.
+        result: Result<(), ErrorCode>,
+        /// The produce waiting for it.
+        held: Box<HeldProduce>,
+    },
+    /// Coordinator → leader: WriteTxnMarkers for one partition, with the transaction version.
+    WriteTxnMarker(WriteTxnMarker, TransactionVersion),
+    /// Leader → coordinator: the WriteTxnMarkers answer.
+    WriteTxnMarkerResponse(WriteTxnMarkersResponse),
+}
+
+fn result_name(r: TransactionResult) -> &'static str {
+    match r {
+        TransactionResult::Commit => "COMMIT",
+        TransactionResult::Abort => "ABORT",
+    }
+}
+
+fn err_name(e: ErrorCode) -> &'static str {
+    e.name()
+}
+
+fn fmt_request(r: &Request<Rec>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match r {
+        Request::InitProducerId {
+            id,
+            producer_id,
+            producer_epoch,
+            ..
+        } => {
+            write!(f, "InitProducerId#{id}")?;
+            if *producer_id >= 0 {
+                write!(f, " pid={producer_id} epoch={producer_epoch}")?;
+            }
+            Ok(())
+        }
+        Request::AddPartitionsToTxn {
+            id,
+            producer_id,
+            producer_epoch,
+            partitions,
+            ..
+        } => {
+            let ps: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+            write!(
+                f,
+                "AddPartitionsToTxn#{id} pid={producer_id} epoch={producer_epoch} [{}]",
+                ps.join(",")
+            )
+        }
+        Request::Produce {
+            id,
+            partition,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            record_count,
+            transactional,
+            payload,
+        } => {
+            let last = base_sequence.wrapping_add(record_count.saturating_sub(1));
+            write!(
+                f,
+                "Produce#{id} {partition} pid={producer_id} epoch={producer_epoch} seq={base_sequence}..{last} rec={payload}{}",
+                if *transactional { " txn" } else { "" }
+            )
+        }
+        Request::EndTxn {
+            id,
+            producer_id,
+            producer_epoch,
+            result,
+            ..
+        } => write!(
+            f,
+            "EndTxn#{id} {} pid={producer_id} epoch={producer_epoch}",
+            result_name(*result)
+        ),
+    }
+}
+
+fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match r {
+        Response::InitProducerId(Ok((pid, epoch))) => {
+            write!(f, "InitProducerId#{id} ok pid={pid} epoch={epoch}")
+        }
+        Response::InitProducerId(Err(e)) => write!(f, "InitProducerId#{id} {}", err_name(*e)),
+        Response::AddPartitionsToTxn(Ok(())) => write!(f, "AddPartitionsToTxn#{id} ok"),
+        Response::AddPartitionsToTxn(Err(e)) => {
+            write!(f, "AddPartitionsToTxn#{id} {}", err_name(*e))
+        }
+        Response::Produce(Ok(offset)) => write!(f, "Produce#{id} ok offset={offset}"),
+        Response::Produce(Err(e)) => write!(f, "Produce#{id} {}", err_name(*e)),
+        Response::EndTxn(Ok(None)) => write!(f, "EndTxn#{id} ok"),
+        Response::EndTxn(Ok(Some((pid, epoch)))) => {
+            write!(f, "EndTxn#{id} ok pid={pid} epoch={epoch}")
+        }
+        Response::EndTxn(Err(e)) => write!(f, "EndTxn#{id} {}", err_name(*e)),
+    }
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::TxnRequest(r) | Msg::Produce { request: r, .. } => fmt_request(r, f),
+            Msg::Response { id, response } => fmt_response(*id, response, f),
+            Msg::Verify { request, held } => {
+                write!(
+                    f,
+                    "AddPartitionsToTxn(verify_only={}) pid={} epoch={} [{}] for ",
+                    request.verify_only,
+                    request.producer_id,
+                    request.producer_epoch,
+                    request
+                        .partitions
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
+                fmt_request(&held.request, f)
+            }
+            Msg::VerifyResponse { result, held } => {
+                match result {
+                    Ok(()) => write!(f, "AddPartitionsToTxn ok for ")?,
+                    Err(e) => write!(f, "AddPartitionsToTxn {} for ", err_name(*e))?,
+                }
+                fmt_request(&held.request, f)
+            }
+            Msg::WriteTxnMarker(m, _) => write!(
+                f,
+                "WriteTxnMarkers {} {} pid={} epoch={} coordinator_epoch={}",
+                result_name(m.result),
+                m.partition,
+                m.producer_id,
+                m.producer_epoch,
+                m.coordinator_epoch
+            ),
+            Msg::WriteTxnMarkerResponse(r) => write!(
+                f,
+                "WriteTxnMarkers {} pid={} epoch={} coordinator_epoch={} {}",
+                result_name(r.result),
+                r.producer_id,
+                r.producer_epoch,
+                r.coordinator_epoch,
+                r.error.map_or("ok", err_name)
+            ),
+        }
+    }
+}
+
+/// Timers. Every timer stands for "enough time has passed": the actor's logical clock moves
+/// only when one fires, and each kind has a budget in the scenario.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Producer: the delayed start of a restarted instance.
+    Start,
+    /// Producer: request `RequestId` timed out (the ambiguous outcome).
+    RequestTimeout(RequestId),
+    /// Coordinator: `transaction.timeout.ms` passed (`abortTimedOutTransactions`).
+    TransactionTimeout,
+    /// Coordinator: failover to a new coordinator epoch.
+    Failover,
+    /// Partition: `producer.id.expiration.ms` passed (`removeExpiredProducers`).
+    ExpireProducers,
+}
+
+/// Nondeterministic application choices.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Choice {
+    /// End the current transaction with this result.
+    End(TransactionResult),
+}
+
+/// Probe bits a partition actor records (ghost state for `sometimes` properties).
+pub mod pflag {
+    /// An append answered a duplicate with its original offset.
+    pub const DUPLICATE: u8 = 1;
+    /// An append was rejected with OUT_OF_ORDER_SEQUENCE_NUMBER.
+    pub const OUT_OF_ORDER: u8 = 2;
+    /// A produce was rejected for its epoch.
+    pub const FENCED: u8 = 4;
+    /// A transactional produce whose producer id already has a marker at the produce's
+    /// epoch or later was rejected.
+    pub const LATE_PRODUCE: u8 = 8;
+}
+
+/// Probe bits the coordinator actor records.
+pub mod cflag {
+    /// CONCURRENT_TRANSACTIONS was answered.
+    pub const CONCURRENT: u8 = 1;
+    /// A failover found a transaction in Prepare*.
+    pub const FAILOVER_PREPARE: u8 = 2;
+    /// A timed-out transaction was aborted.
+    pub const TIMEOUT_ABORT: u8 = 4;
+    /// An EndTxn was rejected for its epoch or producer id.
+    pub const LATE_ENDTXN: u8 = 8;
+    /// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH was answered.
+    pub const FENCED: u8 = 16;
+}
+
+/// The application's progress through its script (model-side, not Kafka's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppPhase {
+    /// Not started (delayed instance).
+    NotStarted,
+    /// Waiting for `initTransactions()` / the producer id.
+    Initializing,
+    /// In transaction `n` of the script (or sending, for an idempotent producer).
+    InTransaction(u8),
+    /// The script is finished, or the producer hit a fatal error.
+    Done,
+}
+
+/// A producer actor's state: the core producer plus the application's ghost observations.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProducerActorState {
+    /// The core client.
+    pub core: Producer<Rec>,
+    /// Where the application is.
+    pub phase: AppPhase,
+    /// Batch id → record id of batches whose fate is not known yet.
+    pub batches: BTreeMap<u64, Rec>,
+    /// Ghost: records acknowledged, with their base offsets.
+    pub acked: BTreeSet<(Rec, Offset)>,
+    /// Ghost: transactions (script index) the application was told committed.
+    pub committed: u8,
+    /// Ghost: transactions the application was told aborted.
+    pub aborted: u8,
+    /// Request timeouts left.
+    pub timeouts_left: u8,
+    /// Requests sent so far (the model's bound on retries: see `Scenario::max_requests`).
+    pub sent: u8,
+}
+
+/// A partition actor's state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionActorState {
+    /// The core leader.
+    pub core: PartitionLeader<Rec>,
+    /// Logical clock (moved only by the expiry timer).
+    pub clock: TimestampMs,
+    /// Expiries left.
+    pub expiries_left: u8,
+    /// Probe bits ([`pflag`]).
+    pub flags: u8,
+}
+
+/// The coordinator actor's state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CoordinatorActorState {
+    /// The running core coordinator.
+    pub core: TransactionCoordinator,
+    /// The durable `__transaction_state` partition: the last record of each id.
+    pub log: BTreeMap<String, TransactionLogValue>,
+    /// Logical clock (moved only by the transaction-timeout timer).
+    pub clock: TimestampMs,
+    /// Timeout aborts left.
+    pub timeouts_left: u8,
+    /// Failovers left.
+    pub failovers_left: u8,
+    /// Probe bits ([`cflag`]).
+    pub flags: u8,
+}
+
+/// One actor's state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ActorState {
+    /// A producer instance.
+    Producer(Box<ProducerActorState>),
+    /// A partition leader.
+    Partition(Box<PartitionActorState>),
+    /// The transaction coordinator.
+    Coordinator(Box<CoordinatorActorState>),
+}
+
+/// A producer actor: its index, the script and the ids of the actors it talks to.
+#[derive(Clone, Debug)]
+pub struct ProducerActor {
+    /// Index (0 = `producer-1`).
+    pub index: usize,
+    /// Client configuration.
+    pub config: kafka_eos::producer::ProducerConfig,
+    /// The application script, with the record id of each record.
+    pub script: ProducerScript,
+    /// The record ids, per transaction.
+    pub records: Vec<Vec<Rec>>,
+    /// Request timeouts allowed.
+    pub request_timeouts: u8,
+    /// Partition actors by partition index.
+    pub partitions: Vec<Id>,
+    /// The coordinator actor.
+    pub coordinator: Id,
+}
+
+/// A partition leader actor.
+#[derive(Clone, Debug)]
+pub struct PartitionActor {
+    /// Partition index.
+    pub index: u8,
+    /// Leader configuration.
+    pub config: kafka_eos::partition::PartitionConfig,
+    /// The producers' transaction version (verification's `supportsEpochBump`, AddPartitions v5).
+    pub transaction_version: TransactionVersion,
+    /// Expiries allowed.
+    pub expiries: u8,
+    /// The coordinator actor.
+    pub coordinator: Id,
+}
+
+/// The coordinator actor.
+#[derive(Clone, Debug)]
+pub struct CoordinatorActor {
+    /// Configuration.
+    pub config: kafka_eos::coordinator::CoordinatorConfig,
+    /// Timeout aborts allowed.
+    pub txn_timeouts: u8,
+    /// Failovers allowed.
+    pub failovers: u8,
+    /// Partition actors by partition index.
+    pub partitions: Vec<Id>,
+}
+
+/// The actor enum of the model: every callback is forwarded to the role.
+#[derive(Clone, Debug)]
+pub enum EosActor {
+    /// A producer instance.
+    Producer(ProducerActor),
+    /// A partition leader.
+    Partition(PartitionActor),
+    /// The transaction coordinator.
+    Coordinator(CoordinatorActor),
+}
+
+/// The first producer id the coordinator hands out (small ids keep counterexamples short).
+pub const FIRST_PRODUCER_ID: i64 = 0;
+
+impl EosActor {
+    /// The actors of a scenario, in id order: producers, partitions, coordinator.
+    pub fn of(s: &Scenario) -> Vec<EosActor> {
+        let np = s.producers.len();
+        let partitions: Vec<Id> = (0..usize::from(s.partitions))
+            .map(|i| Id::from(np + i))
+            .collect();
+        let coordinator = Id::from(np + usize::from(s.partitions));
+        let mut next_rec: Rec = 0;
+        let mut actors = Vec::new();
+        for (index, script) in s.producers.iter().enumerate() {
+            let records = script
+                .txns
+                .iter()
+                .map(|t| {
+                    t.records
+                        .iter()
+                        .map(|_| {
+                            let r = next_rec;
+                            next_rec = next_rec.wrapping_add(1);
+                            r
+                        })
+                        .collect()
+                })
+                .collect();
+            actors.push(EosActor::Producer(ProducerActor {
+                index,
+                config: s.producer_config(index),
+                script: script.clone(),
+                records,
+                request_timeouts: s.request_timeouts,
+                partitions: partitions.clone(),
+                coordinator,
+            }));
+        }
+        for i in 0..s.partitions {
+            actors.push(EosActor::Partition(PartitionActor {
+                index: i,
+                config: s.partition_config(),
+                transaction_version: s.protocol.transaction_version(),
+                expiries: s.expiries,
+                coordinator,
+            }));
+        }
+        actors.push(EosActor::Coordinator(CoordinatorActor {
+            config: s.coordinator_config(),
+            txn_timeouts: s.txn_timeouts,
+            failovers: s.failovers,
+            partitions,
+        }));
+        actors
+    }
+}
+
+/// Producers' `now`: constant; only `delivery.timeout.ms` (0 or 120 s) decides whether a
+/// timed-out batch expires.
+const PRODUCER_NOW: TimestampMs = 0;
+
+impl Actor for EosActor {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = ActorState;
+    type Storage = ();
+    type Random = Choice;
+
+    fn name(&self) -> String {
+        match self {
+            EosActor::Producer(p) => format!("producer-{}", p.index + 1),
+            EosActor::Partition(p) => format!("partition-{}", p.index),
+            EosActor::Coordinator(_) => "coordinator".to_string(),
+        }
+    }
+
+    fn on_start(&self, _id: Id, _storage: &Option<()>, o: &mut Out<Self>) -> ActorState {
+        match self {
+            EosActor::Producer(p) => ActorState::Producer(Box::new(p.start(o))),
+            EosActor::Partition(p) => {
+                if p.expiries > 0 {
+                    o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
+                }
+                ActorState::Partition(Box::new(PartitionActorState {
+                    core: PartitionLeader::new(p.config),
+                    clock: 0,
+                    expiries_left: p.expiries,
+                    flags: 0,
+                }))
+            }
+            EosActor::Coordinator(c) => {
+                if c.txn_timeouts > 0 {
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
+                }
+                if c.failovers > 0 {
+                    o.set_timer(Timer::Failover, stateright::actor::model_timeout());
+                }
+                let core = TransactionCoordinator::new(c.config.clone(), FIRST_PRODUCER_ID, 0)
+                    .unwrap_or_else(|e| panic!("invalid coordinator configuration: {e}"));
+                ActorState::Coordinator(Box::new(CoordinatorActorState {
+                    core,
+                    log: BTreeMap::new(),
+                    clock: 0,
+                    timeouts_left: c.txn_timeouts,
+                    failovers_left: c.failovers,
+                    flags: 0,
+                }))
+            }
+        }
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        match (self, &**state) {
+            (EosActor::Producer(p), ActorState::Producer(s)) => {
+                if let Msg::Response { id: rid, response } = msg {
+                    let mut next = (**s).clone();
+                    if let Ok(out) = next.core.handle_response(rid, response, PRODUCER_NOW) {
+                        o.cancel_timer(Timer::RequestTimeout(rid));
+                        p.process(&mut next, out, o);
+                        *state = Cow::Owned(ActorState::Producer(Box::new(next)));
+                    }
+                }
+            }
+            (EosActor::Partition(p), ActorState::Partition(s)) => {
+                let mut next = (**s).clone();
+                if p.on_msg(id, &mut next, src, msg, o) {
+                    *state = Cow::Owned(ActorState::Partition(Box::new(next)));
+                }
+            }
+            (EosActor::Coordinator(c), ActorState::Coordinator(s)) => {
+                let mut next = (**s).clone();
+                if c.on_msg(&mut next, src, msg, o) {
+                    *state = Cow::Owned(ActorState::Coordinator(Box::new(next)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<ActorState>, timer: &Timer, o: &mut Out<Self>) {
+        match (self, &**state) {
+            (EosActor::Producer(p), ActorState::Producer(s)) => {
+                let mut next = (**s).clone();
+                match timer {
+                    Timer::Start => {
+                        if let Ok(out) = next.core.init(PRODUCER_NOW) {
+                            next.phase = AppPhase::Initializing;
+                            p.process(&mut next, out, o);
+                        }
+                    }
+                    Timer::RequestTimeout(rid) => {
+                        if next.timeouts_left == 0 {
+                            return;
+                        }
+                        let Ok(out) = next.core.handle_request_timeout(*rid, PRODUCER_NOW) else {
+                            return;
+                        };
+                        next.timeouts_left -= 1;
+                        if next.timeouts_left == 0 {
+                            for r in s.core.outstanding().keys() {
+                                o.cancel_timer(Timer::RequestTimeout(*r));
+                            }
+                        }
+                        p.process(&mut next, out, o);
+                    }
+                    _ => return,
+                }
+                *state = Cow::Owned(ActorState::Producer(Box::new(next)));
+            }
+            (EosActor::Partition(p), ActorState::Partition(s)) => {
+                if *timer != Timer::ExpireProducers || s.expiries_left == 0 {
+                    return;
+                }
+                let mut next = (**s).clone();
+                let now = next
+                    .clock
+                    .saturating_add(p.config.producer_id_expiration_ms)
+                    .saturating_add(1);
+                if next.core.expire_producers(now).is_empty() {
+                    // Nothing to expire yet: stay armed, change nothing (a no-op).
+                    o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
+                    return;
+                }
+                next.clock = now;
+                next.expiries_left -= 1;
+                if next.expiries_left > 0 {
+                    o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
+                }
+                *state = Cow::Owned(ActorState::Partition(Box::new(next)));
+            }
+            (EosActor::Coordinator(c), ActorState::Coordinator(s)) => {
+                let mut next = (**s).clone();
+                if c.on_timeout(&mut next, timer, o) {
+                    *state = Cow::Owned(ActorState::Coordinator(Box::new(next)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_random(&self, _id: Id, state: &mut Cow<ActorState>, random: &Choice, o: &mut Out<Self>) {
+        if let (EosActor::Producer(p), ActorState::Producer(s)) = (self, &**state) {
+            let Choice::End(result) = random;
+            let mut next = (**s).clone();
+            p.end_transaction(&mut next, *result, o);
+            *state = Cow::Owned(ActorState::Producer(Box::new(next)));
+        }
+    }
+}
+
+impl ProducerActor {
+    fn start(&self, o: &mut Out<EosActor>) -> ProducerActorState {
+        let core = Producer::new(self.config.clone())
+            .unwrap_or_else(|e| panic!("invalid producer configuration: {e}"));
+        let mut s = ProducerActorState {
+            core,
+            phase: AppPhase::NotStarted,
+            batches: BTreeMap::new(),
+            acked: BTreeSet::new(),
+            committed: 0,
+            aborted: 0,
+            timeouts_left: self.request_timeouts,
+            sent: 0,
+        };
+        if self.script.delayed_start {
+            o.set_timer(Timer::Start, stateright::actor::model_timeout());
+        } else if let Ok(out) = s.core.init(PRODUCER_NOW) {
+            s.phase = AppPhase::Initializing;
+            self.process(&mut s, out, o);
+        }
+        s
+    }
+
+    /// Maps one core output to sends and timers, then lets the application react to its
+    /// events (which may call the core again).
+    fn process(&self, s: &mut ProducerActorState, out: ProducerOutput<Rec>, o: &mut Out<EosActor>) {
+        let mut pending = vec![out];
+        while let Some(out) = pending.pop() {
+            for request in out.sends {
+                let rid = request.id();
+                s.sent = s.sent.saturating_add(1);
+                match &request {
+                    Request::Produce { partition, .. } => {
+                        let Some(dst) = usize::try_from(partition.partition)
+                            .ok()
+                            .and_then(|i| self.partitions.get(i))
+                        else {
+                            continue;
+                        };
+                        o.send(
+                            *dst,
+                            Msg::Produce {
+                                transactional_id: self.config.transactional_id.clone(),
+                                request,
+                            },
+                        );
+                    }
+                    _ => o.send(self.coordinator, Msg::TxnRequest(request)),
+                }
+                if s.timeouts_left > 0 {
+                    o.set_timer(
+                        Timer::RequestTimeout(rid),
+                        stateright::actor::model_timeout(),
+                    );
+                }
+            }
+            for event in out.events {
+                if let Some(next) = self.on_event(s, event, o) {
+                    pending.push(next);
+                }
+            }
+        }
+    }
+
+    /// The application's reaction to one event (Kafka's documented usage pattern: on an
+    /// abortable error, abort; on a fatal error, stop).
+    fn on_event(
+        &self,
+        s: &mut ProducerActorState,
+        event: ProducerEvent,
+        o: &mut Out<EosActor>,
+    ) -> Option<ProducerOutput<Rec>> {
+        match event {
+            ProducerEvent::Initialized { .. } => {
+                if s.phase == AppPhase::Initializing {
+                    return self.begin_next(s, 0, o);
+                }
+                None
+            }
+            ProducerEvent::SendAcknowledged {
+                batch, base_offset, ..
+            } => {
+                if let Some(rec) = s.batches.remove(&batch) {
+                    if let Some(offset) = base_offset {
+                        s.acked.insert((rec, offset));
+                    }
+                }
+                None
+            }
+            ProducerEvent::SendFailed { batch, .. } => {
+                s.batches.remove(&batch);
+                None
+            }
+            ProducerEvent::TransactionCommitted | ProducerEvent::TransactionAborted => {
+                if let AppPhase::InTransaction(n) = s.phase {
+                    let bit = 1u8.checked_shl(u32::from(n)).unwrap_or(0);
+                    if event == ProducerEvent::TransactionCommitted {
+                        s.committed |= bit;
+                    } else {
+                        s.aborted |= bit;
+                    }
+                    return self.begin_next(s, n.saturating_add(1), o);
+                }
+                None
+            }
+            ProducerEvent::Error(_) | ProducerEvent::EpochBumped { .. } => match s.core.state() {
+                TransactionState::AbortableError => s.core.abort(PRODUCER_NOW).ok(),
+                TransactionState::FatalError => {
+                    s.phase = AppPhase::Done;
+                    None
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Begins script transaction `n` (or, for an idempotent producer, sends its records).
+    fn begin_next(
+        &self,
+        s: &mut ProducerActorState,
+        n: u8,
+        o: &mut Out<EosActor>,
+    ) -> Option<ProducerOutput<Rec>> {
+        let Some(t) = self.script.txns.get(usize::from(n)) else {
+            s.phase = AppPhase::Done;
+            return None;
+        };
+        let recs = self
+            .records
+            .get(usize::from(n))
+            .cloned()
+            .unwrap_or_default();
+        let mut merged = ProducerOutput::default();
+        let transactional = s.core.is_transactional();
+        if transactional {
+            match s.core.begin(PRODUCER_NOW) {
+                Ok(out) => merge(&mut merged, out),
+                Err(_) => {
+                    s.phase = AppPhase::Done;
+                    return None;
+                }
+            }
+        }
+        s.phase = AppPhase::InTransaction(n);
+        for (partition, rec) in t.records.iter().zip(recs) {
+            if let Ok(out) = s
+                .core
+                .send(topic_partition(*partition), 1, rec, PRODUCER_NOW)
+            {
+                if let Some(b) = out.batch {
+                    s.batches.insert(b, rec);
+                }
+                merge(&mut merged, out);
+            }
+        }
+        if transactional {
+            match t.end {
+                TxnEnd::Commit => {
+                    if let Ok(out) = s.core.commit(PRODUCER_NOW) {
+                        merge(&mut merged, out);
+                    }
+                }
+                TxnEnd::Abort => {
+                    if let Ok(out) = s.core.abort(PRODUCER_NOW) {
+                        merge(&mut merged, out);
+                    }
+                }
+                TxnEnd::Choose => o.choose_random(
+                    "end",
+                    vec![
+                        Choice::End(TransactionResult::Commit),
+                        Choice::End(TransactionResult::Abort),
+                    ],
+                ),
+            }
+        } else {
+            s.phase = AppPhase::Done;
+        }
+        Some(merged)
+    }
+
+    fn end_transaction(
+        &self,
+        s: &mut ProducerActorState,
+        result: TransactionResult,
+        o: &mut Out<EosActor>,
+    ) {
+        let out = match result {
+            TransactionResult::Commit => s.core.commit(PRODUCER_NOW),
+            TransactionResult::Abort => s.core.abort(PRODUCER_NOW),
+        };
+        match out {
+            Ok(out) => self.process(s, out, o),
+            Err(_) => {
+                if s.core.state() == TransactionState::AbortableError {
+                    if let Ok(out) = s.core.abort(PRODUCER_NOW) {
+                        self.process(s, out, o);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn merge(into: &mut ProducerOutput<Rec>, out: ProducerOutput<Rec>) {
+    into.sends.extend(out.sends);
+    into.events.extend(out.events);
+    into.transitions.extend(out.transitions);
+}
+
+/// Kafka's translation of a verification error for the produce response (kafka-semantics
+/// §1.10 item 4, `AddPartitionsToTxnManager` / `ReplicaManager`): PRODUCER_FENCED becomes
+/// INVALID_PRODUCER_EPOCH; coordinator-availability errors and (TV1) CONCURRENT_TRANSACTIONS
+/// become NOT_ENOUGH_REPLICAS; TRANSACTION_ABORTABLE becomes INVALID_TXN_STATE for TV1
+/// produce versions. The core has no such function, so this table lives here.
+pub fn produce_error_for_verification(e: ErrorCode, tv: TransactionVersion) -> ErrorCode {
+    match e {
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::NetworkException
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+        ErrorCode::ConcurrentTransactions if !tv.supports_epoch_bump() => {
+            ErrorCode::NotEnoughReplicas
+        }
+        ErrorCode::TransactionAbortable if !tv.supports_epoch_bump() => ErrorCode::InvalidTxnState,
+        other => other,
+    }
+}
+
+impl PartitionActor {
+    /// Returns whether the state changed.
+    fn on_msg(
+        &self,
+        _id: Id,
+        s: &mut PartitionActorState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<EosActor>,
+    ) -> bool {
+        match msg {
+            Msg::Produce {
+                transactional_id,
+                request,
+            } => {
+                let Request::Produce {
+                    id,
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                    transactional,
+                    ..
+                } = &request
+                else {
+                    return false;
+                };
+                if *transactional && s.core.config().transaction_verification {
+                    let Some(tid) = transactional_id else {
+                        return false;
+                    };
+                    match s.core.start_verification(
+                        *producer_id,
+                        *producer_epoch,
+                        *base_sequence,
+                        self.transaction_version.supports_epoch_bump(),
+                        s.clock,
+                    ) {
+                        Err(e) => {
+                            self.answer_error(s, src, &request, e, o);
+                        }
+                        Ok(VerificationGuard::Sentinel) => {
+                            self.append(s, src, request, Some(VerificationGuard::Sentinel), o);
+                        }
+                        Ok(guard) => {
+                            let tv2 = self.transaction_version.supports_epoch_bump();
+                            let verify = AddPartitionsToTxnRequest {
+                                transactional_id: tid,
+                                producer_id: *producer_id,
+                                producer_epoch: *producer_epoch,
+                                partitions: BTreeSet::from([topic_partition(self.index)]),
+                                verify_only: !tv2,
+                                transaction_version: if tv2 {
+                                    TransactionVersion::Tv2
+                                } else {
+                                    TransactionVersion::Tv0
+                                },
+                            };
+                            let _ = id;
+                            o.send(
+                                self.coordinator,
+                                Msg::Verify {
+                                    request: verify,
+                                    held: Box::new(HeldProduce {
+                                        producer: src,
+                                        request,
+                                        guard,
+                                    }),
+                                },
+                            );
+                        }
+                    }
+                    true
+                } else {
+                    self.append(s, src, request, None, o);
+                    true
+                }
+            }
+            Msg::VerifyResponse { result, held } => {
+                let HeldProduce {
+                    producer,
+                    request,
+                    guard,
+                } = *held;
+                match result {
+                    Ok(()) => self.append(s, producer, request, Some(guard), o),
+                    Err(e) => {
+                        let e = produce_error_for_verification(e, self.transaction_version);
+                        self.answer_error(s, producer, &request, e, o);
+                    }
+                }
+                true
+            }
+            Msg::WriteTxnMarker(m, tv) => {
+                let marker = TxnMarker {
+                    producer_id: m.producer_id,
+                    producer_epoch: m.producer_epoch,
+                    coordinator_epoch: m.coordinator_epoch,
+                    result: m.result,
+                    timestamp: s.clock,
+                    transaction_version: tv,
+                };
+                let error = s.core.write_marker(marker).err();
+                o.send(
+                    src,
+                    Msg::WriteTxnMarkerResponse(WriteTxnMarkersResponse {
+                        transactional_id: m.transactional_id,
+                        producer_id: m.producer_id,
+                        producer_epoch: m.producer_epoch,
+                        coordinator_epoch: m.coordinator_epoch,
+                        result: m.result,
+                        partitions: BTreeSet::from([m.partition]),
+                        error,
+                    }),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn answer_error(
+        &self,
+        s: &mut PartitionActorState,
+        producer: Id,
+        request: &Request<Rec>,
+        e: ErrorCode,
+        o: &mut Out<EosActor>,
+    ) {
+        if let Request::Produce {
+            id,
+            producer_id,
+            producer_epoch,
+            transactional,
+            ..
+        } = request
+        {
+            match e {
+                ErrorCode::OutOfOrderSequenceNumber => s.flags |= pflag::OUT_OF_ORDER,
+                ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                    s.flags |= pflag::FENCED
+                }
+                _ => {}
+            }
+            let late = *transactional
+                && s.core.log().iter().any(|b| {
+                    b.is_control()
+                        && b.producer_id == *producer_id
+                        && b.producer_epoch >= *producer_epoch
+                });
+            if late {
+                s.flags |= pflag::LATE_PRODUCE;
+            }
+            o.send(
+                producer,
+                Msg::Response {
+                    id: *id,
+                    response: Response::Produce(Err(e)),
+                },
+            );
+        }
+    }
+
+    fn append(
+        &self,
+        s: &mut PartitionActorState,
+        producer: Id,
+        request: Request<Rec>,
+        guard: Option<VerificationGuard>,
+        o: &mut Out<EosActor>,
+    ) {
+        let Request::Produce {
+            id,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            record_count,
+            transactional,
+            payload,
+            ..
+        } = request.clone()
+        else {
+            return;
+        };
+        let batch = ProduceBatch {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            record_count,
+            is_transactional: transactional,
+            max_timestamp: s.clock,
+            payload,
+        };
+        match s.core.append(batch, guard) {
+            Ok(outcome) => {
+                if matches!(outcome, AppendOutcome::Duplicate { .. }) {
+                    s.flags |= pflag::DUPLICATE;
+                }
+                o.send(
+                    producer,
+                    Msg::Response {
+                        id,
+                        response: Response::Produce(Ok(outcome.base_offset())),
+                    },
+                );
+            }
+            Err(e) => self.answer_error(s, producer, &request, e, o),
+        }
+    }
+}
+
+impl CoordinatorActor {
+    fn apply(
+        &self,
+        s: &mut CoordinatorActorState,
+        outputs: Vec<CoordinatorOutput>,
+        o: &mut Out<EosActor>,
+    ) {
+        for output in outputs {
+            match output {
+                CoordinatorOutput::AppendTransactionLog {
+                    transactional_id,
+                    value,
+                } => match value {
+                    Some(v) => {
+                        s.log.insert(transactional_id, v);
+                    }
+                    None => {
+                        s.log.remove(&transactional_id);
+                    }
+                },
+                CoordinatorOutput::WriteTxnMarker(m) => {
+                    let Some(dst) = usize::try_from(m.partition.partition)
+                        .ok()
+                        .and_then(|i| self.partitions.get(i))
+                    else {
+                        continue;
+                    };
+                    let tv = s
+                        .core
+                        .transaction(&m.transactional_id)
+                        .map_or(self.config.transaction_version, |t| {
+                            t.client_transaction_version
+                        });
+                    o.send(*dst, Msg::WriteTxnMarker(m, tv));
+                }
+            }
+        }
+    }
+
+    fn note_error(s: &mut CoordinatorActorState, e: ErrorCode) {
+        match e {
+            ErrorCode::ConcurrentTransactions => s.flags |= cflag::CONCURRENT,
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => s.flags |= cflag::FENCED,
+            _ => {}
+        }
+    }
+
+    /// Returns whether the state changed.
+    fn on_msg(
+        &self,
+        s: &mut CoordinatorActorState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<EosActor>,
+    ) -> bool {
+        let now = s.clock;
+        match msg {
+            Msg::TxnRequest(Request::InitProducerId {
+                id,
+                transactional_id,
+                transaction_timeout_ms,
+                producer_id,
+                producer_epoch,
+            }) => {
+                let request = InitProducerIdRequest {
+                    transactional_id,
+                    transaction_timeout_ms,
+                    producer_id,
+                    producer_epoch,
+                };
+                let (result, outputs) = s.core.handle_init_producer_id(&request, now);
+                if let Err(e) = result {
+                    Self::note_error(s, e);
+                }
+                self.apply(s, outputs, o);
+                let response =
+                    Response::InitProducerId(result.map(|p| (p.producer_id, p.producer_epoch)));
+                o.send(src, Msg::Response { id, response });
+                true
+            }
+            Msg::TxnRequest(Request::AddPartitionsToTxn {
+                id,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                partitions,
+            }) => {
+                let request = AddPartitionsToTxnRequest {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions: partitions.into_iter().collect(),
+                    verify_only: false,
+                    transaction_version: TransactionVersion::Tv0,
+                };
+                let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
+                if let Err(e) = result {
+                    Self::note_error(s, e);
+                }
+                self.apply(s, outputs, o);
+                o.send(
+                    src,
+                    Msg::Response {
+                        id,
+                        response: Response::AddPartitionsToTxn(result),
+                    },
+                );
+                true
+            }
+            Msg::TxnRequest(Request::EndTxn {
+                id,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                result,
+                transaction_v2,
+            }) => {
+                let request = EndTxnRequest {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    result,
+                    transaction_version: if transaction_v2 {
+                        TransactionVersion::Tv2
+                    } else {
+                        self.config.transaction_version.min(TransactionVersion::Tv1)
+                    },
+                };
+                let (answer, outputs) = s.core.handle_end_txn(&request, now);
+                if let Err(e) = answer {
+                    Self::note_error(s, e);
+                    if matches!(
+                        e,
+                        ErrorCode::ProducerFenced
+                            | ErrorCode::InvalidProducerEpoch
+                            | ErrorCode::InvalidProducerIdMapping
+                            | ErrorCode::InvalidTxnState
+                    ) {
+                        s.flags |= cflag::LATE_ENDTXN;
+                    }
+                }
+                self.apply(s, outputs, o);
+                let response =
+                    Response::EndTxn(answer.map(|p| p.map(|p| (p.producer_id, p.producer_epoch))));
+                o.send(src, Msg::Response { id, response });
+                true
+            }
+            Msg::Verify { request, held } => {
+                let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
+                if let Err(e) = result {
+                    Self::note_error(s, e);
+                }
+                self.apply(s, outputs, o);
+                o.send(src, Msg::VerifyResponse { result, held });
+                true
+            }
+            Msg::WriteTxnMarkerResponse(r) => match s.core.handle_write_txn_markers_response(&r) {
+                Ok(outputs) => {
+                    self.apply(s, outputs, o);
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Returns whether the state changed.
+    fn on_timeout(
+        &self,
+        s: &mut CoordinatorActorState,
+        timer: &Timer,
+        o: &mut Out<EosActor>,
+    ) -> bool {
+        match timer {
+            Timer::TransactionTimeout => {
+                if s.timeouts_left == 0 {
+                    return false;
+                }
+                let longest = s
+                    .core
+                    .transactions()
+                    .values()
+                    .map(|t| i64::from(t.txn_timeout_ms))
+                    .max()
+                    .unwrap_or(0);
+                let now = s.clock.saturating_add(longest).saturating_add(1);
+                let (aborted, outputs) = s.core.abort_timed_out_transactions(now);
+                if aborted.is_empty() {
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
+                    return false;
+                }
+                s.clock = now;
+                s.timeouts_left -= 1;
+                s.flags |= cflag::TIMEOUT_ABORT;
+                self.apply(s, outputs, o);
+                if s.timeouts_left > 0 {
+                    o.set_timer(
+                        Timer::TransactionTimeout,
+                        stateright::actor::model_timeout(),
+                    );
+                }
+                true
+            }
+            Timer::Failover => {
+                if s.failovers_left == 0 {
+                    return false;
+                }
+                let epoch = s.core.coordinator_epoch().saturating_add(1);
+                if s.core.become_coordinator(epoch).is_err() {
+                    return false;
+                }
+                s.failovers_left -= 1;
+                let records: Vec<(String, TransactionLogValue)> =
+                    s.log.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                for (tid, value) in records {
+                    if value.state.is_prepare() {
+                        s.flags |= cflag::FAILOVER_PREPARE;
+                    }
+                    if let Ok(outputs) = s.core.load_transaction(&tid, Some(&value), s.clock) {
+                        self.apply(s, outputs, o);
+                    }
+                }
+                if s.failovers_left > 0 {
+                    o.set_timer(Timer::Failover, stateright::actor::model_timeout());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! The properties (`properties-and-bugs.md` §3): safety invariants as `always`, liveness as
+//! "quiescent ⇒ P" `always`, and one `sometimes` probe per mechanism.
+//!
+//! Every property reads the global state through the typed projections below. Logs are the
+//! partitions' own (a single replica never truncates, so the log *is* the history of appends);
+//! what the application was told lives in the producer actors' ghost fields.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kafka_eos::coordinator::{TransactionCoordinator, TransactionState};
+use kafka_eos::partition::{
+    consumer_records, BatchContent, IsolationLevel, LogBatch, PartitionLeader,
+};
+use kafka_eos::types::{Offset, ProducerEpoch, ProducerId, TransactionResult};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState};
+use stateright::{Expectation, Model, Property};
+
+use super::actors::{
+    cflag, pflag, ActorState, AppPhase, CoordinatorActorState, EosActor, PartitionActorState,
+    ProducerActorState, Rec,
+};
+use super::scenario::{
+    probe, Scenario, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9,
+};
+
+/// Where a scripted record comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecInfo {
+    /// Producer instance index.
+    pub producer: usize,
+    /// Transaction index in that producer's script (the ghost transaction tag).
+    pub txn: u8,
+    /// Partition index.
+    pub partition: u8,
+}
+
+/// The model's configuration: the scenario plus the record table properties read.
+#[derive(Clone, Debug)]
+pub struct ModelCfg {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Record id → origin.
+    pub records: Vec<RecInfo>,
+}
+
+impl ModelCfg {
+    /// The configuration of a scenario (record ids numbered in script order).
+    pub fn new(scenario: Scenario) -> ModelCfg {
+        let mut records = Vec::new();
+        for (producer, p) in scenario.producers.iter().enumerate() {
+            for (txn, t) in p.txns.iter().enumerate() {
+                for partition in &t.records {
+                    records.push(RecInfo {
+                        producer,
+                        txn: u8::try_from(txn).unwrap_or(u8::MAX),
+                        partition: *partition,
+                    });
+                }
+            }
+        }
+        ModelCfg { scenario, records }
+    }
+
+    fn rec(&self, rec: Rec) -> Option<RecInfo> {
+        self.records.get(usize::from(rec)).copied()
+    }
+}
+
+/// The model type.
+pub type EosModel = ActorModel<EosActor, ModelCfg, ()>;
+/// The model's global state.
+pub type EosState = ActorModelState<EosActor, ()>;
+
+/// The producer actors' states, by index.
+pub fn producers(s: &EosState) -> Vec<&ProducerActorState> {
+    s.actor_states
+        .iter()
+        .filter_map(|a| match &**a {
+            ActorState::Producer(p) => Some(&**p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The partition actors' states, by partition index.
+pub fn partitions(s: &EosState) -> Vec<&PartitionActorState> {
+    s.actor_states
+        .iter()
+        .filter_map(|a| match &**a {
+            ActorState::Partition(p) => Some(&**p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The coordinator actor's state.
+pub fn coordinator(s: &EosState) -> Option<&CoordinatorActorState> {
+    s.actor_states.iter().find_map(|a| match &**a {
+        ActorState::Coordinator(c) => Some(&**c),
+        _ => None,
+    })
+}
+
+/// One data batch of a log with its transaction outcome at that partition.
+#[derive(Clone, Copy, Debug)]
+pub struct DataEntry {
+    /// Base offset.
+    pub offset: Offset,
+    /// Record id.
+    pub rec: Rec,
+    /// Producer id.
+    pub producer_id: ProducerId,
+    /// Producer epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// Base sequence.
+    pub base_sequence: i32,
+    /// Transactional.
+    pub transactional: bool,
+    /// The result of the first marker of the same producer id after it, if any.
+    pub outcome: Option<TransactionResult>,
+}
+
+/// The data batches of a log, with outcomes.
+pub fn data_entries(log: &[LogBatch<Rec>]) -> Vec<DataEntry> {
+    let mut v = Vec::new();
+    for (i, b) in log.iter().enumerate() {
+        if let BatchContent::Data(rec) = b.content {
+            let outcome = if b.is_transactional {
+                log.iter().skip(i + 1).find_map(|c| match c.content {
+                    BatchContent::Control { result, .. } if c.producer_id == b.producer_id => {
+                        Some(result)
+                    }
+                    _ => None,
+                })
+            } else {
+                None
+            };
+            v.push(DataEntry {
+                offset: b.base_offset,
+                rec,
+                producer_id: b.producer_id,
+                producer_epoch: b.producer_epoch,
+                base_sequence: b.base_sequence,
+                transactional: b.is_transactional,
+                outcome,
+            });
+        }
+    }
+    v
+}
+
+/// The offsets and records a read_committed consumer delivers from offset 0 (the core's
+/// fetch and consumer functions).
+pub fn read_committed(p: &PartitionLeader<Rec>) -> Vec<(Offset, Rec)> {
+    match p.fetch(0, IsolationLevel::ReadCommitted) {
+        Ok(f) => consumer_records(&f, IsolationLevel::ReadCommitted, 0)
+            .map(|r| (r.offset, *r.payload))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Open transactions computed from the log: per producer id, the first offset of the
+/// transactional data after its last marker.
+pub fn open_transactions(log: &[LogBatch<Rec>]) -> BTreeMap<ProducerId, (Offset, ProducerEpoch)> {
+    let mut open: BTreeMap<ProducerId, (Offset, ProducerEpoch)> = BTreeMap::new();
+    for b in log {
+        if !b.is_transactional {
+            continue;
+        }
+        if b.is_control() {
+            open.remove(&b.producer_id);
+        } else {
+            open.entry(b.producer_id)
+                .or_insert((b.base_offset, b.producer_epoch));
+        }
+    }
+    open
+}
+
+fn bit(n: u8) -> u8 {
+    1u8.checked_shl(u32::from(n)).unwrap_or(0)
+}
+
+fn told_committed(s: &EosState, info: RecInfo) -> bool {
+    producers(s)
+        .get(info.producer)
+        .is_some_and(|p| p.committed & bit(info.txn) != 0)
+}
+
+fn told_aborted(s: &EosState, info: RecInfo) -> bool {
+    producers(s)
+        .get(info.producer)
+        .is_some_and(|p| p.aborted & bit(info.txn) != 0)
+}
+
+// ------------------------------------------------------------------ safety
+
+/// S1: per partition, no record occurs twice among data batches whose transaction did not
+/// abort (every copy counts for idempotent batches).
+pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let mut seen = BTreeSet::new();
+        data_entries(p.core.log())
+            .iter()
+            .filter(|d| d.outcome != Some(TransactionResult::Abort))
+            .all(|d| seen.insert(d.rec))
+    })
+}
+
+/// S2: every record the producer was told is written sits in its partition's log at the
+/// acknowledged offset.
+pub fn no_acked_loss(m: &EosModel, s: &EosState) -> bool {
+    let parts = partitions(s);
+    producers(s).iter().all(|p| {
+        p.acked.iter().all(|(rec, offset)| {
+            let Some(info) = m.cfg.rec(*rec) else {
+                return false;
+            };
+            parts
+                .get(usize::from(info.partition))
+                .is_some_and(|leader| {
+                    leader
+                        .core
+                        .log()
+                        .iter()
+                        .any(|b| b.base_offset == *offset && b.content == BatchContent::Data(*rec))
+                })
+        })
+    })
+}
+
+/// S3: per partition and (producer id, epoch), consecutive data batches have consecutive
+/// sequences (no gap, no repeat).
+pub fn sequence_contiguity(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let mut last: BTreeMap<(ProducerId, ProducerEpoch), i32> = BTreeMap::new();
+        p.core.log().iter().all(|b| {
+            if b.is_control() || b.producer_id < 0 {
+                return true;
+            }
+            let count = i32::try_from(b.last_offset - b.base_offset).unwrap_or(0);
+            let ok = match last.get(&(b.producer_id, b.producer_epoch)) {
+                Some(prev) => {
+                    b.base_sequence == prev.wrapping_add(1)
+                        || (*prev == i32::MAX && b.base_sequence == 0)
+                }
+                None => true,
+            };
+            last.insert(
+                (b.producer_id, b.producer_epoch),
+                b.base_sequence.wrapping_add(count),
+            );
+            ok
+        })
+    })
+}
+
+/// Per partition and producer id: no batch selected by `is_checked` has an epoch below an
+/// earlier batch of the same producer id.
+fn epochs_never_regress(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
+    partitions(s).iter().all(|p| {
+        let mut highest: BTreeMap<ProducerId, ProducerEpoch> = BTreeMap::new();
+        p.core.log().iter().all(|b| {
+            if b.producer_id < 0 {
+                return true;
+            }
+            let h = highest.entry(b.producer_id).or_insert(b.producer_epoch);
+            let ok = !is_checked(b) || b.producer_epoch >= *h;
+            *h = (*h).max(b.producer_epoch);
+            ok
+        })
+    })
+}
+
+/// S4: per partition and producer id, no marker carries an epoch below an earlier batch's.
+pub fn epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
+    epochs_never_regress(s, |b| b.is_control())
+}
+
+/// S5: per partition and producer id, no data batch is appended with an epoch below an
+/// earlier batch's (a fenced zombie never writes after its successor).
+pub fn zombie_fencing(_: &EosModel, s: &EosState) -> bool {
+    epochs_never_regress(s, |b| !b.is_control())
+}
+
+/// The decided outcomes of each client transaction's records, over all partitions.
+fn outcomes(m: &EosModel, s: &EosState) -> BTreeMap<(usize, u8), BTreeSet<TransactionResult>> {
+    let mut map: BTreeMap<(usize, u8), BTreeSet<TransactionResult>> = BTreeMap::new();
+    for p in partitions(s) {
+        for d in data_entries(p.core.log()) {
+            if let (Some(info), Some(o)) = (m.cfg.rec(d.rec), d.outcome) {
+                if d.transactional {
+                    map.entry((info.producer, info.txn)).or_default().insert(o);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// S9: no client transaction has a record committed on one partition and a record aborted
+/// on another.
+pub fn atomicity(m: &EosModel, s: &EosState) -> bool {
+    outcomes(m, s).values().all(|o| o.len() <= 1)
+}
+
+/// S10: a transaction the client was told committed has none of its acknowledged records
+/// aborted; one it was told aborted has none committed.
+pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
+    let parts = partitions(s);
+    let entries: Vec<Vec<DataEntry>> = parts.iter().map(|p| data_entries(p.core.log())).collect();
+    for (pi, p) in producers(s).iter().enumerate() {
+        for (rec, offset) in &p.acked {
+            let Some(info) = m.cfg.rec(*rec) else {
+                continue;
+            };
+            if info.producer != pi || p.committed & bit(info.txn) == 0 {
+                continue;
+            }
+            let aborted = entries.get(usize::from(info.partition)).is_some_and(|es| {
+                es.iter().any(|d| {
+                    d.offset == *offset
+                        && d.rec == *rec
+                        && d.outcome == Some(TransactionResult::Abort)
+                })
+            });
+            if aborted {
+                return false;
+            }
+        }
+    }
+    entries.iter().flatten().all(|d| {
+        d.outcome != Some(TransactionResult::Commit)
+            || m.cfg.rec(d.rec).is_none_or(|info| !told_aborted(s, info))
+    })
+}
+
+/// S11: a read_committed consumer never returns a record whose transaction aborted at that
+/// partition, nor one of a transaction the client was told aborted.
+pub fn no_aborted_read(m: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let entries = data_entries(p.core.log());
+        read_committed(&p.core).iter().all(|(offset, rec)| {
+            let aborted_here = entries
+                .iter()
+                .any(|d| d.offset == *offset && d.outcome == Some(TransactionResult::Abort));
+            let told = m.cfg.rec(*rec).is_some_and(|info| told_aborted(s, info));
+            !aborted_here && !told
+        })
+    })
+}
+
+/// S12: a read_committed consumer returns only non-transactional records and records whose
+/// transaction committed at that partition, all below the LSO.
+pub fn read_committed_bound(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let entries = data_entries(p.core.log());
+        let lso = p.core.last_stable_offset();
+        read_committed(&p.core).iter().all(|(offset, _)| {
+            *offset < lso
+                && entries.iter().any(|d| {
+                    d.offset == *offset
+                        && (!d.transactional || d.outcome == Some(TransactionResult::Commit))
+                })
+        })
+    })
+}
+
+/// S13: LSO = min(first offset of the open transactions, HW), computed from the log.
+pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let hw = p.core.high_watermark();
+        let first_open = open_transactions(p.core.log())
+            .values()
+            .map(|(o, _)| *o)
+            .min();
+        let expected = first_open.map_or(hw, |o| o.min(hw));
+        p.core.last_stable_offset() == expected
+    })
+}
+
+fn tracked(
+    c: &TransactionCoordinator,
+    partition: u8,
+    pid: ProducerId,
+    epoch: ProducerEpoch,
+) -> bool {
+    let tp = super::actors::topic_partition(partition);
+    c.transactions().values().any(|t| {
+        t.producer_id == pid
+            && epoch <= t.producer_epoch
+            && matches!(
+                t.state,
+                TransactionState::Ongoing
+                    | TransactionState::PrepareCommit
+                    | TransactionState::PrepareAbort
+                    | TransactionState::PrepareEpochFence
+            )
+            && t.partitions.contains(&tp)
+    })
+}
+
+/// S14: every transaction open at a partition belongs to a transaction the coordinator
+/// tracks (same producer id, epoch not above the coordinator's, Ongoing or Prepare*, the
+/// partition in its set).
+pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
+    let Some(c) = coordinator(s) else { return true };
+    partitions(s).iter().enumerate().all(|(i, p)| {
+        let index = u8::try_from(i).unwrap_or(u8::MAX);
+        open_transactions(p.core.log())
+            .iter()
+            .all(|(pid, (_, epoch))| tracked(&c.core, index, *pid, *epoch))
+    })
+}
+
+/// S15: the records one marker closes (per partition and producer id, between two markers)
+/// all belong to the same client transaction.
+pub fn no_cross_transaction_leak(m: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let mut span: BTreeMap<ProducerId, (usize, u8)> = BTreeMap::new();
+        p.core.log().iter().all(|b| match b.content {
+            BatchContent::Control { .. } => {
+                span.remove(&b.producer_id);
+                true
+            }
+            BatchContent::Data(rec) if b.is_transactional => {
+                let Some(info) = m.cfg.rec(rec) else {
+                    return true;
+                };
+                let tag = (info.producer, info.txn);
+                *span.entry(b.producer_id).or_insert(tag) == tag
+            }
+            BatchContent::Data(_) => true,
+        })
+    })
+}
+
+/// S17: per partition and producer id, the coordinator epochs of accepted markers never
+/// decrease.
+pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let mut last: BTreeMap<ProducerId, i32> = BTreeMap::new();
+        p.core.log().iter().all(|b| match b.content {
+            BatchContent::Control {
+                coordinator_epoch, ..
+            } => {
+                let l = last.entry(b.producer_id).or_insert(coordinator_epoch);
+                let ok = coordinator_epoch >= *l;
+                *l = (*l).max(coordinator_epoch);
+                ok
+            }
+            BatchContent::Data(_) => true,
+        })
+    })
+}
+
+// ------------------------------------------------------------------ liveness (quiescent)
+
+/// Every producer's application is done (the cheap half of quiescence).
+fn all_done(s: &EosState) -> bool {
+    producers(s).iter().all(|p| p.phase == AppPhase::Done)
+}
+
+/// Quiescent: every producer's application is done and no message delivery or producer
+/// request timeout can change anything any more (perturbation timers of the coordinator
+/// and leaders are not counted: they are bounded adversaries, not work).
+pub fn quiescent(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return false;
+    }
+    let np = m.cfg.scenario.producers.len();
+    let mut actions = Vec::new();
+    m.actions(s, &mut actions);
+    !actions.into_iter().any(|a| {
+        let relevant = match &a {
+            ActorModelAction::Deliver { .. } => true,
+            ActorModelAction::Timeout(id, _) => usize::from(*id) < np,
+            _ => false,
+        };
+        relevant && m.next_state(s, a).is_some()
+    })
+}
+
+/// L2: when quiescent, no partition has an open transaction: LSO = HW everywhere (a
+/// transaction left Ongoing at the coordinator with no data anywhere holds nothing back and
+/// is the coordinator timeout's job, not a hanging transaction).
+pub fn no_hanging_transaction(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
+    let settled = partitions(s)
+        .iter()
+        .all(|p| p.core.last_stable_offset() == p.core.high_watermark());
+    settled || !quiescent(m, s)
+}
+
+/// L3: when quiescent, no transaction is left in PrepareCommit/PrepareAbort.
+pub fn prepare_completes(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
+    let settled = coordinator(s).is_none_or(|c| {
+        c.core
+            .transactions()
+            .values()
+            .all(|t| !t.state.is_prepare())
+    });
+    settled || !quiescent(m, s)
+}
+
+/// L4: when quiescent, every acknowledged record of a transaction the client was told
+/// committed (and every acknowledged idempotent record) is returned by read_committed.
+pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
+    if !all_done(s) {
+        return true;
+    }
+    let visible: Vec<Vec<(Offset, Rec)>> = partitions(s)
+        .iter()
+        .map(|p| read_committed(&p.core))
+        .collect();
+    let all = producers(s).iter().enumerate().all(|(pi, p)| {
+        let transactional = m
+            .cfg
+            .scenario
+            .producers
+            .get(pi)
+            .is_some_and(|sc| sc.transactional_id.is_some());
+        p.acked.iter().all(|(rec, offset)| {
+            let Some(info) = m.cfg.rec(*rec) else {
+                return true;
+            };
+            if transactional && !told_committed(s, info) {
+                return true;
+            }
+            visible
+                .get(usize::from(info.partition))
+                .is_some_and(|v| v.contains(&(*offset, *rec)))
+        })
+    });
+    all || !quiescent(m, s)
+}
+
+// ------------------------------------------------------------------ probes
+
+fn pflags(s: &EosState) -> u8 {
+    partitions(s).iter().fold(0, |a, p| a | p.flags)
+}
+
+fn cflags(s: &EosState) -> u8 {
+    coordinator(s).map_or(0, |c| c.flags)
+}
+
+fn txn_partitions(m: &EosModel, s: &EosState, result: TransactionResult) -> bool {
+    let mut parts: BTreeMap<(usize, u8), BTreeSet<u8>> = BTreeMap::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        for d in data_entries(p.core.log()) {
+            let Some(info) = m.cfg.rec(d.rec) else {
+                continue;
+            };
+            let told = match result {
+                TransactionResult::Commit => {
+                    told_committed(s, info) && d.outcome == Some(TransactionResult::Commit)
+                }
+                TransactionResult::Abort => told_aborted(s, info),
+            };
+            if told {
+                parts
+                    .entry((info.producer, info.txn))
+                    .or_default()
+                    .insert(u8::try_from(i).unwrap_or(u8::MAX));
+            }
+        }
+    }
+    parts.values().any(|p| p.len() >= 2)
+}
+
+fn probe_duplicate(_: &EosModel, s: &EosState) -> bool {
+    pflags(s) & pflag::DUPLICATE != 0
+}
+fn probe_out_of_order(_: &EosModel, s: &EosState) -> bool {
+    pflags(s) & pflag::OUT_OF_ORDER != 0
+}
+fn probe_fenced(_: &EosModel, s: &EosState) -> bool {
+    pflags(s) & pflag::FENCED != 0 || cflags(s) & cflag::FENCED != 0
+}
+fn probe_concurrent(_: &EosModel, s: &EosState) -> bool {
+    cflags(s) & cflag::CONCURRENT != 0
+}
+fn probe_commit_2(m: &EosModel, s: &EosState) -> bool {
+    txn_partitions(m, s, TransactionResult::Commit)
+}
+fn probe_abort_2(m: &EosModel, s: &EosState) -> bool {
+    txn_partitions(m, s, TransactionResult::Abort)
+}
+fn probe_lso_held(_: &EosModel, s: &EosState) -> bool {
+    partitions(s)
+        .iter()
+        .any(|p| p.core.last_stable_offset() < p.core.high_watermark())
+}
+fn probe_failover_prepare(_: &EosModel, s: &EosState) -> bool {
+    cflags(s) & cflag::FAILOVER_PREPARE != 0
+}
+fn probe_timeout_abort(_: &EosModel, s: &EosState) -> bool {
+    cflags(s) & cflag::TIMEOUT_ABORT != 0
+}
+fn probe_late_produce(_: &EosModel, s: &EosState) -> bool {
+    pflags(s) & pflag::LATE_PRODUCE != 0
+}
+fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
+    cflags(s) & cflag::LATE_ENDTXN != 0
+}
+fn probe_acked(_: &EosModel, s: &EosState) -> bool {
+    producers(s).iter().any(|p| !p.acked.is_empty())
+}
+
+/// A property's condition (stateright needs a plain `fn` pointer).
+pub type Condition = fn(&EosModel, &EosState) -> bool;
+
+/// Every `always` property: name and condition.
+pub const ALWAYS: &[(&str, Condition)] = &[
+    (S1, no_duplicate),
+    (S2, no_acked_loss),
+    (S3, sequence_contiguity),
+    (S4, epoch_monotonic),
+    (S5, zombie_fencing),
+    (S9, atomicity),
+    (S10, commit_durability),
+    (S11, no_aborted_read),
+    (S12, read_committed_bound),
+    (S13, lso_well_formed),
+    (S14, transaction_membership),
+    (S15, no_cross_transaction_leak),
+    (S17, coordinator_epoch_monotonic),
+    (L2, no_hanging_transaction),
+    (L3, prepare_completes),
+    (L4, committed_readable),
+];
+
+/// Every probe: name and condition.
+pub const PROBES: &[(&str, Condition)] = &[
+    (probe::ACKED, probe_acked),
+    (probe::DUPLICATE, probe_duplicate),
+    (probe::OUT_OF_ORDER, probe_out_of_order),
+    (probe::FENCED, probe_fenced),
+    (probe::CONCURRENT, probe_concurrent),
+    (probe::COMMIT_2, probe_commit_2),
+    (probe::ABORT_2, probe_abort_2),
+    (probe::LSO_HELD, probe_lso_held),
+    (probe::FAILOVER_PREPARE, probe_failover_prepare),
+    (probe::TIMEOUT_ABORT, probe_timeout_abort),
+    (probe::LATE_PRODUCE, probe_late_produce),
+    (probe::LATE_ENDTXN, probe_late_endtxn),
+];
+
+/// The properties of a scenario: every `always` property and the scenario's probes.
+pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
+    let mut v: Vec<Property<EosModel>> = ALWAYS
+        .iter()
+        .map(|(name, f)| Property {
+            expectation: Expectation::Always,
+            name,
+            condition: *f,
+        })
+        .collect();
+    for (name, f) in PROBES {
+        if scenario.probes.contains(name) {
+            v.push(Property {
+                expectation: Expectation::Sometimes,
+                name,
+                condition: *f,
+            });
+        }
+    }
+    v
+}
