@@ -4,4 +4,5 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod explore;
 pub mod model;
