@@ -6,3 +6,4 @@
 pub mod conformance;
 pub mod explore;
 pub mod model;
+pub mod spawn;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kafka_eos_model::model::check::{run, CheckOptions};
 use kafka_eos_model::model::scenario::{KnownBug, Protocol, Scenario, BUGS};
-use kafka_eos_model::{conformance, explore};
+use kafka_eos_model::{conformance, explore, spawn};
 
 const USAGE: &str = "usage: kafka-eos <command>
 
@@ -266,6 +266,55 @@ fn explore(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn spawn(_args: &[String]) -> ExitCode {
-    ExitCode::FAILURE
+fn spawn(args: &[String]) -> ExitCode {
+    let (scenario, values) = match scenario_args("spawn", args, &["--loss", "--seed", "--max-secs"])
+    {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let mut opts = spawn::SpawnOptions::default();
+    for (k, v) in values {
+        let bad = || {
+            eprintln!("kafka-eos spawn: {k} needs a number, got {v:?}");
+            ExitCode::from(2)
+        };
+        match k.as_str() {
+            "--loss" => match v.parse::<f64>() {
+                Ok(x) if (0.0..1.0).contains(&x) => opts.loss = x,
+                _ => {
+                    eprintln!("kafka-eos spawn: --loss needs a fraction in [0, 1), got {v:?}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--seed" => match v.parse::<u64>() {
+                Ok(x) => opts.seed = x,
+                Err(_) => return bad(),
+            },
+            _ => match v.parse::<u64>() {
+                Ok(x) if x > 0 => opts.max_time = std::time::Duration::from_secs(x),
+                _ => return bad(),
+            },
+        }
+    }
+    println!(
+        "spawning scenario {} over UDP on 127.0.0.1 (loss {}, seed {}, at most {}s)",
+        scenario.name,
+        opts.loss,
+        opts.seed,
+        opts.max_time.as_secs()
+    );
+    match spawn::run(&scenario, &opts) {
+        Ok(report) => {
+            print!("{}", report.text());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("kafka-eos spawn: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
