@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use kafka_eos::partition::{BatchContent, LogBatch};
-use kafka_eos::producer::Outstanding;
+use kafka_eos::producer::{Outstanding, TxnRequest};
 use kafka_eos::types::TransactionResult;
 use stateright::actor::{Actor, ActorModelAction, Command, Id, Network, Out};
 use stateright::{Model, Path, Property};
@@ -98,10 +98,7 @@ impl ExplorerModel {
         last: &EosState,
         action: &EosAction,
     ) -> Option<(Id, ActorState, Option<ActorState>, Out<EosActor>)> {
-        let (id, run): (
-            Id,
-            &dyn Fn(&EosActor, &mut Cow<ActorState>, &mut Out<EosActor>),
-        ) = match action {
+        let (id, run): (Id, &Callback) = match action {
             ActorModelAction::Deliver { src, dst, msg } => {
                 (*dst, &move |a: &EosActor,
                               s: &mut Cow<ActorState>,
@@ -137,6 +134,9 @@ impl ExplorerModel {
         Some((id, (**before).clone(), after, out))
     }
 }
+
+/// One actor callback, as `format_step` and the diagram replay it.
+type Callback<'a> = dyn Fn(&EosActor, &mut Cow<ActorState>, &mut Out<EosActor>) + 'a;
 
 /// A property of the wrapper that evaluates the wrapped model's property number `I`
 /// (stateright's `Property` takes a plain `fn`, so the index is a const parameter).
@@ -473,17 +473,42 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
             .iter()
             .map(|(id, o)| match o {
                 Outstanding::Produce(tp, _) => format!("#{id} Produce {tp}"),
-                Outstanding::Txn(r) => format!("#{id} {r:?}"),
+                Outstanding::Txn(TxnRequest::InitProducerId { bump }) => format!(
+                    "#{id} InitProducerId{}",
+                    if *bump { " (epoch bump)" } else { "" }
+                ),
+                Outstanding::Txn(TxnRequest::AddPartitions(ps)) => format!(
+                    "#{id} AddPartitionsToTxn [{}]",
+                    ps.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Outstanding::Txn(TxnRequest::EndTxn(r)) => format!(
+                    "#{id} EndTxn {}",
+                    match r {
+                        TransactionResult::Commit => "COMMIT",
+                        TransactionResult::Abort => "ABORT",
+                    }
+                ),
             })
             .collect();
         let _ = writeln!(t, "  outstanding {}", reqs.join(", "));
     }
-    if s.committed != 0 || s.aborted != 0 {
-        let _ = writeln!(
-            t,
-            "  told committed {:#b} aborted {:#b} (bit n = transaction n+1)",
-            s.committed, s.aborted
-        );
+    let told: Vec<String> = (0..8u8)
+        .filter_map(|n| {
+            let bit = 1u8 << n;
+            if s.committed & bit != 0 {
+                Some(format!("transaction {} committed", n + 1))
+            } else if s.aborted & bit != 0 {
+                Some(format!("transaction {} aborted", n + 1))
+            } else {
+                None
+            }
+        })
+        .collect();
+    if !told.is_empty() {
+        let _ = writeln!(t, "  application told: {}", told.join(", "));
     }
     t
 }
