@@ -95,6 +95,23 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (code, body.to_string())
 }
 
+fn post(addr: &str, path: &str) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"),
+        "POST {path}: {}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
 fn get_json(addr: &str, path: &str) -> Value {
     let (code, body) = get(addr, path);
     assert_eq!(code, 200, "GET {path}: {body}");
@@ -204,6 +221,32 @@ fn status_names_our_properties_and_states_read_like_the_protocol() {
         "the step shows the log with offsets:\n{outcome}"
     );
     assert!(field(&produce, "svg").contains("Produce#"));
+
+    // Run to completion: the verdicts appear (a probe's example is a path, S1 has none).
+    post(&addr, "/.runtocompletion");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = get_json(&addr, "/.status");
+        if status["done"] == Value::Bool(true) {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run to completion ended: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let discovery = |name: &str| {
+        status["properties"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p[1] == name))
+            .map(|p| p[2].clone())
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    assert!(discovery("probe: duplicate retry deduplicated").is_string());
+    assert!(discovery("probe: record acknowledged").is_string());
+    assert_eq!(discovery("S1 no duplicate"), Value::Null, "{status}");
+    assert_eq!(discovery("S2 no acked loss"), Value::Null, "{status}");
 
     // A bad path is a 404, not a crash.
     let (code, _) = get(&addr, "/.states/0/999");
