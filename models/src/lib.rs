@@ -4,4 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod explore;
 pub mod model;
+pub mod spawn;

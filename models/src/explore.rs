@@ -1,0 +1,689 @@
+//! `kafka-eos explore`: stateright's Explorer over a scenario, in the protocol's words.
+//!
+//! The Explorer renders actions with `Model::format_action`, the selected step with
+//! `Model::format_step`, the state with its `Debug` output and the sequence diagram with
+//! `Model::as_svg`. The model's [`EosModel`] would show Rust internals (`Id(3)`, boxed core
+//! structs), so [`ExplorerModel`] wraps it: it delegates `init_states`, `actions` (same order,
+//! so a path printed by `kafka-eos check` opens unchanged), `next_state`, `within_boundary` and
+//! the properties, and overrides only the rendering. [`SystemView`] is the state newtype whose
+//! `Debug` is the compact protocol view (a partition as its log with offsets, HW, LSO and
+//! producer table; the coordinator as its metadata per transactional id; the producers as
+//! their client state; the messages in flight and the armed timers).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+
+use kafka_eos::partition::{BatchContent, LogBatch};
+use kafka_eos::producer::{Outstanding, TxnRequest};
+use kafka_eos::types::TransactionResult;
+use stateright::actor::{Actor, ActorModelAction, Command, Id, Network, Out};
+use stateright::{Model, Path, Property};
+
+use crate::model::actors::{
+    ActorState, AppPhase, Choice, CoordinatorActorState, EosActor, Msg, PartitionActorState,
+    ProducerActorState, Rec, Timer,
+};
+use crate::model::check::render_action;
+use crate::model::properties::{EosModel, EosState};
+use crate::model::scenario::Scenario;
+
+/// The action type shared with the model.
+pub type EosAction = ActorModelAction<Msg, Timer, Choice>;
+
+/// The global state, with a `Debug` that reads like the protocol (what the Explorer shows
+/// under "Complete State?").
+#[derive(Clone)]
+pub struct SystemView {
+    /// The model's state.
+    pub state: EosState,
+    /// Actor names, by id (for rendering only; equal for every state of one model).
+    names: std::sync::Arc<Vec<String>>,
+}
+
+impl PartialEq for SystemView {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+    }
+}
+
+impl std::hash::Hash for SystemView {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.state.hash(h);
+    }
+}
+
+impl fmt::Debug for SystemView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&system_text(&self.names, &self.state))
+    }
+}
+
+/// The Explorer's model: the scenario's [`EosModel`] with protocol-level rendering.
+pub struct ExplorerModel {
+    /// The wrapped actor model.
+    pub inner: EosModel,
+    props: Vec<Property<EosModel>>,
+    names: std::sync::Arc<Vec<String>>,
+}
+
+impl ExplorerModel {
+    /// Wraps the model of `scenario`.
+    pub fn new(scenario: &Scenario) -> ExplorerModel {
+        let inner = crate::model::model(scenario);
+        let props = inner.properties();
+        let names = std::sync::Arc::new(inner.actors.iter().map(Actor::name).collect());
+        ExplorerModel {
+            inner,
+            props,
+            names,
+        }
+    }
+
+    fn view(&self, state: EosState) -> SystemView {
+        SystemView {
+            state,
+            names: self.names.clone(),
+        }
+    }
+
+    fn name(&self, id: Id) -> String {
+        name_of(&self.names, id)
+    }
+
+    /// Runs the acting actor's callback for `action` on `last` (as stateright does for its
+    /// own `format_step`): the actor, its state before, after (if changed) and its commands.
+    fn step_of(
+        &self,
+        last: &EosState,
+        action: &EosAction,
+    ) -> Option<(Id, ActorState, Option<ActorState>, Out<EosActor>)> {
+        let (id, run): (Id, &Callback) = match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                (*dst, &move |a: &EosActor,
+                              s: &mut Cow<ActorState>,
+                              o: &mut Out<EosActor>| {
+                    a.on_msg(*dst, s, *src, msg.clone(), o)
+                })
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                (*id, &move |a: &EosActor,
+                             s: &mut Cow<ActorState>,
+                             o: &mut Out<EosActor>| {
+                    a.on_timeout(*id, s, timer, o)
+                })
+            }
+            ActorModelAction::SelectRandom { actor, random, .. } => (
+                *actor,
+                &move |a: &EosActor, s: &mut Cow<ActorState>, o: &mut Out<EosActor>| {
+                    a.on_random(*actor, s, random, o)
+                },
+            ),
+            _ => return None,
+        };
+        let index = usize::from(id);
+        let before = last.actor_states.get(index)?;
+        let actor = self.inner.actors.get(index)?;
+        let mut state = Cow::Borrowed(&**before);
+        let mut out = Out::new();
+        run(actor, &mut state, &mut out);
+        let after = match state {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(s) => Some(s),
+        };
+        Some((id, (**before).clone(), after, out))
+    }
+}
+
+/// One actor callback, as `format_step` and the diagram replay it.
+type Callback<'a> = dyn Fn(&EosActor, &mut Cow<ActorState>, &mut Out<EosActor>) + 'a;
+
+/// A property of the wrapper that evaluates the wrapped model's property number `I`
+/// (stateright's `Property` takes a plain `fn`, so the index is a const parameter).
+fn inner_property<const I: usize>(m: &ExplorerModel, s: &SystemView) -> bool {
+    m.props
+        .get(I)
+        .is_none_or(|p| (p.condition)(&m.inner, &s.state))
+}
+
+macro_rules! condition_table {
+    ($($i:literal)*) => {
+        [$(inner_property::<$i> as fn(&ExplorerModel, &SystemView) -> bool),*]
+    };
+}
+
+/// One wrapper condition per property index (more than the model has).
+const CONDITIONS: [fn(&ExplorerModel, &SystemView) -> bool; 48] = condition_table!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23
+    24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47
+);
+
+impl Model for ExplorerModel {
+    type State = SystemView;
+    type Action = EosAction;
+
+    fn init_states(&self) -> Vec<SystemView> {
+        self.inner
+            .init_states()
+            .into_iter()
+            .map(|s| self.view(s))
+            .collect()
+    }
+
+    fn actions(&self, state: &SystemView, actions: &mut Vec<EosAction>) {
+        self.inner.actions(&state.state, actions);
+    }
+
+    fn next_state(&self, last: &SystemView, action: EosAction) -> Option<SystemView> {
+        self.inner
+            .next_state(&last.state, action)
+            .map(|s| self.view(s))
+    }
+
+    fn format_action(&self, action: &EosAction) -> String {
+        render_action(&self.inner, action)
+    }
+
+    fn format_step(&self, last: &SystemView, action: EosAction) -> Option<String> {
+        let mut text = render_action(&self.inner, &action);
+        text.push_str("\n\n");
+        match &action {
+            ActorModelAction::Drop(env) => {
+                let _ = writeln!(
+                    text,
+                    "The message from {} to {} is lost; nobody is told.",
+                    self.name(env.src),
+                    self.name(env.dst)
+                );
+                return Some(text);
+            }
+            ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => {
+                let _ = writeln!(text, "{} changes liveness.", self.name(*id));
+                return Some(text);
+            }
+            _ => {}
+        }
+        let (id, before, after, out) = self.step_of(&last.state, &action)?;
+        let name = self.name(id);
+        let mut effects = Vec::new();
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => {
+                    effects.push(format!("sends to {}: {msg:?}", self.name(dst)))
+                }
+                Command::SetTimer(t, _) => effects.push(format!("arms timer: {}", timer_words(&t))),
+                Command::CancelTimer(t) => {
+                    effects.push(format!("cancels timer: {}", timer_words(&t)))
+                }
+                Command::ChooseRandom(_, cs) => effects.push(format!(
+                    "the application will choose: {}",
+                    cs.iter().map(choice_words).collect::<Vec<_>>().join(" or ")
+                )),
+                Command::Save(()) => {}
+            }
+        }
+        if effects.is_empty() {
+            let _ = writeln!(text, "{name} sends nothing.");
+        } else {
+            let _ = writeln!(text, "{name}:");
+            for e in effects {
+                let _ = writeln!(text, "  {e}");
+            }
+        }
+        text.push('\n');
+        match after {
+            Some(after) => {
+                let _ = writeln!(text, "{name} after the step:");
+                text.push_str(&actor_text(&name, &after));
+                let _ = writeln!(text, "\n{name} before the step:");
+                text.push_str(&actor_text(&name, &before));
+            }
+            None => {
+                let _ = writeln!(text, "{name} is unchanged (the step is ignored):");
+                text.push_str(&actor_text(&name, &before));
+            }
+        }
+        Some(text)
+    }
+
+    fn as_svg(&self, path: Path<SystemView, EosAction>) -> Option<String> {
+        Some(sequence_svg(self, path))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        self.props
+            .iter()
+            .zip(CONDITIONS)
+            .map(|(p, condition)| Property {
+                expectation: p.expectation.clone(),
+                name: p.name,
+                condition,
+            })
+            .collect()
+    }
+
+    fn within_boundary(&self, state: &SystemView) -> bool {
+        Model::within_boundary(&self.inner, &state.state)
+    }
+}
+
+/// The Explorer URL of a path printed by `kafka-eos check` (`path: 0/3/1/...`).
+pub fn step_url(addr: &str, encoded_path: &str) -> String {
+    format!("http://{addr}/#/steps/{}", encoded_path.trim_matches('/'))
+}
+
+/// Whether `encoded` is a valid action-index path of `m` (an init index, then action
+/// indices), checked before serving so a mistyped path is reported at once.
+pub fn path_is_valid(m: &ExplorerModel, encoded: &str) -> bool {
+    crate::model::check::replay(&m.inner, encoded.trim_matches('/')).is_some()
+}
+
+/// Serves the Explorer for `m` on `addr`; blocks forever (stateright's `serve`).
+pub fn serve(m: ExplorerModel, addr: &str) {
+    let _ = m.checker().serve(addr);
+}
+
+// ------------------------------------------------------------------ rendering
+
+fn name_of(names: &[String], id: Id) -> String {
+    names
+        .get(usize::from(id))
+        .cloned()
+        .unwrap_or_else(|| format!("actor {id}"))
+}
+
+/// A timer in words.
+pub fn timer_words(t: &Timer) -> String {
+    match t {
+        Timer::Start => "restarted instance starts (initTransactions)".to_string(),
+        Timer::RequestTimeout(r) => format!("request #{r} times out"),
+        Timer::TransactionTimeout => "transaction.timeout.ms passes".to_string(),
+        Timer::Failover => "coordinator failover".to_string(),
+        Timer::ExpireProducers => "producer.id.expiration.ms passes".to_string(),
+    }
+}
+
+fn choice_words(c: &Choice) -> String {
+    let Choice::End(r) = c;
+    match r {
+        TransactionResult::Commit => "commitTransaction()".to_string(),
+        TransactionResult::Abort => "abortTransaction()".to_string(),
+    }
+}
+
+fn rec(r: Rec) -> String {
+    format!("r{r}")
+}
+
+/// One log batch: `@0 pid=0 epoch=0 seq=0 r0 txn` or `@2 COMMIT marker pid=0 epoch=0 ...`.
+pub fn batch_text(b: &LogBatch<Rec>) -> String {
+    match &b.content {
+        BatchContent::Data(r) => format!(
+            "@{} pid={} epoch={} seq={} {}{}",
+            b.base_offset,
+            b.producer_id,
+            b.producer_epoch,
+            b.base_sequence,
+            rec(*r),
+            if b.is_transactional { " txn" } else { "" }
+        ),
+        BatchContent::Control {
+            result,
+            coordinator_epoch,
+        } => format!(
+            "@{} {} marker pid={} epoch={} coordinator_epoch={}",
+            b.base_offset,
+            match result {
+                TransactionResult::Commit => "COMMIT",
+                TransactionResult::Abort => "ABORT",
+            },
+            b.producer_id,
+            b.producer_epoch,
+            coordinator_epoch
+        ),
+    }
+}
+
+/// A partition leader: its log with offsets, HW, LSO and producer-state table.
+pub fn partition_text(name: &str, s: &PartitionActorState) -> String {
+    let core = &s.core;
+    let mut t = format!(
+        "{name}: HW={} LSO={} (log end {})\n",
+        core.high_watermark(),
+        core.last_stable_offset(),
+        core.log_end_offset()
+    );
+    if core.log().is_empty() {
+        t.push_str("  log: empty\n");
+    } else {
+        t.push_str("  log:\n");
+        for b in core.log() {
+            let _ = writeln!(t, "    {}", batch_text(b));
+        }
+    }
+    for (pid, e) in core.producers() {
+        let seqs = if e.has_no_batches() {
+            "no batches".to_string()
+        } else {
+            format!(
+                "seq {}..{} (last at @{})",
+                e.first_sequence(),
+                e.last_sequence(),
+                e.last_data_offset()
+            )
+        };
+        let _ = writeln!(
+            t,
+            "  producer pid={pid}: epoch={} {seqs} coordinator_epoch={}{}",
+            e.producer_epoch,
+            e.coordinator_epoch,
+            e.current_txn_first_offset
+                .map_or(String::new(), |o| format!(" open txn from @{o}"))
+        );
+    }
+    t
+}
+
+/// The coordinator: metadata per transactional id and its `__transaction_state` records.
+pub fn coordinator_text(name: &str, s: &CoordinatorActorState) -> String {
+    let core = &s.core;
+    let mut t = format!("{name}: coordinator_epoch={}\n", core.coordinator_epoch());
+    if core.transactions().is_empty() {
+        t.push_str("  no transactional ids\n");
+    }
+    for (tid, m) in core.transactions() {
+        let parts: Vec<String> = m.partitions.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            t,
+            "  \"{tid}\": pid={} epoch={} {:?} [{}]{}{}",
+            m.producer_id,
+            m.producer_epoch,
+            m.state,
+            parts.join(","),
+            m.pending_state()
+                .map_or(String::new(), |p| format!(" pending {p:?}")),
+            if m.pending_completion.is_some() {
+                " markers in flight"
+            } else {
+                ""
+            }
+        );
+    }
+    for (tid, v) in &s.log {
+        let parts: Vec<String> = v.partitions.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            t,
+            "  __transaction_state \"{tid}\": pid={} epoch={} {:?} [{}]",
+            v.producer_id,
+            v.producer_epoch,
+            v.state,
+            parts.join(",")
+        );
+    }
+    t
+}
+
+/// A producer: client state, what the application was told, requests outstanding.
+pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
+    let core = &s.core;
+    let kind = match &core.config().transactional_id {
+        Some(tid) => format!("transactional.id=\"{tid}\""),
+        None => "idempotent".to_string(),
+    };
+    let phase = match s.phase {
+        AppPhase::NotStarted => "not started".to_string(),
+        AppPhase::Initializing => "initializing".to_string(),
+        AppPhase::InTransaction(n) => format!("in transaction {}", n + 1),
+        AppPhase::Done => "done".to_string(),
+    };
+    let mut t = format!(
+        "{name} ({kind}): pid={} epoch={} {:?}, application {phase}\n",
+        core.producer_id(),
+        core.producer_epoch(),
+        core.state()
+    );
+    if let Some(e) = core.last_error() {
+        let _ = writeln!(t, "  last error {}", e.name());
+    }
+    let acked: Vec<String> = s
+        .acked
+        .iter()
+        .map(|(r, o)| format!("{}@{o}", rec(*r)))
+        .collect();
+    let waiting: Vec<String> = s.batches.values().map(|r| rec(*r)).collect();
+    let _ = writeln!(
+        t,
+        "  acknowledged [{}] awaiting [{}]",
+        acked.join(" "),
+        waiting.join(" ")
+    );
+    for (tp, e) in core.partitions() {
+        let _ = writeln!(
+            t,
+            "  {tp}: next seq={} last acked seq={} in flight {}{}",
+            e.next_sequence,
+            e.last_acked_sequence,
+            e.in_flight.len(),
+            if e.unresolved { " (unresolved)" } else { "" }
+        );
+    }
+    if !core.outstanding().is_empty() {
+        let reqs: Vec<String> = core
+            .outstanding()
+            .iter()
+            .map(|(id, o)| match o {
+                Outstanding::Produce(tp, _) => format!("#{id} Produce {tp}"),
+                Outstanding::Txn(TxnRequest::InitProducerId { bump }) => format!(
+                    "#{id} InitProducerId{}",
+                    if *bump { " (epoch bump)" } else { "" }
+                ),
+                Outstanding::Txn(TxnRequest::AddPartitions(ps)) => format!(
+                    "#{id} AddPartitionsToTxn [{}]",
+                    ps.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Outstanding::Txn(TxnRequest::EndTxn(r)) => format!(
+                    "#{id} EndTxn {}",
+                    match r {
+                        TransactionResult::Commit => "COMMIT",
+                        TransactionResult::Abort => "ABORT",
+                    }
+                ),
+            })
+            .collect();
+        let _ = writeln!(t, "  outstanding {}", reqs.join(", "));
+    }
+    let told: Vec<String> = (0..8u8)
+        .filter_map(|n| {
+            let bit = 1u8 << n;
+            if s.committed & bit != 0 {
+                Some(format!("transaction {} committed", n + 1))
+            } else if s.aborted & bit != 0 {
+                Some(format!("transaction {} aborted", n + 1))
+            } else {
+                None
+            }
+        })
+        .collect();
+    if !told.is_empty() {
+        let _ = writeln!(t, "  application told: {}", told.join(", "));
+    }
+    t
+}
+
+/// One actor's state in the protocol's words.
+pub fn actor_text(name: &str, s: &ActorState) -> String {
+    match s {
+        ActorState::Producer(p) => producer_text(name, p),
+        ActorState::Partition(p) => partition_text(name, p),
+        ActorState::Coordinator(c) => coordinator_text(name, c),
+    }
+}
+
+/// The whole system: actors, messages in flight, armed timers.
+pub fn system_text(names: &[String], s: &EosState) -> String {
+    let mut t = String::new();
+    for (i, a) in s.actor_states.iter().enumerate() {
+        t.push_str(&actor_text(&name_of(names, Id::from(i)), a));
+    }
+    let msgs: Vec<String> = in_flight(&s.network)
+        .into_iter()
+        .map(|(src, dst, msg)| {
+            format!(
+                "  {} -> {}: {msg:?}",
+                name_of(names, src),
+                name_of(names, dst)
+            )
+        })
+        .collect();
+    if msgs.is_empty() {
+        t.push_str("network: empty\n");
+    } else {
+        t.push_str("network:\n");
+        for m in msgs {
+            t.push_str(&m);
+            t.push('\n');
+        }
+    }
+    let mut timers = Vec::new();
+    for (i, ts) in s.timers_set.iter().enumerate() {
+        let mut v: Vec<String> = ts.iter().map(timer_words).collect();
+        v.sort();
+        for w in v {
+            timers.push(format!("  {}: {w}", name_of(names, Id::from(i))));
+        }
+    }
+    if !timers.is_empty() {
+        t.push_str("timers armed:\n");
+        for w in timers {
+            t.push_str(&w);
+            t.push('\n');
+        }
+    }
+    t
+}
+
+/// The messages in flight, per channel in sending order (ordered network) or sorted.
+///
+/// Walks the network's variants itself: stateright 0.31's `Network::iter_all` never ends on
+/// an ordered network whose channel holds two or more messages (its `Ordered` iterator does
+/// not advance its index).
+pub fn in_flight(n: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
+    match n {
+        Network::Ordered(map) => map
+            .iter()
+            .flat_map(|((src, dst), q)| q.iter().map(move |m| (*src, *dst, m)))
+            .collect(),
+        Network::UnorderedNonDuplicating(map) => {
+            let mut v: Vec<(Id, Id, &Msg)> = map
+                .iter()
+                .flat_map(|(e, count)| (0..*count).map(move |_| (e.src, e.dst, &e.msg)))
+                .collect();
+            v.sort();
+            v
+        }
+        Network::UnorderedDuplicating(set, _) => {
+            let mut v: Vec<(Id, Id, &Msg)> = set.iter().map(|e| (e.src, e.dst, &e.msg)).collect();
+            v.sort();
+            v
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+}
+
+/// The sequence diagram: one timeline per actor (by name), an arrow per delivered message
+/// from the step that sent it, labelled with the request or response; circles for timers,
+/// application choices and losses, labelled in words.
+fn sequence_svg(m: &ExplorerModel, path: Path<SystemView, EosAction>) -> String {
+    let names = &m.names;
+    let col = 260u64;
+    let row = 34u64;
+    let plot = |x: usize, y: usize| (x as u64 * col + 10, y as u64 * row + 30);
+    let steps = path.into_vec();
+    let width = names.len() as u64 * col + 420;
+    let height = steps.len() as u64 * row + 50;
+    let mut svg = format!(
+        "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
+         viewbox='-10 -10 {} {}' xmlns='http://www.w3.org/2000/svg'>\
+         <defs><marker class='svg-event-shape' id='arrow' markerWidth='12' markerHeight='10' \
+         refX='12' refY='5' orient='auto'><polygon points='0 0, 12 5, 0 10' /></marker></defs>",
+        width + 10,
+        height + 10
+    );
+    for (i, n) in names.iter().enumerate() {
+        let (x, y1) = plot(i, 0);
+        let (_, y2) = plot(i, steps.len());
+        let _ = write!(
+            svg,
+            "<line x1='{x}' y1='{y1}' x2='{x}' y2='{y2}' class='svg-actor-timeline' />\
+             <text x='{x}' y='{}' class='svg-actor-label'>{}</text>",
+            y1.saturating_sub(8),
+            escape(n)
+        );
+    }
+    let mut sent_at: HashMap<(Id, Id, Msg), usize> = HashMap::new();
+    let mut labels = String::new();
+    for (time, (state, action)) in steps.iter().enumerate() {
+        let Some(action) = action else { continue };
+        let time = time + 1;
+        let (actor, label, arrow_from) = match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let from = sent_at
+                    .get(&(*src, *dst, msg.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                (*dst, format!("{msg:?}"), Some((*src, from)))
+            }
+            ActorModelAction::Timeout(id, t) => (*id, timer_words(t), None),
+            ActorModelAction::SelectRandom { actor, random, .. } => (
+                *actor,
+                format!("application: {}", choice_words(random)),
+                None,
+            ),
+            ActorModelAction::Drop(env) => (env.dst, format!("lost: {:?}", env.msg), None),
+            ActorModelAction::Crash(id) => (*id, "crash".to_string(), None),
+            ActorModelAction::Recover(id) => (*id, "recover".to_string(), None),
+        };
+        let (x, y) = plot(usize::from(actor), time);
+        match arrow_from {
+            Some((src, from)) => {
+                let (x1, y1) = plot(usize::from(src), from);
+                let _ = write!(
+                    svg,
+                    "<line x1='{x1}' y1='{y1}' x2='{x}' y2='{y}' marker-end='url(#arrow)' class='svg-event-line' />"
+                );
+            }
+            None => {
+                let _ = write!(
+                    svg,
+                    "<circle cx='{x}' cy='{y}' r='8' class='svg-event-shape' />"
+                );
+            }
+        }
+        let _ = write!(
+            labels,
+            "<text x='{}' y='{}' class='svg-event-label'>{}</text>",
+            x + 6,
+            y.saturating_sub(4),
+            escape(&label)
+        );
+        if let Some((id, _, _, out)) = m.step_of(&state.state, action) {
+            for c in out {
+                if let Command::Send(dst, msg) = c {
+                    sent_at.insert((id, dst, msg), time);
+                }
+            }
+        }
+    }
+    svg.push_str(&labels);
+    svg.push_str("</svg>");
+    svg
+}
