@@ -464,7 +464,11 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
             e.next_sequence,
             e.last_acked_sequence,
             e.in_flight.len(),
-            if e.unresolved { " (unresolved)" } else { "" }
+            if e.unresolved.is_some() {
+                " (unresolved)"
+            } else {
+                ""
+            }
         );
     }
     if !core.outstanding().is_empty() {

@@ -18,7 +18,8 @@ use kafka_eos::coordinator::{
 };
 use kafka_eos::error::ErrorCode;
 use kafka_eos::partition::{
-    AppendOutcome, PartitionLeader, ProduceBatch, TxnMarker, VerificationGuard,
+    verification_error_for_produce, AppendOutcome, PartitionLeader, ProduceBatch, TxnMarker,
+    VerificationGuard,
 };
 use kafka_eos::producer::{
     Producer, ProducerEvent, ProducerOutput, Request, RequestId, Response, TransactionState,
@@ -838,26 +839,6 @@ fn merge(into: &mut ProducerOutput<Rec>, out: ProducerOutput<Rec>) {
     into.transitions.extend(out.transitions);
 }
 
-/// Kafka's translation of a verification error for the produce response (kafka-semantics
-/// §1.10 item 4, `AddPartitionsToTxnManager` / `ReplicaManager`): PRODUCER_FENCED becomes
-/// INVALID_PRODUCER_EPOCH; coordinator-availability errors and (TV1) CONCURRENT_TRANSACTIONS
-/// become NOT_ENOUGH_REPLICAS; TRANSACTION_ABORTABLE becomes INVALID_TXN_STATE for TV1
-/// produce versions. The core has no such function, so this table lives here.
-pub fn produce_error_for_verification(e: ErrorCode, tv: TransactionVersion) -> ErrorCode {
-    match e {
-        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-        ErrorCode::NetworkException
-        | ErrorCode::CoordinatorLoadInProgress
-        | ErrorCode::CoordinatorNotAvailable
-        | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
-        ErrorCode::ConcurrentTransactions if !tv.supports_epoch_bump() => {
-            ErrorCode::NotEnoughReplicas
-        }
-        ErrorCode::TransactionAbortable if !tv.supports_epoch_bump() => ErrorCode::InvalidTxnState,
-        other => other,
-    }
-}
-
 impl PartitionActor {
     /// Returns whether the state changed.
     fn on_msg(
@@ -944,7 +925,14 @@ impl PartitionActor {
                 match result {
                     Ok(()) => self.append(s, producer, request, Some(guard), o),
                     Err(e) => {
-                        let e = produce_error_for_verification(e, self.transaction_version);
+                        // The client's Produce version: v12+ under TV2 (KIP-890 part 2); the old
+                        // protocols' clients are modelled as Produce v10 (librdkafka's).
+                        let produce_version = if self.transaction_version.supports_epoch_bump() {
+                            12
+                        } else {
+                            10
+                        };
+                        let e = verification_error_for_produce(e, produce_version);
                         self.answer_error(s, producer, &request, e, o);
                     }
                 }
