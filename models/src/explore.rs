@@ -24,7 +24,7 @@ use crate::model::actors::{
     ActorState, AppPhase, Choice, CoordinatorActorState, EosActor, Msg, PartitionActorState,
     ProducerActorState, Rec, Timer,
 };
-use crate::model::check::render_action;
+use crate::model::check::{render_action, timer_words};
 use crate::model::properties::{EosModel, EosState};
 use crate::model::scenario::Scenario;
 
@@ -290,17 +290,6 @@ fn name_of(names: &[String], id: Id) -> String {
         .get(usize::from(id))
         .cloned()
         .unwrap_or_else(|| format!("actor {id}"))
-}
-
-/// A timer in words.
-pub fn timer_words(t: &Timer) -> String {
-    match t {
-        Timer::Start => "restarted instance starts (initTransactions)".to_string(),
-        Timer::RequestTimeout(r) => format!("request #{r} times out"),
-        Timer::TransactionTimeout => "transaction.timeout.ms passes".to_string(),
-        Timer::Failover => "coordinator failover".to_string(),
-        Timer::ExpireProducers => "producer.id.expiration.ms passes".to_string(),
-    }
 }
 
 fn choice_words(c: &Choice) -> String {

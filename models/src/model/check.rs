@@ -229,7 +229,8 @@ fn actor_name(m: &EosModel, id: Id) -> String {
         .map_or_else(|| format!("{id:?}"), Actor::name)
 }
 
-fn timer_words(t: &Timer) -> String {
+/// A timer in the protocol's words (the event its expiry stands for).
+pub fn timer_words(t: &Timer) -> String {
     match t {
         Timer::Start => "restarted instance starts (initTransactions)".to_string(),
         Timer::RequestTimeout(r) => format!("request #{r} timed out (outcome unknown)"),
