@@ -1433,6 +1433,34 @@ fn marker_retriable_errors_keep_the_partition_pending_and_resend() {
     }
 }
 
+/// TransactionMarkerRequestCompletionHandlerTest.shouldReEnqueuePartitionsWhenBrokerDisconnected:
+/// a disconnection (reported as NETWORK_EXCEPTION) re-sends the same marker; the transaction
+/// stays in Prepare* until an answer for the marker arrives.
+#[test]
+fn marker_disconnection_resends_the_same_marker() {
+    let mut c = ongoing(Tv2, 0);
+    end(&mut c, "t", 10, 0, Abort, Tv2).unwrap();
+    let sent = c.pending_markers("t");
+    let r = response_for(
+        &c,
+        "t",
+        Some(&["topic-0"]),
+        Some(ErrorCode::NetworkException),
+    );
+    let out = c.handle_write_txn_markers_response(&r).unwrap();
+    assert_eq!(
+        markers_in(&out),
+        vec![marker("t", "topic-0", 10, 1, 0, Abort)]
+    );
+    assert_eq!(
+        markers_in(&out)[0],
+        sent[0],
+        "the re-sent marker is the first one"
+    );
+    assert_eq!(meta(&c, "t").state, PrepareAbort);
+    assert_eq!(c.pending_markers("t"), sent);
+}
+
 /// TransactionMarkerRequestCompletionHandlerTest.shouldCompleteDelayedOperationWhenInvalidProducerEpoch /
 /// ...WheCoordinatorEpochFenced: the markers are dropped and the transaction is not completed.
 #[test]

@@ -725,6 +725,36 @@ fn bug_allow_sequence_gap_accepts_gaps() {
     assert_eq!(produce(&mut l, 1, 1, 3, 1), appended(2));
 }
 
+// M-I4, the reordering half: under the first KIP-98 broker's rule a sequence at or below the
+// last one is a "duplicate" (ProducerIdMapping.checkSeqAndEpoch `seq <= last`), so a batch that
+// was overtaken by a later one is answered DUPLICATE_SEQUENCE_NUMBER and never written; with
+// the switch off the same batch is OUT_OF_ORDER_SEQUENCE_NUMBER.
+#[test]
+fn bug_allow_sequence_gap_answers_an_overtaken_batch_as_duplicate() {
+    let mut l = leader_with_bugs(PartitionBugs {
+        allow_sequence_gap: true,
+        ..PartitionBugs::default()
+    });
+    produce(&mut l, 1, 0, 0, 1).unwrap();
+    // seq 1 is lost; seq 2 overtakes it and is accepted with a gap.
+    assert_eq!(produce(&mut l, 1, 0, 2, 1), appended(1));
+    let before = l.clone();
+    assert_eq!(
+        produce(&mut l, 1, 0, 1, 1),
+        Err(ErrorCode::DuplicateSequenceNumber)
+    );
+    assert_eq!(l, before, "nothing is written");
+    // A retained duplicate still gets its original offset.
+    assert!(matches!(
+        produce(&mut l, 1, 0, 2, 1),
+        Ok(AppendOutcome::Duplicate { .. })
+    ));
+
+    let mut correct = leader_with_bugs(PartitionBugs::default());
+    produce(&mut correct, 1, 0, 0, 1).unwrap();
+    assert_eq!(produce(&mut correct, 1, 0, 2, 1), Err(OOS));
+}
+
 // M-F1: a zombie's batch at an old epoch is accepted.
 #[test]
 fn bug_no_epoch_check_accepts_zombie_write() {

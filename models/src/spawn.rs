@@ -199,6 +199,7 @@ pub fn timer_duration(t: &Timer) -> Range<Duration> {
         Timer::RequestTimeout(_) => ms(80)..ms(120),
         Timer::Start => ms(100)..ms(200),
         Timer::Failover => ms(150)..ms(400),
+        Timer::MarkerTimeout => ms(150)..ms(400),
         Timer::TransactionTimeout => ms(1500)..ms(2000),
         Timer::ExpireProducers => ms(1000)..ms(1500),
     }

@@ -244,7 +244,10 @@ fn classify_marker_error(error: Option<ErrorCode>) -> Result<MarkerOutcome, Coor
             | NotEnoughReplicas
             | NotEnoughReplicasAfterAppend
             | RequestTimedOut
-            | KafkaStorageError,
+            | KafkaStorageError
+            // A disconnection (`ClientResponse.wasDisconnected`: the request timed out or the
+            // connection closed) re-enqueues the markers while the coordinator epoch matches.
+            | NetworkException,
         ) => Ok(MarkerOutcome::Retry),
         Some(InvalidProducerEpoch | TransactionCoordinatorFenced) => Ok(MarkerOutcome::Abandon),
         Some(UnsupportedForMessageFormat | UnsupportedVersion) => Ok(MarkerOutcome::Written),
@@ -935,7 +938,9 @@ impl TransactionCoordinator {
     /// A partition leader answered WriteTxnMarkers (`TransactionMarkerRequestCompletionHandler`,
     /// §2.10). Success, UNSUPPORTED_FOR_MESSAGE_FORMAT and UNSUPPORTED_VERSION count the
     /// partitions as written; once none is left the completion (Complete*) is written. Retriable
-    /// errors keep them pending and re-send them. INVALID_PRODUCER_EPOCH and
+    /// errors keep them pending and re-send them; a disconnection (the request timed out or the
+    /// connection broke, `response.wasDisconnected`) is reported as NETWORK_EXCEPTION and is
+    /// re-sent the same way, although the first request may still be delivered later. INVALID_PRODUCER_EPOCH and
     /// TRANSACTION_COORDINATOR_FENCED drop the markers: the transaction stays in Prepare* and is
     /// not completed by this coordinator (a success still in flight for dropped markers removes its
     /// partitions, without completion). Any other error is a [`CoordinatorError`]. An answer for

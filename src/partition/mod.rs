@@ -37,8 +37,13 @@ pub struct PartitionBugs {
     /// M-I2 (knob `dedup_window = k`, Redpanda #3038): only the newest `k` retained batches are
     /// searched for a duplicate (`None` = Kafka's 5). The sequence check is unchanged.
     pub duplicate_window: Option<u8>,
-    /// M-I4: a sequence gap (`first > last + 1`) is accepted, and a new epoch may start at any
-    /// sequence.
+    /// M-I4 (knob `broker.allow_seq_gap = true`): a sequence gap (`first > last + 1`) is
+    /// accepted and a new epoch may start at any sequence; a sequence at or below the last one
+    /// that is not a retained duplicate is answered DUPLICATE_SEQUENCE_NUMBER instead of
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER. That is the first KIP-98 broker's rule
+    /// (`ProducerIdMapping.checkSeqAndEpoch`: `seq > last + 1` invalid, `seq <= last` duplicate)
+    /// without its gap check; the client completes such a batch as a success with no offset
+    /// (`Sender.completeBatch`), so a reordered retry is acknowledged but never written.
     pub allow_sequence_gap: bool,
     /// M-F1 (knob `broker.check_epoch = false`): data batches (and verification) skip the
     /// producer-epoch check, so a zombie's write at an old epoch is accepted.
@@ -489,6 +494,8 @@ impl<P> PartitionLeader<P> {
             || (bugs.allow_sequence_gap && first > last)
         {
             Ok(())
+        } else if bugs.allow_sequence_gap {
+            Err(ErrorCode::DuplicateSequenceNumber)
         } else {
             Err(ErrorCode::OutOfOrderSequenceNumber)
         }

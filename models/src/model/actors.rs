@@ -245,6 +245,9 @@ pub enum Timer {
     TransactionTimeout,
     /// Coordinator: failover to a new coordinator epoch.
     Failover,
+    /// Coordinator: a WriteTxnMarkers request was disconnected (request timeout); the markers
+    /// still pending are re-sent while the first request may still arrive.
+    MarkerTimeout,
     /// Partition: `producer.id.expiration.ms` passed (`removeExpiredProducers`).
     ExpireProducers,
 }
@@ -267,6 +270,8 @@ pub mod pflag {
     /// A transactional produce whose producer id already has a marker at the produce's
     /// epoch or later was rejected.
     pub const LATE_PRODUCE: u8 = 8;
+    /// A marker was rejected for its producer epoch (a late or re-sent marker).
+    pub const STALE_MARKER: u8 = 16;
 }
 
 /// Probe bits the coordinator actor records.
@@ -305,7 +310,8 @@ pub struct ProducerActorState {
     pub phase: AppPhase,
     /// Batch id → record id of batches whose fate is not known yet.
     pub batches: BTreeMap<u64, Rec>,
-    /// Ghost: records acknowledged, with their base offsets.
+    /// Ghost: records acknowledged, with their base offsets ([`UNKNOWN_OFFSET`] when the
+    /// acknowledgement carried none, as for DUPLICATE_SEQUENCE_NUMBER).
     pub acked: BTreeSet<(Rec, Offset)>,
     /// Ghost: transactions (script index) the application was told committed.
     pub committed: u8,
@@ -343,6 +349,8 @@ pub struct CoordinatorActorState {
     pub timeouts_left: u8,
     /// Failovers left.
     pub failovers_left: u8,
+    /// Marker request disconnections left.
+    pub marker_timeouts_left: u8,
     /// Probe bits ([`cflag`]).
     pub flags: u8,
 }
@@ -401,6 +409,8 @@ pub struct CoordinatorActor {
     pub txn_timeouts: u8,
     /// Failovers allowed.
     pub failovers: u8,
+    /// Marker request disconnections allowed.
+    pub marker_timeouts: u8,
     /// Partition actors by partition index.
     pub partitions: Vec<Id>,
 }
@@ -415,6 +425,9 @@ pub enum EosActor {
     /// The transaction coordinator.
     Coordinator(CoordinatorActor),
 }
+
+/// The offset of an acknowledgement that carried none (`RecordMetadata.offset() == -1`).
+pub const UNKNOWN_OFFSET: Offset = -1;
 
 /// The first producer id the coordinator hands out (small ids keep counterexamples short).
 pub const FIRST_PRODUCER_ID: i64 = 0;
@@ -467,6 +480,7 @@ impl EosActor {
             config: s.coordinator_config(),
             txn_timeouts: s.txn_timeouts,
             failovers: s.failovers,
+            marker_timeouts: s.marker_timeouts,
             partitions,
         }));
         actors
@@ -516,6 +530,9 @@ impl Actor for EosActor {
                 if c.failovers > 0 {
                     o.set_timer(Timer::Failover, stateright::actor::model_timeout());
                 }
+                if c.marker_timeouts > 0 {
+                    o.set_timer(Timer::MarkerTimeout, stateright::actor::model_timeout());
+                }
                 let core = TransactionCoordinator::new(c.config.clone(), FIRST_PRODUCER_ID, 0)
                     .unwrap_or_else(|e| panic!("invalid coordinator configuration: {e}"));
                 ActorState::Coordinator(Box::new(CoordinatorActorState {
@@ -524,6 +541,7 @@ impl Actor for EosActor {
                     clock: 0,
                     timeouts_left: c.txn_timeouts,
                     failovers_left: c.failovers,
+                    marker_timeouts_left: c.marker_timeouts,
                     flags: 0,
                 }))
             }
@@ -712,9 +730,7 @@ impl ProducerActor {
                 batch, base_offset, ..
             } => {
                 if let Some(rec) = s.batches.remove(&batch) {
-                    if let Some(offset) = base_offset {
-                        s.acked.insert((rec, offset));
-                    }
+                    s.acked.insert((rec, base_offset.unwrap_or(UNKNOWN_OFFSET)));
                 }
                 None
             }
@@ -948,6 +964,9 @@ impl PartitionActor {
                     transaction_version: tv,
                 };
                 let error = s.core.write_marker(marker).err();
+                if error == Some(ErrorCode::InvalidProducerEpoch) {
+                    s.flags |= pflag::STALE_MARKER;
+                }
                 o.send(
                     src,
                     Msg::WriteTxnMarkerResponse(WriteTxnMarkersResponse {
@@ -1284,6 +1303,44 @@ impl CoordinatorActor {
                 }
                 if s.failovers_left > 0 {
                     o.set_timer(Timer::Failover, stateright::actor::model_timeout());
+                }
+                true
+            }
+            Timer::MarkerTimeout => {
+                if s.marker_timeouts_left == 0 {
+                    return false;
+                }
+                // Every transaction with markers in flight sees its request disconnected: the
+                // core re-sends them (NETWORK_EXCEPTION, `response.wasDisconnected`).
+                let disconnected: Vec<WriteTxnMarkersResponse> = s
+                    .core
+                    .transactions()
+                    .keys()
+                    .filter_map(|tid| {
+                        let pending = s.core.pending_markers(tid);
+                        if pending.is_empty() {
+                            return None;
+                        }
+                        let template = s.core.markers_response_template(tid)?;
+                        Some(WriteTxnMarkersResponse {
+                            partitions: pending.into_iter().map(|m| m.partition).collect(),
+                            error: Some(ErrorCode::NetworkException),
+                            ..template
+                        })
+                    })
+                    .collect();
+                if disconnected.is_empty() {
+                    o.set_timer(Timer::MarkerTimeout, stateright::actor::model_timeout());
+                    return false;
+                }
+                for r in &disconnected {
+                    if let Ok(outputs) = s.core.handle_write_txn_markers_response(r) {
+                        self.apply(s, outputs, o);
+                    }
+                }
+                s.marker_timeouts_left -= 1;
+                if s.marker_timeouts_left > 0 {
+                    o.set_timer(Timer::MarkerTimeout, stateright::actor::model_timeout());
                 }
                 true
             }

@@ -236,6 +236,7 @@ pub fn timer_words(t: &Timer) -> String {
         Timer::RequestTimeout(r) => format!("request #{r} timed out (outcome unknown)"),
         Timer::TransactionTimeout => "transaction timed out".to_string(),
         Timer::Failover => "fails over to a new coordinator epoch".to_string(),
+        Timer::MarkerTimeout => "WriteTxnMarkers request timed out (markers re-sent)".to_string(),
         Timer::ExpireProducers => "expires idle producer state".to_string(),
     }
 }

@@ -17,7 +17,7 @@ use stateright::{Expectation, Model, Property};
 
 use super::actors::{
     cflag, pflag, ActorState, AppPhase, CoordinatorActorState, EosActor, PartitionActorState,
-    ProducerActorState, Rec,
+    ProducerActorState, Rec, UNKNOWN_OFFSET,
 };
 use super::scenario::{
     probe, Scenario, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9,
@@ -208,8 +208,14 @@ pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// Whether an acknowledgement at `acked` (maybe [`UNKNOWN_OFFSET`]) names batch offset
+/// `offset`.
+fn at_acked_offset(acked: Offset, offset: Offset) -> bool {
+    acked == UNKNOWN_OFFSET || acked == offset
+}
+
 /// S2: every record the producer was told is written sits in its partition's log at the
-/// acknowledged offset.
+/// acknowledged offset (anywhere in it when the acknowledgement carried no offset).
 pub fn no_acked_loss(m: &EosModel, s: &EosState) -> bool {
     let parts = partitions(s);
     producers(s).iter().all(|p| {
@@ -220,11 +226,10 @@ pub fn no_acked_loss(m: &EosModel, s: &EosState) -> bool {
             parts
                 .get(usize::from(info.partition))
                 .is_some_and(|leader| {
-                    leader
-                        .core
-                        .log()
-                        .iter()
-                        .any(|b| b.base_offset == *offset && b.content == BatchContent::Data(*rec))
+                    leader.core.log().iter().any(|b| {
+                        at_acked_offset(*offset, b.base_offset)
+                            && b.content == BatchContent::Data(*rec)
+                    })
                 })
         })
     })
@@ -320,7 +325,7 @@ pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
             }
             let aborted = entries.get(usize::from(info.partition)).is_some_and(|es| {
                 es.iter().any(|d| {
-                    d.offset == *offset
+                    at_acked_offset(*offset, d.offset)
                         && d.rec == *rec
                         && d.outcome == Some(TransactionResult::Abort)
                 })
@@ -533,9 +538,10 @@ pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
             if transactional && !told_committed(s, info) {
                 return true;
             }
-            visible
-                .get(usize::from(info.partition))
-                .is_some_and(|v| v.contains(&(*offset, *rec)))
+            visible.get(usize::from(info.partition)).is_some_and(|v| {
+                v.iter()
+                    .any(|(o, r)| r == rec && at_acked_offset(*offset, *o))
+            })
         })
     });
     all || !quiescent(m, s)
@@ -607,6 +613,9 @@ fn probe_timeout_abort(_: &EosModel, s: &EosState) -> bool {
 fn probe_late_produce(_: &EosModel, s: &EosState) -> bool {
     pflags(s) & pflag::LATE_PRODUCE != 0
 }
+fn probe_stale_marker(_: &EosModel, s: &EosState) -> bool {
+    pflags(s) & pflag::STALE_MARKER != 0
+}
 fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
     cflags(s) & cflag::LATE_ENDTXN != 0
 }
@@ -651,6 +660,7 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::TIMEOUT_ABORT, probe_timeout_abort),
     (probe::LATE_PRODUCE, probe_late_produce),
     (probe::LATE_ENDTXN, probe_late_endtxn),
+    (probe::STALE_MARKER, probe_stale_marker),
 ];
 
 /// The properties of a scenario: every `always` property and the scenario's probes.

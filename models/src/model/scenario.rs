@@ -151,6 +151,12 @@ pub enum KnownBug {
     NoAbortedFilter,
     /// M-R2: the LSO ignores open transactions (LSO = HW).
     LsoIgnoresOpenTransactions,
+    /// M-T5 (Redpanda PR #3232): the leader applies a marker to the producer id's open
+    /// transaction whatever the marker's epoch.
+    MarkerMatchPidOnly,
+    /// TV2 before KIP-1228: the leader accepts a TV2 marker whose epoch equals the current one
+    /// while a transaction is open (the [2025-10] rule `marker epoch < current` is stale).
+    LenientTv2MarkerEpoch,
 }
 
 /// Static description of one known bug.
@@ -169,6 +175,9 @@ pub struct BugInfo {
     pub protocol: Protocol,
     /// The properties the checker must find broken (exactly these; every other holds).
     pub breaks: &'static [&'static str],
+    /// Findings its scenario reports without the bug that the bug turns into other
+    /// violations (these then hold).
+    pub hides: &'static [&'static str],
 }
 
 /// The known-bug catalogue, in the order `list` prints it.
@@ -181,6 +190,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "idempotent",
         protocol: Protocol::Tv2,
         breaks: &[S1, S3],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::SmallDuplicateWindow,
@@ -190,6 +200,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "idempotent",
         protocol: Protocol::Tv2,
         breaks: &[S1],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::ResetSequenceOnAmbiguous,
@@ -199,15 +210,18 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "idempotent",
         protocol: Protocol::Tv2,
         breaks: &[S1],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::AllowSequenceGap,
         name: "allow-sequence-gap",
         id: "M-I4",
-        summary: "leader accepts a sequence gap (ProducerAppendInfo.checkSequence off)",
+        summary: "leader accepts a sequence gap and answers an overtaken batch DUPLICATE_SEQUENCE_NUMBER (KIP-98's first ProducerIdMapping)",
         scenario: "idempotent-reorder",
         protocol: Protocol::Tv2,
-        breaks: &[S3],
+        breaks: &[S2, S3, L4],
+        // The reordered batch that duplicates without the bug is lost with it.
+        hides: &[S1],
     },
     BugInfo {
         bug: KnownBug::NoEpochCheck,
@@ -217,6 +231,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "zombie",
         protocol: Protocol::Tv0,
         breaks: &[S5, S14, S15, L2],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::FenceWithoutBump,
@@ -226,6 +241,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "zombie",
         protocol: Protocol::Tv0,
         breaks: &[S14, S15],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::TimeoutAbortWithoutBump,
@@ -235,6 +251,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "timeout",
         protocol: Protocol::Tv0,
         breaks: &[S14, L2],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::AbortAfterCommitTimeout,
@@ -244,6 +261,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "late-endtxn",
         protocol: Protocol::Tv1Verify,
         breaks: &[S10, S11],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::SkipAddPartitions,
@@ -253,6 +271,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "transactions",
         protocol: Protocol::Tv0,
         breaks: &[S14, L2],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::NoCoordinatorEpochCheck,
@@ -262,6 +281,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "coordinator-failover",
         protocol: Protocol::Tv2,
         breaks: &[S17],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::NoResumePrepareOnLoad,
@@ -272,6 +292,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "coordinator-failover",
         protocol: Protocol::Tv2,
         breaks: &[L3],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::NoAbortedFilter,
@@ -281,6 +302,7 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "transactions",
         protocol: Protocol::Tv2,
         breaks: &[S11, S12],
+        hides: &[],
     },
     BugInfo {
         bug: KnownBug::LsoIgnoresOpenTransactions,
@@ -290,6 +312,27 @@ pub const BUGS: &[BugInfo] = &[
         scenario: "transactions",
         protocol: Protocol::Tv2,
         breaks: &[S11, S12, S13],
+        hides: &[],
+    },
+    BugInfo {
+        bug: KnownBug::MarkerMatchPidOnly,
+        name: "marker-match-pid-only",
+        id: "M-T5",
+        summary: "leader applies a late marker to the producer id's newer transaction (Redpanda #3232)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv2,
+        breaks: &[S4, S9, S10, L4],
+        hides: &[],
+    },
+    BugInfo {
+        bug: KnownBug::LenientTv2MarkerEpoch,
+        name: "lenient-tv2-marker-epoch",
+        id: "KIP-1228",
+        summary: "TV2 leader accepts a marker at the current epoch over an open transaction (before KIP-1228)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv2,
+        breaks: &[S9, S10, L4],
+        hides: &[],
     },
 ];
 
@@ -367,6 +410,8 @@ pub mod probe {
     pub const LATE_ENDTXN: &str = "probe: late EndTxn rejected";
     /// A producer's acked data reaches the log (sanity: the workload runs at all).
     pub const ACKED: &str = "probe: record acknowledged";
+    /// A partition leader rejects a marker for its producer epoch (a late or re-sent marker).
+    pub const STALE_MARKER: &str = "probe: stale marker rejected";
 }
 
 /// A complete model configuration.
@@ -396,6 +441,9 @@ pub struct Scenario {
     pub txn_timeouts: u8,
     /// How many coordinator failovers (new coordinator epoch) may happen.
     pub failovers: u8,
+    /// How many times the coordinator's WriteTxnMarkers requests may be disconnected (request
+    /// timeout): the markers are re-sent while the first request may still be delivered.
+    pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
     /// The bound of the explored space: states where a producer has sent more requests
@@ -445,6 +493,7 @@ impl Scenario {
             max_in_flight: 5,
             txn_timeouts: 0,
             failovers: 0,
+            marker_timeouts: 0,
             expiries: 0,
             max_requests: 8,
             bugs: Vec::new(),
@@ -465,7 +514,7 @@ impl Scenario {
         let s = match name {
             "idempotent" => Scenario {
                 name: "idempotent",
-                summary: "idempotent producer, 3 records (2 in flight) to 1 partition over FIFO links that lose messages, 1 ambiguous timeout",
+                summary: "idempotent producer, 3 records (2 in flight) to 1 partition over FIFO links, 2 ambiguous request timeouts",
                 producers: vec![ProducerScript {
                     transactional_id: None,
                     delayed_start: false,
@@ -581,6 +630,25 @@ impl Scenario {
                 probes: &[probe::ACKED, probe::LATE_PRODUCE],
                 ..base
             },
+            "late-marker" => Scenario {
+                name: "late-marker",
+                summary: "Redpanda #3232 / KIP-1228: an abort's WriteTxnMarkers request times out and is re-sent; the first one lands during or after the next transaction",
+                partitions: 2,
+                producers: vec![transactional(
+                    "tx",
+                    false,
+                    vec![txn(&[0], TxnEnd::Abort), txn(&[0, 1], TxnEnd::Commit)],
+                )],
+                marker_timeouts: 1,
+                // Without an epoch bump per transaction the late marker carries the next
+                // transaction's epoch, so the leader cannot tell it apart (KIP-890 part 2).
+                protocol_breaks: &[
+                    (Protocol::Tv0, &[S9, S10, L4]),
+                    (Protocol::Tv1Verify, &[S9, S10, L4]),
+                ],
+                probes: &[probe::ACKED, probe::COMMIT_2, probe::STALE_MARKER],
+                ..base
+            },
             "late-endtxn" => Scenario {
                 name: "late-endtxn",
                 summary: "KAFKA-17754: an EndTxn(COMMIT) is delayed past the start of the next transaction",
@@ -619,14 +687,18 @@ impl Scenario {
         self.bugs.contains(&bug)
     }
 
-    /// The properties this configuration is expected to break: the union of the protocol-level
-    /// ones (under TV0) and those of every bug switched on.
+    /// The properties this configuration is expected to break: the scenario's own findings
+    /// (outside Kafka's assumptions, and the protocol-level ones of its protocol) less those a
+    /// bug switched on hides, plus those of every bug switched on.
     pub fn expected_broken(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.always_breaks.to_vec();
         for (p, breaks) in self.protocol_breaks {
             if *p == self.protocol {
                 v.extend(breaks.iter().copied());
             }
+        }
+        for b in &self.bugs {
+            v.retain(|p| !b.info().hides.contains(p));
         }
         for b in &self.bugs {
             v.extend(b.info().breaks.iter().copied());
@@ -640,13 +712,16 @@ impl Scenario {
     pub fn partition_config(&self) -> PartitionConfig {
         PartitionConfig {
             transaction_verification: self.protocol.verification(),
+            // The model's TV2 is today's Kafka: KIP-1228's strict marker epoch is on.
+            strict_tv2_marker_epoch: self.protocol == Protocol::Tv2
+                && !self.has(KnownBug::LenientTv2MarkerEpoch),
             bugs: PartitionBugs {
                 no_sequence_check: self.has(KnownBug::NoSequenceCheck),
                 duplicate_window: self.has(KnownBug::SmallDuplicateWindow).then_some(1),
                 allow_sequence_gap: self.has(KnownBug::AllowSequenceGap),
                 no_epoch_check: self.has(KnownBug::NoEpochCheck),
                 no_coordinator_epoch_check: self.has(KnownBug::NoCoordinatorEpochCheck),
-                marker_match_pid_only: false,
+                marker_match_pid_only: self.has(KnownBug::MarkerMatchPidOnly),
                 expire_ignoring_markers: false,
                 no_aborted_filter: self.has(KnownBug::NoAbortedFilter),
                 lso_ignores_open_transactions: self.has(KnownBug::LsoIgnoresOpenTransactions),
@@ -700,7 +775,7 @@ impl Scenario {
             })
             .collect();
         format!(
-            "producers={} records={} partitions={} network={}{} request_timeouts={} batches_expire={} max_in_flight={} txn_timeouts={} failovers={} expiries={} max_requests={}",
+            "producers={} records={} partitions={} network={}{} request_timeouts={} batches_expire={} max_in_flight={} txn_timeouts={} failovers={} marker_timeouts={} expiries={} max_requests={}",
             self.producers.len(),
             txns.join(""),
             self.partitions,
@@ -711,6 +786,7 @@ impl Scenario {
             self.max_in_flight,
             self.txn_timeouts,
             self.failovers,
+            self.marker_timeouts,
             self.expiries,
             self.max_requests,
         )
@@ -727,5 +803,6 @@ pub const NAMES: &[&str] = &[
     "coordinator-failover",
     "hanging-txn",
     "late-endtxn",
+    "late-marker",
     "transactions-zombie",
 ];
