@@ -321,6 +321,9 @@ pub struct ProducerActorState {
     pub timeouts_left: u8,
     /// Requests sent so far (the model's bound on retries: see `Scenario::max_requests`).
     pub sent: u8,
+    /// With sequential sends: how many records of the current transaction were handed to
+    /// `send()` so far.
+    pub sent_in_txn: u8,
 }
 
 /// A partition actor's state.
@@ -379,6 +382,9 @@ pub struct ProducerActor {
     pub records: Vec<Vec<Rec>>,
     /// Request timeouts allowed.
     pub request_timeouts: u8,
+    /// The application waits for each record's acknowledgement before the next `send()`
+    /// (`send().get()`), and ends the transaction after the last one.
+    pub sequential_sends: bool,
     /// Partition actors by partition index.
     pub partitions: Vec<Id>,
     /// The coordinator actor.
@@ -463,6 +469,7 @@ impl EosActor {
                 script: script.clone(),
                 records,
                 request_timeouts: s.request_timeouts,
+                sequential_sends: s.sequential_sends,
                 partitions: partitions.clone(),
                 coordinator,
             }));
@@ -660,6 +667,7 @@ impl ProducerActor {
             aborted: 0,
             timeouts_left: self.request_timeouts,
             sent: 0,
+            sent_in_txn: 0,
         };
         if self.script.delayed_start {
             o.set_timer(Timer::Start, stateright::actor::model_timeout());
@@ -731,10 +739,15 @@ impl ProducerActor {
             } => {
                 if let Some(rec) = s.batches.remove(&batch) {
                     s.acked.insert((rec, base_offset.unwrap_or(UNKNOWN_OFFSET)));
+                    if let (true, AppPhase::InTransaction(n)) = (self.sequential_sends, s.phase) {
+                        return self.send_next(s, n, o);
+                    }
                 }
                 None
             }
             ProducerEvent::SendFailed { batch, .. } => {
+                // With sequential sends `send().get()` throws: the application stops sending;
+                // an abortable error makes it abort below (Error event).
                 s.batches.remove(&batch);
                 None
             }
@@ -768,18 +781,12 @@ impl ProducerActor {
         n: u8,
         o: &mut Out<EosActor>,
     ) -> Option<ProducerOutput<Rec>> {
-        let Some(t) = self.script.txns.get(usize::from(n)) else {
+        if self.script.txns.get(usize::from(n)).is_none() {
             s.phase = AppPhase::Done;
             return None;
-        };
-        let recs = self
-            .records
-            .get(usize::from(n))
-            .cloned()
-            .unwrap_or_default();
+        }
         let mut merged = ProducerOutput::default();
-        let transactional = s.core.is_transactional();
-        if transactional {
+        if s.core.is_transactional() {
             match s.core.begin(PRODUCER_NOW) {
                 Ok(out) => merge(&mut merged, out),
                 Err(_) => {
@@ -789,7 +796,32 @@ impl ProducerActor {
             }
         }
         s.phase = AppPhase::InTransaction(n);
-        for (partition, rec) in t.records.iter().zip(recs) {
+        s.sent_in_txn = 0;
+        if let Some(out) = self.send_next(s, n, o) {
+            merge(&mut merged, out);
+        }
+        Some(merged)
+    }
+
+    /// Hands the next records of transaction `n` to `send()`: all of them, or with sequential
+    /// sends the next one only; once every record is handed over (and, with sequential sends,
+    /// acknowledged) the transaction is ended as the script says.
+    fn send_next(
+        &self,
+        s: &mut ProducerActorState,
+        n: u8,
+        o: &mut Out<EosActor>,
+    ) -> Option<ProducerOutput<Rec>> {
+        let t = self.script.txns.get(usize::from(n))?;
+        let recs = self
+            .records
+            .get(usize::from(n))
+            .cloned()
+            .unwrap_or_default();
+        let mut merged = ProducerOutput::default();
+        let pending = t.records.iter().zip(recs).skip(usize::from(s.sent_in_txn));
+        for (partition, rec) in pending {
+            s.sent_in_txn = s.sent_in_txn.saturating_add(1);
             if let Ok(out) = s
                 .core
                 .send(topic_partition(*partition), 1, rec, PRODUCER_NOW)
@@ -799,8 +831,11 @@ impl ProducerActor {
                 }
                 merge(&mut merged, out);
             }
+            if self.sequential_sends {
+                return Some(merged);
+            }
         }
-        if transactional {
+        if s.core.is_transactional() {
             match t.end {
                 TxnEnd::Commit => {
                     if let Ok(out) = s.core.commit(PRODUCER_NOW) {

@@ -259,8 +259,8 @@ pub const BUGS: &[BugInfo] = &[
         id: "M-T3",
         summary: "client treats a lost EndTxn(COMMIT) as aborted at the same epoch (KAFKA-17754)",
         scenario: "late-endtxn",
-        protocol: Protocol::Tv1Verify,
-        breaks: &[S10, S11],
+        protocol: Protocol::Tv2,
+        breaks: &[S10, S11, S15],
         hides: &[],
     },
     BugInfo {
@@ -437,6 +437,9 @@ pub struct Scenario {
     pub batches_expire: bool,
     /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: u8,
+    /// The applications wait for each record's acknowledgement before sending the next one
+    /// (`send().get()`), so a transaction's partitions are added one at a time.
+    pub sequential_sends: bool,
     /// How many coordinator transaction-timeout checks may abort something.
     pub txn_timeouts: u8,
     /// How many coordinator failovers (new coordinator epoch) may happen.
@@ -491,6 +494,7 @@ impl Scenario {
             request_timeouts: 0,
             batches_expire: false,
             max_in_flight: 5,
+            sequential_sends: false,
             txn_timeouts: 0,
             failovers: 0,
             marker_timeouts: 0,
@@ -651,7 +655,7 @@ impl Scenario {
             },
             "late-endtxn" => Scenario {
                 name: "late-endtxn",
-                summary: "KAFKA-17754: an EndTxn(COMMIT) is delayed past the start of the next transaction",
+                summary: "KAFKA-17754: an EndTxn(COMMIT) times out, is retried, and the first one arrives after the next transaction began (records sent one at a time)",
                 partitions: 2,
                 producers: vec![transactional(
                     "tx",
@@ -659,8 +663,18 @@ impl Scenario {
                     vec![txn(&[0], TxnEnd::Commit), txn(&[0, 1], TxnEnd::Abort)],
                 )],
                 request_timeouts: 1,
+                sequential_sends: true,
                 max_requests: 10,
-                probes: &[probe::ACKED, probe::LSO_HELD],
+                // The application adds T2's partitions one at a time (`send().get()`), so a
+                // delayed EndTxn(COMMIT) of T1 that commits T2 early tears it: the first
+                // partition commits, the second opens a new transaction the client aborts
+                // (Jepsen's finding). TV1 cannot tell the late EndTxn from a retry; TV2 fences
+                // it by epoch.
+                protocol_breaks: &[
+                    (Protocol::Tv0, &[S9, S10, S11, S14, L2]),
+                    (Protocol::Tv1Verify, &[S9, S10, S11]),
+                ],
+                probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
                 ..base
             },
             _ => return None,
@@ -775,7 +789,7 @@ impl Scenario {
             })
             .collect();
         format!(
-            "producers={} records={} partitions={} network={}{} request_timeouts={} batches_expire={} max_in_flight={} txn_timeouts={} failovers={} marker_timeouts={} expiries={} max_requests={}",
+            "producers={} records={} partitions={} network={}{} request_timeouts={} batches_expire={} max_in_flight={} sequential_sends={} txn_timeouts={} failovers={} marker_timeouts={} expiries={} max_requests={}",
             self.producers.len(),
             txns.join(""),
             self.partitions,
@@ -784,6 +798,7 @@ impl Scenario {
             self.request_timeouts,
             self.batches_expire,
             self.max_in_flight,
+            self.sequential_sends,
             self.txn_timeouts,
             self.failovers,
             self.marker_timeouts,
