@@ -80,7 +80,7 @@ fn list() -> ExitCode {
     println!("bug switches (--bug NAME; each names the property it must break):");
     for b in BUGS {
         println!(
-            "  {:<30} {:<5} {} [scenario {}, protocol {}; breaks {}]",
+            "  {:<30} {:<8} {} [scenario {}, protocol {}; breaks {}]",
             b.name,
             b.id,
             b.summary,
@@ -88,6 +88,17 @@ fn list() -> ExitCode {
             b.protocol,
             b.breaks.join(", ")
         );
+    }
+    println!("protocol-level findings (no switch: the old protocol itself; TV2 fixes them):");
+    for s in Scenario::all() {
+        for (protocol, breaks) in s.protocol_breaks {
+            println!(
+                "  kafka-eos check {} --protocol {}  breaks {}",
+                s.name,
+                protocol,
+                breaks.join(", ")
+            );
+        }
     }
     ExitCode::SUCCESS
 }

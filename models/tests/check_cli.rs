@@ -17,6 +17,12 @@ fn list_names_every_scenario_and_bug() {
     for bug in kafka_eos_model::model::scenario::BUGS {
         assert!(text.contains(bug.name), "{} missing from list", bug.name);
     }
+    // The old protocols' own findings are listed with the command that shows them.
+    assert!(
+        text.contains("kafka-eos check late-endtxn --protocol tv1-verify  breaks S9 atomicity, S10 commit durability, S11 no aborted read"),
+        "{text}"
+    );
+    assert!(text.contains("kafka-eos check hanging-txn --protocol tv0"));
 }
 
 #[test]
