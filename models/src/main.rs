@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kafka_eos_model::model::check::{run, CheckOptions};
-use kafka_eos_model::model::scenario::{KnownBug, Protocol, Scenario, BUGS};
+use kafka_eos_model::model::scenario::{
+    KnownBug, Protocol, ProtocolBug, Scenario, BUGS, PROTOCOL_BUGS,
+};
 use kafka_eos_model::{conformance, explore, spawn};
 
 const USAGE: &str = "usage: kafka-eos <command>
@@ -89,18 +91,30 @@ fn list() -> ExitCode {
             b.breaks.join(", ")
         );
     }
-    println!("protocol-level findings (no switch: the old protocol itself; TV2 fixes them):");
-    for s in Scenario::all() {
-        for (protocol, breaks) in s.protocol_breaks {
-            println!(
-                "  kafka-eos check {} --protocol {}  breaks {}",
-                s.name,
-                protocol,
-                breaks.join(", ")
-            );
-        }
+    println!("protocol-level bugs (no switch: the old protocol itself; TV2 finds nothing):");
+    for b in PROTOCOL_BUGS {
+        println!(
+            "  {:<8} {} [kafka-eos check {} --protocol {}; breaks {}]",
+            b.id,
+            b.summary,
+            b.scenario,
+            b.protocol,
+            b.breaks().join(", ")
+        );
     }
     ExitCode::SUCCESS
+}
+
+/// The error for a `--bug` value that names no switch; a protocol-level bug gets the command
+/// that shows it.
+fn unknown_bug(name: &str) -> String {
+    match ProtocolBug::from_id(name) {
+        Some(b) => format!(
+            "{} is a protocol-level bug with no switch: run `kafka-eos check {} --protocol {}`",
+            b.id, b.scenario, b.protocol
+        ),
+        None => format!("unknown bug {name:?} (see `kafka-eos list`)"),
+    }
 }
 
 fn check(args: &[String]) -> ExitCode {
@@ -138,7 +152,7 @@ fn check(args: &[String]) -> ExitCode {
                 Ok(v) => match KnownBug::from_name(&v) {
                     Some(b) => scenario = scenario.with_bug(b),
                     None => {
-                        eprintln!("kafka-eos check: unknown bug {v:?} (see `kafka-eos list`)");
+                        eprintln!("kafka-eos check: {}", unknown_bug(&v));
                         return ExitCode::from(2);
                     }
                 },
@@ -219,7 +233,7 @@ fn scenario_args(
             "--bug" => match KnownBug::from_name(v) {
                 Some(b) => scenario = scenario.with_bug(b),
                 None => {
-                    eprintln!("kafka-eos {cmd}: unknown bug {v:?} (see `kafka-eos list`)");
+                    eprintln!("kafka-eos {cmd}: {}", unknown_bug(v));
                     return Err(ExitCode::from(2));
                 }
             },

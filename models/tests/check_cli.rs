@@ -17,12 +17,28 @@ fn list_names_every_scenario_and_bug() {
     for bug in kafka_eos_model::model::scenario::BUGS {
         assert!(text.contains(bug.name), "{} missing from list", bug.name);
     }
-    // The old protocols' own findings are listed with the command that shows them.
+    // The old protocols' own bugs are listed with the command that shows them.
     assert!(
-        text.contains("kafka-eos check late-endtxn --protocol tv1-verify  breaks S9 atomicity, S10 commit durability, S11 no aborted read"),
+        text.contains("[kafka-eos check late-endtxn --protocol tv1-verify; breaks S9 atomicity, S10 commit durability, S11 no aborted read]"),
         "{text}"
     );
-    assert!(text.contains("kafka-eos check hanging-txn --protocol tv0"));
+    for b in kafka_eos_model::model::scenario::PROTOCOL_BUGS {
+        assert!(text.contains(b.summary), "{} missing from list", b.id);
+    }
+}
+
+#[test]
+fn a_protocol_level_bug_as_switch_points_to_its_command() {
+    let out = bin()
+        .args(["check", "hanging-txn", "--bug", "M-T1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("M-T1 is a protocol-level bug with no switch: run `kafka-eos check hanging-txn --protocol tv0`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use kafka_eos_model::model::check::{run, CheckOptions, Outcome};
 use kafka_eos_model::model::properties::ALWAYS;
-use kafka_eos_model::model::scenario::{Protocol, Scenario, BUGS, NAMES};
+use kafka_eos_model::model::scenario::{Protocol, Scenario, BUGS, NAMES, PROTOCOL_BUGS};
 
 fn check(s: &Scenario) -> String {
     let report = run(s, &CheckOptions::default());
@@ -84,6 +84,13 @@ fn bug_catalogue_is_consistent() {
         assert!(NAMES.contains(&b.scenario), "{}", b.name);
         assert!(!b.breaks.is_empty(), "{}", b.name);
         assert_eq!(b.bug.info().name, b.name);
+    }
+    // Every protocol-level bug names a scenario whose old-protocol run breaks something, and
+    // its id is no switch's name.
+    for b in PROTOCOL_BUGS {
+        assert!(!b.breaks().is_empty(), "{}", b.id);
+        assert!(b.protocol != Protocol::Tv2, "{}", b.id);
+        assert!(BUGS.iter().all(|k| k.name != b.id), "{}", b.id);
     }
 }
 

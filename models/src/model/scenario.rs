@@ -141,6 +141,9 @@ pub enum KnownBug {
     TimeoutAbortWithoutBump,
     /// M-T3 (KAFKA-17754): a lost EndTxn(COMMIT) is treated as aborted at the same epoch.
     AbortAfterCommitTimeout,
+    /// M-T4 (KAFKA-14053): after a batch expires, the client aborts without the KIP-360 epoch
+    /// bump.
+    AbortWithoutBumpAfterTimeout,
     /// M-T6: the client writes without AddPartitionsToTxn.
     SkipAddPartitions,
     /// M-C1: the leader accepts markers of an older coordinator epoch.
@@ -264,6 +267,16 @@ pub const BUGS: &[BugInfo] = &[
         hides: &[],
     },
     BugInfo {
+        bug: KnownBug::AbortWithoutBumpAfterTimeout,
+        name: "abort-without-bump-after-timeout",
+        id: "M-T4",
+        summary: "client aborts after a delivery timeout without the epoch bump (KAFKA-14053)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv1Verify,
+        breaks: &[S10, S11, S15],
+        hides: &[],
+    },
+    BugInfo {
         bug: KnownBug::SkipAddPartitions,
         name: "skip-add-partitions",
         id: "M-T6",
@@ -335,6 +348,66 @@ pub const BUGS: &[BugInfo] = &[
         hides: &[],
     },
 ];
+
+/// A known bug of an old protocol version: no switch, the protocol itself shows it (the
+/// scenario's `protocol_breaks`), and TV2 fixes it.
+pub struct ProtocolBug {
+    /// Catalogue id (`properties-and-bugs.md` §2.2) or the KIP that fixed it.
+    pub id: &'static str,
+    /// One line: what happens and where it comes from.
+    pub summary: &'static str,
+    /// The scenario that shows it.
+    pub scenario: &'static str,
+    /// The old protocol it is shown under.
+    pub protocol: Protocol,
+}
+
+/// The protocol-level bugs, in the order `list` prints them.
+pub const PROTOCOL_BUGS: &[ProtocolBug] = &[
+    ProtocolBug {
+        id: "M-T1",
+        summary: "KAFKA-12671: a produce landing after the abort marker opens a transaction the coordinator does not know (hanging transaction, stuck LSO)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv0,
+    },
+    ProtocolBug {
+        id: "M-T2",
+        summary: "a late produce joins the next transaction at the same epoch (KIP-890 motivation)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv0,
+    },
+    ProtocolBug {
+        id: "M-T3",
+        summary: "KAFKA-17754: a delayed EndTxn(COMMIT) commits the next transaction early, with a correct client (torn transaction)",
+        scenario: "late-endtxn",
+        protocol: Protocol::Tv1Verify,
+    },
+    ProtocolBug {
+        id: "KIP-890",
+        summary: "a re-sent marker's first request completes the next transaction, which shares its epoch (fixed by TV2's bump per transaction)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv1Verify,
+    },
+];
+
+impl ProtocolBug {
+    /// The protocol-level bug of a catalogue id.
+    pub fn from_id(id: &str) -> Option<&'static ProtocolBug> {
+        PROTOCOL_BUGS.iter().find(|b| b.id.eq_ignore_ascii_case(id))
+    }
+
+    /// What the checker finds for it (the scenario's protocol-level verdicts).
+    pub fn breaks(&self) -> &'static [&'static str] {
+        Scenario::named(self.scenario)
+            .and_then(|s| {
+                s.protocol_breaks
+                    .iter()
+                    .find(|(p, _)| *p == self.protocol)
+                    .map(|(_, b)| *b)
+            })
+            .unwrap_or(&[])
+    }
+}
 
 impl KnownBug {
     /// This bug's catalogue entry.
@@ -770,7 +843,7 @@ impl Scenario {
                 reset_sequence_on_ambiguous: self.has(KnownBug::ResetSequenceOnAmbiguous),
                 skip_add_partitions: self.has(KnownBug::SkipAddPartitions),
                 abort_after_commit_timeout: self.has(KnownBug::AbortAfterCommitTimeout),
-                abort_without_bump_after_timeout: false,
+                abort_without_bump_after_timeout: self.has(KnownBug::AbortWithoutBumpAfterTimeout),
                 not_leader_is_definite_failure: false,
             },
             ..ProducerConfig::default()
