@@ -268,3 +268,16 @@ fn idempotent_reorder_actors_answer_as_the_core() {
 fn zombie_tv1_actors_answer_as_the_core() {
     wrapper_matches_core("zombie", Protocol::Tv1Verify);
 }
+
+/// Re-sent markers (a disconnected WriteTxnMarkers request) and KIP-1228's strict TV2 marker
+/// epoch at the leaders.
+#[test]
+fn late_marker_tv2_actors_answer_as_the_core() {
+    wrapper_matches_core("late-marker", Protocol::Tv2);
+}
+
+/// Sequential sends and a delayed EndTxn under KIP-890 part 1.
+#[test]
+fn late_endtxn_tv1_actors_answer_as_the_core() {
+    wrapper_matches_core("late-endtxn", Protocol::Tv1Verify);
+}
