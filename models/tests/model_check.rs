@@ -57,6 +57,7 @@ scenario_tests! {
     hanging_txn => "hanging-txn",
     late_endtxn => "late-endtxn",
     late_marker => "late-marker",
+    producer_expiry => "producer-expiry",
 }
 
 /// Every known-bug switch is caught: the checker finds exactly the counterexamples the

@@ -272,6 +272,8 @@ pub mod pflag {
     pub const LATE_PRODUCE: u8 = 8;
     /// A marker was rejected for its producer epoch (a late or re-sent marker).
     pub const STALE_MARKER: u8 = 16;
+    /// Producer state was expired (`removeExpiredProducers`).
+    pub const EXPIRED: u8 = 32;
 }
 
 /// Probe bits the coordinator actor records.
@@ -629,6 +631,7 @@ impl Actor for EosActor {
                 }
                 next.clock = now;
                 next.expiries_left -= 1;
+                next.flags |= pflag::EXPIRED;
                 if next.expiries_left > 0 {
                     o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
                 }

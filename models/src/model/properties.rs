@@ -616,6 +616,11 @@ fn probe_late_produce(_: &EosModel, s: &EosState) -> bool {
 fn probe_stale_marker(_: &EosModel, s: &EosState) -> bool {
     pflags(s) & pflag::STALE_MARKER != 0
 }
+fn probe_expired(_: &EosModel, s: &EosState) -> bool {
+    partitions(s)
+        .iter()
+        .any(|p| p.flags & pflag::EXPIRED != 0 && !p.core.producers().is_empty())
+}
 fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
     cflags(s) & cflag::LATE_ENDTXN != 0
 }
@@ -661,6 +666,7 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::LATE_PRODUCE, probe_late_produce),
     (probe::LATE_ENDTXN, probe_late_endtxn),
     (probe::STALE_MARKER, probe_stale_marker),
+    (probe::EXPIRED, probe_expired),
 ];
 
 /// The properties of a scenario: every `always` property and the scenario's probes.

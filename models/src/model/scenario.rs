@@ -485,6 +485,8 @@ pub mod probe {
     pub const ACKED: &str = "probe: record acknowledged";
     /// A partition leader rejects a marker for its producer epoch (a late or re-sent marker).
     pub const STALE_MARKER: &str = "probe: stale marker rejected";
+    /// A partition leader expired a producer's state and the producer wrote again after it.
+    pub const EXPIRED: &str = "probe: producer state expired, then written again";
 }
 
 /// A complete model configuration.
@@ -707,6 +709,18 @@ impl Scenario {
                 probes: &[probe::ACKED, probe::LATE_PRODUCE],
                 ..base
             },
+            "producer-expiry" => Scenario {
+                name: "producer-expiry",
+                summary: "a partition expires the producer's idle state (producer.id.expiration.ms) at any point between or during 2 transactions; the producer goes on",
+                producers: vec![transactional(
+                    "tx",
+                    false,
+                    vec![txn(&[0], TxnEnd::Commit), txn(&[0], TxnEnd::Commit)],
+                )],
+                expiries: 1,
+                probes: &[probe::ACKED, probe::EXPIRED],
+                ..base
+            },
             "late-marker" => Scenario {
                 name: "late-marker",
                 summary: "Redpanda #3232 / KIP-1228: an abort's WriteTxnMarkers request times out and is re-sent; the first one lands during or after the next transaction",
@@ -892,5 +906,6 @@ pub const NAMES: &[&str] = &[
     "hanging-txn",
     "late-endtxn",
     "late-marker",
+    "producer-expiry",
     "transactions-zombie",
 ];
