@@ -4,8 +4,7 @@
 //! socket on 127.0.0.1. [`NetActor`] wraps each one and adds only what a real network run
 //! needs and the model does not:
 //!
-//! - a wire form of the messages ([`Wire`], serde JSON): the model's [`Msg`] is not
-//!   serialisable (it boxes the held produce), the core types it carries are;
+//! - a wire form of the messages: the model's [`Msg`] itself, as serde JSON in one datagram;
 //! - timers with real durations ([`timer_duration`]): the model arms every timer with
 //!   `model_timeout()` (no duration); here a request times out after 80–120 ms, etc.;
 //! - the application's random choice (commit or abort) made at once from the seed, instead of
@@ -34,142 +33,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_eos::coordinator::{AddPartitionsToTxnRequest, WriteTxnMarker, WriteTxnMarkersResponse};
-use kafka_eos::error::ErrorCode;
-use kafka_eos::partition::VerificationGuard;
-use kafka_eos::producer::{Request, RequestId, Response};
-use kafka_eos::types::TransactionVersion;
-use serde::{Deserialize, Serialize};
+use kafka_eos::producer::RequestId;
 use stateright::actor::{Actor, Command, Id, Network, Out, RandomChoices, Timers};
 
 use crate::explore::actor_text;
-use crate::model::actors::{
-    pflag, ActorState, AppPhase, Choice, EosActor, HeldProduce, Msg, Rec, Timer,
-};
+use crate::model::actors::{pflag, ActorState, AppPhase, Choice, EosActor, Msg, Timer};
 use crate::model::properties::{EosState, ALWAYS};
 use crate::model::scenario::Scenario;
-
-/// A message as it travels in a UDP datagram (JSON): [`Msg`] with the held produce unboxed.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Wire {
-    /// [`Msg::TxnRequest`].
-    TxnRequest(Request<Rec>),
-    /// [`Msg::Produce`].
-    Produce {
-        /// `transactionalId` of the Produce request.
-        transactional_id: Option<String>,
-        /// The request.
-        request: Request<Rec>,
-    },
-    /// [`Msg::Response`].
-    Response {
-        /// The request answered.
-        id: RequestId,
-        /// The response.
-        response: Response,
-    },
-    /// [`Msg::Verify`].
-    Verify {
-        /// The verification request.
-        request: AddPartitionsToTxnRequest,
-        /// The held produce.
-        held: WireHeld,
-    },
-    /// [`Msg::VerifyResponse`].
-    VerifyResponse {
-        /// The coordinator's answer.
-        result: Result<(), ErrorCode>,
-        /// The held produce.
-        held: WireHeld,
-    },
-    /// [`Msg::WriteTxnMarker`].
-    WriteTxnMarker(WriteTxnMarker, TransactionVersion),
-    /// [`Msg::WriteTxnMarkerResponse`].
-    WriteTxnMarkerResponse(WriteTxnMarkersResponse),
-}
-
-/// [`HeldProduce`] on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct WireHeld {
-    /// The producer to answer.
-    pub producer: Id,
-    /// The Produce request.
-    pub request: Request<Rec>,
-    /// The verification guard.
-    pub guard: VerificationGuard,
-}
-
-impl From<HeldProduce> for WireHeld {
-    fn from(h: HeldProduce) -> Self {
-        WireHeld {
-            producer: h.producer,
-            request: h.request,
-            guard: h.guard,
-        }
-    }
-}
-
-impl From<WireHeld> for HeldProduce {
-    fn from(h: WireHeld) -> Self {
-        HeldProduce {
-            producer: h.producer,
-            request: h.request,
-            guard: h.guard,
-        }
-    }
-}
-
-impl From<Msg> for Wire {
-    fn from(m: Msg) -> Self {
-        match m {
-            Msg::TxnRequest(r) => Wire::TxnRequest(r),
-            Msg::Produce {
-                transactional_id,
-                request,
-            } => Wire::Produce {
-                transactional_id,
-                request,
-            },
-            Msg::Response { id, response } => Wire::Response { id, response },
-            Msg::Verify { request, held } => Wire::Verify {
-                request,
-                held: (*held).into(),
-            },
-            Msg::VerifyResponse { result, held } => Wire::VerifyResponse {
-                result,
-                held: (*held).into(),
-            },
-            Msg::WriteTxnMarker(m, tv) => Wire::WriteTxnMarker(m, tv),
-            Msg::WriteTxnMarkerResponse(r) => Wire::WriteTxnMarkerResponse(r),
-        }
-    }
-}
-
-impl From<Wire> for Msg {
-    fn from(w: Wire) -> Self {
-        match w {
-            Wire::TxnRequest(r) => Msg::TxnRequest(r),
-            Wire::Produce {
-                transactional_id,
-                request,
-            } => Msg::Produce {
-                transactional_id,
-                request,
-            },
-            Wire::Response { id, response } => Msg::Response { id, response },
-            Wire::Verify { request, held } => Msg::Verify {
-                request,
-                held: Box::new(held.into()),
-            },
-            Wire::VerifyResponse { result, held } => Msg::VerifyResponse {
-                result,
-                held: Box::new(held.into()),
-            },
-            Wire::WriteTxnMarker(m, tv) => Msg::WriteTxnMarker(m, tv),
-            Wire::WriteTxnMarkerResponse(r) => Msg::WriteTxnMarkerResponse(r),
-        }
-    }
-}
 
 /// Whether a message travels on a client connection (the ones the loss applies to).
 pub fn is_client_message(m: &Msg) -> bool {
@@ -297,7 +167,7 @@ impl NetActor {
                         continue;
                     }
                     self.shared.sent.fetch_add(1, Ordering::SeqCst);
-                    o.send(dst, Wire::from(msg));
+                    o.send(dst, msg);
                 }
                 Command::SetTimer(t, _) => {
                     let d = timer_duration(&t);
@@ -341,7 +211,7 @@ impl NetActor {
 }
 
 impl Actor for NetActor {
-    type Msg = Wire;
+    type Msg = Msg;
     type Timer = NetTimer;
     type State = NetState;
     type Storage = ();
@@ -382,8 +252,7 @@ impl Actor for NetActor {
         s
     }
 
-    fn on_msg(&self, id: Id, state: &mut Cow<NetState>, src: Id, msg: Wire, o: &mut Out<Self>) {
-        let msg = Msg::from(msg);
+    fn on_msg(&self, id: Id, state: &mut Cow<NetState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         if self.is_producer() && is_client_message(&msg) {
             let mut next = (**state).clone();
             if self.lose(&mut next) {

@@ -27,6 +27,7 @@ use kafka_eos::producer::{
 use kafka_eos::types::{
     Offset, TimestampMs, TopicPartition, TransactionResult, TransactionVersion,
 };
+use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 
 use super::scenario::{ProducerScript, Scenario, TxnEnd};
@@ -44,7 +45,7 @@ pub fn topic_partition(index: u8) -> TopicPartition {
 
 /// A produce held by a partition leader while the coordinator verifies it (KIP-890): carried
 /// in the verification messages instead of being queued in the leader's state.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HeldProduce {
     /// The producer actor to answer.
     pub producer: Id,
@@ -54,8 +55,8 @@ pub struct HeldProduce {
     pub guard: VerificationGuard,
 }
 
-/// A message between actors.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A message between actors (serde: `spawn` sends it as JSON in UDP datagrams).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Producer → coordinator: InitProducerId, AddPartitionsToTxn or EndTxn.
     TxnRequest(Request<Rec>),
