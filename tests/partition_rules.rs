@@ -861,3 +861,46 @@ fn verification_errors_are_translated_for_the_producer() {
     assert_eq!(tr(InvalidTxnState, 9), InvalidTxnState);
     assert_eq!(tr(InvalidProducerIdMapping, 12), InvalidProducerIdMapping);
 }
+
+// ---- fetch: order and bound of the aborted list ------------------------------------------------
+
+// UnifiedLog.collectAbortedTransactions walks the transaction index in first-offset order: the
+// aborted list is sorted by first offset, not by producer id.
+#[test]
+fn aborted_transactions_are_listed_by_first_offset() {
+    let mut l = leader();
+    produce_txn(&mut l, 9, 0, 0, 1).unwrap(); // 0: pid 9 opens first
+    produce_txn(&mut l, 2, 0, 0, 1).unwrap(); // 1: pid 2 opens second
+    l.write_marker(marker(2, 0, 0, TransactionResult::Abort))
+        .unwrap(); // 2: pid 2's abort is written first
+    l.write_marker(marker(9, 0, 0, TransactionResult::Abort))
+        .unwrap(); // 3
+    let f = l.fetch(0, IsolationLevel::ReadCommitted).unwrap();
+    let listed: Vec<(i64, i64)> = f
+        .aborted_transactions
+        .unwrap()
+        .iter()
+        .map(|a| (a.first_offset, a.producer_id))
+        .collect();
+    assert_eq!(listed, vec![(0, 9), (1, 2)]);
+}
+
+// LocalLog.read: a fetch at or past the isolation level's bound (the LSO for read_committed) is
+// `emptyFetchDataInfo`, which lists no aborted transaction even when one overlaps the offset.
+#[test]
+fn fetch_at_the_bound_lists_no_aborted_transaction() {
+    let mut l = leader();
+    produce_txn(&mut l, 3, 0, 0, 1).unwrap(); // 0: open, holds the LSO at 0
+    produce_txn(&mut l, 1, 0, 0, 2).unwrap(); // 1..2
+    l.write_marker(marker(1, 0, 0, TransactionResult::Abort))
+        .unwrap(); // 3
+    assert_eq!(l.last_stable_offset(), 0);
+    let f = l.fetch(0, IsolationLevel::ReadCommitted).unwrap();
+    assert_eq!(f.aborted_transactions, Some(vec![]));
+    assert!(f.batches.is_empty());
+    // Once the open transaction commits, the same fetch lists the aborted one.
+    l.write_marker(marker(3, 0, 0, TransactionResult::Commit))
+        .unwrap(); // 4
+    let f = l.fetch(0, IsolationLevel::ReadCommitted).unwrap();
+    assert_eq!(f.aborted_transactions.map(|a| a.len()), Some(1));
+}

@@ -788,7 +788,8 @@ impl<P> PartitionLeader<P> {
     /// `[from_offset, upper)` with `upper` = the LSO for read_committed and the HW for
     /// read_uncommitted. read_committed also returns every aborted transaction with
     /// `last_offset >= from_offset` and `first_offset <` the log end offset
-    /// (`collectAbortedTransactions`, one segment, no size limit), sorted by first offset;
+    /// (`collectAbortedTransactions`, one segment, no size limit), sorted by first offset, and
+    /// none when `from_offset` is at or past `upper` (`emptyFetchDataInfo`);
     /// with bug M-R1 ([`PartitionBugs::no_aborted_filter`]) that list is empty.
     pub fn fetch(
         &self,
@@ -821,6 +822,9 @@ impl<P> PartitionLeader<P> {
         let aborted_transactions = match isolation {
             IsolationLevel::ReadUncommitted => None,
             IsolationLevel::ReadCommitted if self.config.bugs.no_aborted_filter => Some(Vec::new()),
+            // `LocalLog.read`: a fetch at or past the isolation's bound is
+            // `emptyFetchDataInfo(.., includeAbortedTxns)`, an empty aborted list.
+            IsolationLevel::ReadCommitted if from_offset >= upper => Some(Vec::new()),
             IsolationLevel::ReadCommitted => {
                 let mut list: Vec<AbortedTransaction> = self
                     .aborted_index
@@ -833,7 +837,8 @@ impl<P> PartitionLeader<P> {
                         first_offset: a.first_offset,
                     })
                     .collect();
-                list.sort();
+                // `collectAbortedTransactions` walks the index in first-offset order.
+                list.sort_by_key(|a| (a.first_offset, a.producer_id));
                 Some(list)
             }
         };
