@@ -171,6 +171,7 @@
 
 pub mod coordinator;
 pub mod error;
+pub mod messages;
 pub mod partition;
 pub mod producer;
 pub mod types;

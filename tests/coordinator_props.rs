@@ -9,6 +9,7 @@ use kafka_eos::coordinator::{
     InitProducerIdRequest, ProducerIdAndEpoch, TransactionCoordinator, TransactionLogValue,
     TransactionState, WriteTxnMarker, WriteTxnMarkersResponse,
 };
+use kafka_eos::messages;
 use kafka_eos::{
     ErrorCode, TopicPartition, TransactionResult, TransactionVersion, EXHAUSTED_EPOCH,
 };
@@ -414,6 +415,7 @@ impl Harness {
                     transaction_timeout_ms: *timeout,
                     producer_id: pid,
                     producer_epoch: epoch,
+                    version: messages::INIT_PRODUCER_ID_VERSION,
                 };
                 let fresh_instance = pid == -1 && epoch == -1;
                 let (r, out) = self.c.handle_init_producer_id(&req, self.clock);
@@ -476,7 +478,11 @@ impl Harness {
                     producer_epoch: self.resolve_epoch(t, *epoch),
                     partitions: partitions(parts),
                     verify_only: *verify_only,
-                    transaction_version: TransactionVersion::Tv0,
+                    version: if *verify_only {
+                        messages::ADD_PARTITIONS_TO_TXN_BROKER_VERSION
+                    } else {
+                        messages::ADD_PARTITIONS_TO_TXN_CLIENT_VERSION
+                    },
                 };
                 let (r, out) = self.c.handle_add_partitions_to_txn(&req, self.clock);
                 self.apply_log(&out);
@@ -505,10 +511,10 @@ impl Harness {
                     } else {
                         TransactionResult::Abort
                     },
-                    transaction_version: if *tv2 {
-                        TransactionVersion::Tv2
+                    version: if *tv2 {
+                        messages::END_TXN_VERSION
                     } else {
-                        TransactionVersion::Tv1
+                        messages::END_TXN_LAST_BEFORE_TV2_VERSION
                     },
                 };
                 let (r, out) = self.c.handle_end_txn(&req, self.clock);
@@ -538,7 +544,7 @@ impl Harness {
                     Some(p) => partitions(p),
                     None => pending.iter().map(|m| m.partition.clone()).collect(),
                 };
-                let template = self.c.markers_response_template(t);
+                let template = markers_answer_template(&self.c, t);
                 let resp = match &template {
                     Some(tpl) => WriteTxnMarkersResponse {
                         coordinator_epoch: if *stale {
@@ -666,4 +672,22 @@ proptest! {
             }
         }
     }
+}
+
+/// The answer a leader would echo for `tid`'s current markers (in flight or dropped): their
+/// producer id, epoch, coordinator epoch and result; `None` without a pending completion.
+fn markers_answer_template(
+    c: &TransactionCoordinator,
+    tid: &str,
+) -> Option<WriteTxnMarkersResponse> {
+    let m = c.transaction(tid)?;
+    Some(WriteTxnMarkersResponse {
+        transactional_id: tid.to_string(),
+        producer_id: m.producer_id,
+        producer_epoch: m.producer_epoch,
+        coordinator_epoch: m.pending_completion?.coordinator_epoch,
+        result: m.marker_result()?,
+        partitions: BTreeSet::new(),
+        error: None,
+    })
 }

@@ -9,6 +9,10 @@ use kafka_eos::coordinator::{
     TransactionCoordinator, TransactionLogValue, TransactionMetadata, TransactionState,
     WriteTxnMarker, WriteTxnMarkersResponse,
 };
+use kafka_eos::messages::{
+    ADD_PARTITIONS_TO_TXN_BROKER_VERSION, ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
+    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
+};
 use kafka_eos::{ErrorCode, TopicPartition, TransactionResult, TransactionVersion};
 
 use TransactionResult::{Abort, Commit};
@@ -65,6 +69,7 @@ fn init_req(
         transaction_timeout_ms: timeout,
         producer_id,
         producer_epoch,
+        version: INIT_PRODUCER_ID_VERSION,
     }
 }
 
@@ -106,7 +111,12 @@ fn add_req(
         producer_epoch: epoch,
         partitions: tps(parts),
         verify_only,
-        transaction_version: TransactionVersion::Tv0,
+        // A client's add (v3), or a partition leader's verification (v5).
+        version: if verify_only {
+            ADD_PARTITIONS_TO_TXN_BROKER_VERSION
+        } else {
+            ADD_PARTITIONS_TO_TXN_CLIENT_VERSION
+        },
     }
 }
 
@@ -156,7 +166,16 @@ fn end_req(
         producer_id: pid,
         producer_epoch: epoch,
         result,
-        transaction_version: tv,
+        version: end_txn_version(tv),
+    }
+}
+
+/// The EndTxn version a client of `tv` sends (v5 is TV2).
+fn end_txn_version(tv: TransactionVersion) -> i16 {
+    if tv.supports_epoch_bump() {
+        END_TXN_VERSION
+    } else {
+        END_TXN_LAST_BEFORE_TV2_VERSION
     }
 }
 
@@ -262,6 +281,7 @@ fn marker(
         producer_epoch: epoch,
         coordinator_epoch: ce,
         result,
+        transaction_version: TransactionVersion::Tv0,
     }
 }
 
@@ -279,7 +299,12 @@ fn logged_states(out: &[CoordinatorOutput]) -> Vec<Option<TransactionState>> {
 fn markers_in(out: &[CoordinatorOutput]) -> Vec<WriteTxnMarker> {
     out.iter()
         .filter_map(|o| match o {
-            CoordinatorOutput::WriteTxnMarker(m) => Some(m.clone()),
+            // Compared without their transaction version, which
+            // `markers_carry_the_transactions_version` checks.
+            CoordinatorOutput::WriteTxnMarker(m) => Some(WriteTxnMarker {
+                transaction_version: TransactionVersion::Tv0,
+                ..m.clone()
+            }),
             _ => None,
         })
         .collect()
@@ -1481,8 +1506,13 @@ fn marker_fencing_errors_drop_markers_without_completion() {
         // A success still in flight for a dropped marker removes its partition (removePartition)
         // but writes no completion (maybeWriteTxnCompletion finds no pending entry).
         let late = WriteTxnMarkersResponse {
+            transactional_id: "t".into(),
+            producer_id: 10,
+            producer_epoch: 1,
+            coordinator_epoch: 0,
+            result: Commit,
             partitions: tps(&["topic-0", "topic-1"]),
-            ..c.markers_response_template("t").unwrap()
+            error: None,
         };
         assert!(c
             .handle_write_txn_markers_response(&late)

@@ -27,9 +27,15 @@ pub use metadata::{PendingCompletion, TransactionLogValue, TransactionMetadata};
 pub use producer_id::ProducerIdManager;
 pub use state::{TransactionState, UnknownTransactionState};
 
+pub use crate::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
+    ProducerIdAndEpoch, WriteTxnMarker, WriteTxnMarkersResponse,
+};
+
 use crate::error::ErrorCode;
+use crate::messages::{fenced_error_for_version, offsets_partition_for, ApiKey};
 use crate::types::{
-    CoordinatorEpoch, ProducerEpoch, ProducerId, TimestampMs, TopicPartition, TransactionResult,
+    CoordinatorEpoch, ProducerId, TimestampMs, TopicPartition, TransactionResult,
     TransactionVersion, EXHAUSTED_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 
@@ -69,6 +75,9 @@ pub struct CoordinatorConfig {
     pub transactional_id_expiration_ms: i64,
     /// Producer ids per block (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`, 1000).
     pub producer_id_block_size: i64,
+    /// `offsets.topic.num.partitions` (50): AddOffsetsToTxn adds the group's partition of
+    /// `__consumer_offsets` ([`offsets_partition_for`](crate::messages::offsets_partition_for)).
+    pub offsets_topic_partitions: i32,
     /// Known-bug switches (all off by default).
     pub bugs: CoordinatorBugs,
 }
@@ -80,105 +89,10 @@ impl Default for CoordinatorConfig {
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             producer_id_block_size: 1000,
+            offsets_topic_partitions: 50,
             bugs: CoordinatorBugs::default(),
         }
     }
-}
-
-/// A producer id and epoch as returned to a client (`ProducerIdAndEpoch`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ProducerIdAndEpoch {
-    /// The producer id.
-    pub producer_id: ProducerId,
-    /// The producer epoch.
-    pub producer_epoch: ProducerEpoch,
-}
-
-/// InitProducerId (`InitProducerIdRequest`, kafka-semantics §2.4).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct InitProducerIdRequest {
-    /// The transactional id; `None` for an idempotent producer.
-    pub transactional_id: Option<String>,
-    /// `transaction.timeout.ms`; must be in `(0, transaction.max.timeout.ms]`.
-    pub transaction_timeout_ms: i32,
-    /// KIP-360 expected producer id (v3+); -1 with epoch -1 means none.
-    pub producer_id: ProducerId,
-    /// KIP-360 expected producer epoch (v3+); -1 with id -1 means none.
-    pub producer_epoch: ProducerEpoch,
-}
-
-/// AddPartitionsToTxn (`handleAddPartitionsToTransaction`, §2.5) or its verify-only form
-/// (`handleVerifyPartitionsInTransaction`, KIP-890 part 1, §1.10 item 3).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct AddPartitionsToTxnRequest {
-    /// The transactional id.
-    pub transactional_id: String,
-    /// The producer id.
-    pub producer_id: ProducerId,
-    /// The producer epoch.
-    pub producer_epoch: ProducerEpoch,
-    /// The partitions to add (or to verify).
-    pub partitions: BTreeSet<TopicPartition>,
-    /// v4+ broker request with `VerifyOnly`: check membership, add nothing.
-    pub verify_only: bool,
-    /// The version recorded as the transaction's `clientTransactionVersion` (TV2 for a v4+
-    /// broker-initiated add, TV0 for a client add).
-    pub transaction_version: TransactionVersion,
-}
-
-/// EndTxn (`handleEndTransaction`, §2.6 TV1 and §2.7 TV2).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EndTxnRequest {
-    /// The transactional id.
-    pub transactional_id: String,
-    /// The producer id.
-    pub producer_id: ProducerId,
-    /// The producer epoch.
-    pub producer_epoch: ProducerEpoch,
-    /// Commit or abort.
-    pub result: TransactionResult,
-    /// The client's version: TV2 iff EndTxn v5+.
-    pub transaction_version: TransactionVersion,
-}
-
-/// One WriteTxnMarkers entry for one partition (`TxnMarkerEntry` as queued by
-/// `TransactionMarkerChannelManager.addTxnMarkersToSend`, §2.10).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct WriteTxnMarker {
-    /// The transaction the marker completes.
-    pub transactional_id: String,
-    /// The partition to write it to.
-    pub partition: TopicPartition,
-    /// The producer id (the *old* id during a TV2 overflow).
-    pub producer_id: ProducerId,
-    /// The producer epoch (the bumped epoch under TV2 and after a fence).
-    pub producer_epoch: ProducerEpoch,
-    /// This coordinator's epoch; partition leaders fence older ones.
-    pub coordinator_epoch: CoordinatorEpoch,
-    /// Commit or abort.
-    pub result: TransactionResult,
-}
-
-/// A partition leader's answer to WriteTxnMarkers for some partitions of one transaction
-/// (`TransactionMarkerRequestCompletionHandler`, §2.10). The id, epochs and result identify the
-/// markers answered, as in the [`WriteTxnMarker`]s sent; an answer that does not match the
-/// markers now pending (a late or duplicated response) is ignored.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct WriteTxnMarkersResponse {
-    /// The transaction.
-    pub transactional_id: String,
-    /// The markers' producer id.
-    pub producer_id: ProducerId,
-    /// The markers' producer epoch.
-    pub producer_epoch: ProducerEpoch,
-    /// The markers' coordinator epoch.
-    pub coordinator_epoch: CoordinatorEpoch,
-    /// The markers' result.
-    pub result: TransactionResult,
-    /// The partitions answered.
-    pub partitions: BTreeSet<TopicPartition>,
-    /// Their error; `None` for success.
-    pub error: Option<ErrorCode>,
 }
 
 /// What the caller must do after a handler (sans-IO outputs).
@@ -195,6 +109,18 @@ pub enum CoordinatorOutput {
     /// Send this marker to the partition's leader and report its answer with
     /// [`TransactionCoordinator::handle_write_txn_markers_response`].
     WriteTxnMarker(WriteTxnMarker),
+}
+
+/// What [`TransactionCoordinator::handle_timeout`] did.
+#[must_use]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimeoutOutcome {
+    /// The transactional ids whose transactions were aborted on timeout, sorted.
+    pub aborted: Vec<String>,
+    /// The transactional ids that expired, sorted.
+    pub expired: Vec<String>,
+    /// The log records and markers of both.
+    pub outputs: Vec<CoordinatorOutput>,
 }
 
 /// Misuse of the coordinator's API: input no well-formed Kafka request or log carries.
@@ -331,26 +257,6 @@ impl TransactionCoordinator {
             .unwrap_or_default()
     }
 
-    /// The WriteTxnMarkers answer template for `transactional_id`'s current markers (producer id,
-    /// epoch, coordinator epoch and result; no partitions, no error), whether the markers are in
-    /// flight or were dropped. `None` unless the id is in Prepare* with a pending completion.
-    pub fn markers_response_template(
-        &self,
-        transactional_id: &str,
-    ) -> Option<WriteTxnMarkersResponse> {
-        let m = self.transactions.get(transactional_id)?;
-        let pending = m.pending_completion?;
-        Some(WriteTxnMarkersResponse {
-            transactional_id: transactional_id.to_string(),
-            producer_id: m.producer_id,
-            producer_epoch: m.producer_epoch,
-            coordinator_epoch: pending.coordinator_epoch,
-            result: m.marker_result()?,
-            partitions: BTreeSet::new(),
-            error: None,
-        })
-    }
-
     /// Failover (`onElection`, §2.11): this broker becomes the coordinator of the partition at
     /// `coordinator_epoch`. The cache and every pending marker are dropped; the caller then loads
     /// the partition's records with [`load_transaction`](Self::load_transaction). The producer-id
@@ -446,6 +352,17 @@ impl TransactionCoordinator {
     /// id (exhausted epoch) or bump the epoch (KIP-360 retry: no bump); Ongoing → fence and abort
     /// (§2.8), answered CONCURRENT_TRANSACTIONS, the state change and markers still happen.
     pub fn handle_init_producer_id(
+        &mut self,
+        request: &InitProducerIdRequest,
+        now: TimestampMs,
+    ) -> Handled<ProducerIdAndEpoch> {
+        let (result, outputs) = self.init_producer_id(request, now);
+        let result = result
+            .map_err(|e| fenced_error_for_version(ApiKey::InitProducerId, request.version, e));
+        (result, outputs)
+    }
+
+    fn init_producer_id(
         &mut self,
         request: &InitProducerIdRequest,
         now: TimestampMs,
@@ -669,6 +586,17 @@ impl TransactionCoordinator {
         request: &AddPartitionsToTxnRequest,
         now: TimestampMs,
     ) -> Handled<()> {
+        let (result, outputs) = self.add_partitions_to_txn(request, now);
+        let result = result
+            .map_err(|e| fenced_error_for_version(ApiKey::AddPartitionsToTxn, request.version, e));
+        (result, outputs)
+    }
+
+    fn add_partitions_to_txn(
+        &mut self,
+        request: &AddPartitionsToTxnRequest,
+        now: TimestampMs,
+    ) -> Handled<()> {
         let mut outputs = Vec::new();
         if request.transactional_id.is_empty() {
             return (Err(ErrorCode::InvalidRequest), outputs);
@@ -723,7 +651,7 @@ impl TransactionCoordinator {
             .partitions
             .extend(request.partitions.iter().cloned());
         transit.txn_last_update_timestamp = now;
-        transit.client_transaction_version = request.transaction_version;
+        transit.client_transaction_version = request.transaction_version();
         if let Err(e) = write(
             &request.transactional_id,
             &mut metadata,
@@ -738,11 +666,49 @@ impl TransactionCoordinator {
         (Ok(()), outputs)
     }
 
+    /// AddOffsetsToTxn (`KafkaApis.handleAddOffsetsToTxnRequest`): the group's
+    /// `__consumer_offsets` partition is added to the transaction exactly as a client's
+    /// AddPartitionsToTxn (TV0) would add it. An empty group id is INVALID_REQUEST; below v2
+    /// PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH.
+    pub fn handle_add_offsets_to_txn(
+        &mut self,
+        request: &AddOffsetsToTxnRequest,
+        now: TimestampMs,
+    ) -> Handled<()> {
+        let Some(partition) =
+            offsets_partition_for(&request.group_id, self.config.offsets_topic_partitions)
+                .filter(|_| !request.group_id.is_empty())
+        else {
+            return (Err(ErrorCode::InvalidRequest), Vec::new());
+        };
+        let add = AddPartitionsToTxnRequest::from_client(
+            request.transactional_id.clone(),
+            request.producer_id,
+            request.producer_epoch,
+            BTreeSet::from([partition]),
+        );
+        let (result, outputs) = self.add_partitions_to_txn(&add, now);
+        let result = result
+            .map_err(|e| fenced_error_for_version(ApiKey::AddOffsetsToTxn, request.version, e));
+        (result, outputs)
+    }
+
     /// EndTxn (§2.6 for a TV0/1 request, §2.7 for TV2). On success the Prepare* write is done, the
     /// markers are returned as outputs and the completion waits for them (a TV2 abort with no
     /// partitions completes at once). The TV1 response carries no producer id/epoch (`None`); the
     /// TV2 response carries the id and epoch the client must adopt.
     pub fn handle_end_txn(
+        &mut self,
+        request: &EndTxnRequest,
+        now: TimestampMs,
+    ) -> Handled<Option<ProducerIdAndEpoch>> {
+        let (result, outputs) = self.end_txn(request, now);
+        let result =
+            result.map_err(|e| fenced_error_for_version(ApiKey::EndTxn, request.version, e));
+        (result, outputs)
+    }
+
+    fn end_txn(
         &mut self,
         request: &EndTxnRequest,
         now: TimestampMs,
@@ -756,7 +722,7 @@ impl TransactionCoordinator {
         };
         let mut metadata = current.clone();
         let mut ids = self.producer_ids.clone();
-        let result = if request.transaction_version.supports_epoch_bump() {
+        let result = if request.transaction_version().supports_epoch_bump() {
             self.end_txn_v2(request, &mut metadata, &mut ids, now, &mut outputs)
         } else {
             self.end_txn_v1(request, &mut metadata, now, &mut outputs)
@@ -894,7 +860,7 @@ impl TransactionCoordinator {
             transit.txn_start_timestamp = now;
         }
         transit.txn_last_update_timestamp = now;
-        transit.client_transaction_version = request.transaction_version;
+        transit.client_transaction_version = request.transaction_version();
         let response = if next_producer_id != NO_PRODUCER_ID {
             ProducerIdAndEpoch {
                 producer_id: next_producer_id,
@@ -1025,6 +991,47 @@ impl TransactionCoordinator {
         self.transactions
             .insert(response.transactional_id.clone(), metadata);
         Ok(outputs)
+    }
+
+    /// The coordinator's next deadline: the earliest time at which
+    /// [`handle_timeout`](Self::handle_timeout) would abort a timed-out transaction or expire a
+    /// transactional id (Kafka runs both checks periodically; a caller may instead sleep until
+    /// this time). `None` when nothing can time out.
+    pub fn next_deadline(&self) -> Option<TimestampMs> {
+        let expiration = self.config.transactional_id_expiration_ms;
+        self.transactions
+            .values()
+            .filter(|m| !m.pending_transition_in_progress())
+            .filter_map(|m| {
+                if m.state == TransactionState::Ongoing && !m.is_distributed_two_phase_commit_txn()
+                {
+                    // Aborted once `start + timeout < now`.
+                    Some(
+                        m.txn_start_timestamp
+                            .saturating_add(i64::from(m.txn_timeout_ms))
+                            .saturating_add(1),
+                    )
+                } else if m.state.is_expiration_allowed() {
+                    Some(m.txn_last_update_timestamp.saturating_add(expiration))
+                } else {
+                    None
+                }
+            })
+            .min()
+    }
+
+    /// Time passes: the transaction-timeout check then the transactional-id expiration, as
+    /// Kafka's two periodic tasks run them. Returns the ids aborted, the ids expired and the
+    /// outputs of both.
+    pub fn handle_timeout(&mut self, now: TimestampMs) -> TimeoutOutcome {
+        let (aborted, mut outputs) = self.abort_timed_out_transactions(now);
+        let (expired, more) = self.expire_transactional_ids(now);
+        outputs.extend(more);
+        TimeoutOutcome {
+            aborted,
+            expired,
+            outputs,
+        }
     }
 
     /// The periodic timeout check (`abortTimedOutTransactions`, §2.9): every Ongoing transaction
@@ -1191,6 +1198,7 @@ fn markers_of(
             producer_epoch: metadata.producer_epoch,
             coordinator_epoch: pending.coordinator_epoch,
             result,
+            transaction_version: metadata.client_transaction_version,
         })
         .collect()
 }

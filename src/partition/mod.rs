@@ -20,10 +20,12 @@ use crate::types::{
 };
 
 mod producer_state;
+mod requests;
 
 pub use producer_state::{
     BatchMetadata, ProducerStateEntry, VerificationGuard, VerificationStateEntry,
 };
+pub use requests::{produce_response, PendingProduce, ProduceResult, ProduceStep};
 
 /// Known-bug switches (`properties-and-bugs.md` §2.2) that re-introduce bugs of Kafka and of
 /// Kafka-compatible brokers for the model checker. `Default` is Kafka's correct behaviour.

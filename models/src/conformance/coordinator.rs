@@ -10,6 +10,10 @@ use kafka_eos::coordinator::{
     AddPartitionsToTxnRequest, CoordinatorConfig, EndTxnRequest, InitProducerIdRequest,
     TransactionCoordinator, TransactionLogValue, TransactionState, WriteTxnMarkersResponse,
 };
+use kafka_eos::messages::{
+    ADD_PARTITIONS_TO_TXN_BROKER_VERSION, ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
+    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
+};
 use kafka_eos::{
     ErrorCode, TopicPartition, TransactionResult, TransactionVersion, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
@@ -244,6 +248,7 @@ impl Runner {
             transaction_timeout_ms: r.int("transaction_timeout_ms", 60_000)?,
             producer_id: r.i64("producer_id", NO_PRODUCER_ID)?,
             producer_epoch: r.int("producer_epoch", NO_PRODUCER_EPOCH)?,
+            version: INIT_PRODUCER_ID_VERSION,
         };
         let (result, _) = self
             .coordinator
@@ -268,13 +273,21 @@ impl Runner {
         let partitions = r
             .opt_str_list("partitions")?
             .ok_or_else(|| "missing field \"partitions\"".to_string())?;
+        let verify_only = r.bool("verify_only", false)?;
+        // A TV2 add and every verify-only request come from a partition leader (v4+); a TV0/1
+        // add is a client's.
+        let version = if verify_only || self.version.supports_epoch_bump() {
+            ADD_PARTITIONS_TO_TXN_BROKER_VERSION
+        } else {
+            ADD_PARTITIONS_TO_TXN_CLIENT_VERSION
+        };
         let request = AddPartitionsToTxnRequest {
             transactional_id: r.str("transactional_id")?.to_string(),
             producer_id: required_int(&r, "producer_id")?,
             producer_epoch: required_int(&r, "producer_epoch")?,
             partitions: parse_partitions(partitions)?,
-            verify_only: r.bool("verify_only", false)?,
-            transaction_version: self.version,
+            verify_only,
+            version,
         };
         let (result, _) = self
             .coordinator
@@ -300,7 +313,12 @@ impl Runner {
             producer_id: required_int(&r, "producer_id")?,
             producer_epoch: required_int(&r, "producer_epoch")?,
             result: parse_result(r.str("result")?)?,
-            transaction_version: self.version,
+            // One vector version stands for the client's: TV2 is EndTxn v5.
+            version: if self.version.supports_epoch_bump() {
+                END_TXN_VERSION
+            } else {
+                END_TXN_LAST_BEFORE_TV2_VERSION
+            },
         };
         let (result, _) = self.coordinator.handle_end_txn(&request, self.clock);
         Ok(Outcome::EndTxn(match result {
@@ -368,23 +386,31 @@ impl Runner {
             Some(list) => parse_partitions(list)?,
             None => pending.iter().map(|m| m.partition.clone()).collect(),
         };
-        // The markers answered are this id's current ones (in flight or dropped); with none the
-        // answer matches nothing and is ignored.
-        let response = match self.coordinator.markers_response_template(id) {
-            Some(template) => WriteTxnMarkersResponse {
-                partitions,
-                error,
-                ..template
-            },
-            None => WriteTxnMarkersResponse {
-                transactional_id: id.to_string(),
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
-                coordinator_epoch: self.coordinator.coordinator_epoch(),
-                result: TransactionResult::Commit,
-                partitions,
-                error,
-            },
+        // The markers answered are this id's current ones (in flight or dropped), as the
+        // leader that received them echoes them; with none the answer matches nothing and is
+        // ignored.
+        let current = self.coordinator.transaction(id).and_then(|m| {
+            Some((
+                m.producer_id,
+                m.producer_epoch,
+                m.pending_completion?.coordinator_epoch,
+                m.marker_result()?,
+            ))
+        });
+        let (producer_id, producer_epoch, coordinator_epoch, result) = current.unwrap_or((
+            NO_PRODUCER_ID,
+            NO_PRODUCER_EPOCH,
+            self.coordinator.coordinator_epoch(),
+            TransactionResult::Commit,
+        ));
+        let response = WriteTxnMarkersResponse {
+            transactional_id: id.to_string(),
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            result,
+            partitions,
+            error,
         };
         self.coordinator
             .handle_write_txn_markers_response(&response)

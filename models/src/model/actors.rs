@@ -17,9 +17,12 @@ use kafka_eos::coordinator::{
     TransactionCoordinator, TransactionLogValue, WriteTxnMarker, WriteTxnMarkersResponse,
 };
 use kafka_eos::error::ErrorCode;
+use kafka_eos::messages::{
+    ProduceRequest, END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
+    PRODUCE_LAST_BEFORE_TV2_VERSION, PRODUCE_VERSION,
+};
 use kafka_eos::partition::{
-    verification_error_for_produce, AppendOutcome, PartitionLeader, ProduceBatch, TxnMarker,
-    VerificationGuard,
+    produce_response, AppendOutcome, PartitionLeader, PendingProduce, ProduceResult, ProduceStep,
 };
 use kafka_eos::producer::{
     Producer, ProducerEvent, ProducerOutput, Request, RequestId, Response, TransactionState,
@@ -43,16 +46,17 @@ pub fn topic_partition(index: u8) -> TopicPartition {
     TopicPartition::new(TOPIC, i32::from(index))
 }
 
-/// A produce held by a partition leader while the coordinator verifies it (KIP-890): carried
-/// in the verification messages instead of being queued in the leader's state.
+/// A produce held while the coordinator verifies it (KIP-890): the core's
+/// [`PendingProduce`] travels in the verification messages instead of being queued in the
+/// leader's state, with the producer and request id to answer.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HeldProduce {
     /// The producer actor to answer.
     pub producer: Id,
-    /// The Produce request.
-    pub request: Request<Rec>,
-    /// The verification guard the append must carry.
-    pub guard: VerificationGuard,
+    /// The producer's request id.
+    pub id: RequestId,
+    /// The core's held produce.
+    pub pending: PendingProduce<Rec>,
 }
 
 /// A message between actors (serde: `spawn` sends it as JSON in UDP datagrams).
@@ -88,8 +92,8 @@ pub enum Msg {
         /// The produce waiting for it.
         held: Box<HeldProduce>,
     },
-    /// Coordinator → leader: WriteTxnMarkers for one partition, with the transaction version.
-    WriteTxnMarker(WriteTxnMarker, TransactionVersion),
+    /// Coordinator → leader: WriteTxnMarkers for one partition.
+    WriteTxnMarker(WriteTxnMarker),
     /// Leader → coordinator: the WriteTxnMarkers answer.
     WriteTxnMarkerResponse(WriteTxnMarkersResponse),
 }
@@ -164,6 +168,22 @@ fn fmt_request(r: &Request<Rec>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
 }
 
+fn fmt_produce(id: RequestId, r: &ProduceRequest<Rec>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let last = r
+        .base_sequence
+        .wrapping_add(r.record_count.saturating_sub(1));
+    write!(
+        f,
+        "Produce#{id} {} pid={} epoch={} seq={}..{last} rec={}{}",
+        r.partition,
+        r.producer_id,
+        r.producer_epoch,
+        r.base_sequence,
+        r.payload,
+        if r.is_transactional { " txn" } else { "" }
+    )
+}
+
 fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match r {
         Response::InitProducerId(Ok((pid, epoch))) => {
@@ -203,16 +223,16 @@ impl fmt::Debug for Msg {
                         .collect::<Vec<_>>()
                         .join(",")
                 )?;
-                fmt_request(&held.request, f)
+                fmt_produce(held.id, held.pending.request(), f)
             }
             Msg::VerifyResponse { result, held } => {
                 match result {
                     Ok(()) => write!(f, "AddPartitionsToTxn ok for ")?,
                     Err(e) => write!(f, "AddPartitionsToTxn {} for ", err_name(*e))?,
                 }
-                fmt_request(&held.request, f)
+                fmt_produce(held.id, held.pending.request(), f)
             }
-            Msg::WriteTxnMarker(m, _) => write!(
+            Msg::WriteTxnMarker(m) => write!(
                 f,
                 "WriteTxnMarkers {} {} pid={} epoch={} coordinator_epoch={}",
                 result_name(m.result),
@@ -909,209 +929,131 @@ impl PartitionActor {
                 transactional_id,
                 request,
             } => {
-                let Request::Produce {
-                    id,
-                    producer_id,
-                    producer_epoch,
-                    base_sequence,
-                    transactional,
-                    ..
-                } = &request
+                let Some((id, request)) =
+                    produce_request(transactional_id, request, self.transaction_version)
                 else {
                     return false;
                 };
-                if *transactional && s.core.config().transaction_verification {
-                    let Some(tid) = transactional_id else {
-                        return false;
-                    };
-                    match s.core.start_verification(
-                        *producer_id,
-                        *producer_epoch,
-                        *base_sequence,
-                        self.transaction_version.supports_epoch_bump(),
-                        s.clock,
-                    ) {
-                        Err(e) => {
-                            self.answer_error(s, src, &request, e, o);
-                        }
-                        Ok(VerificationGuard::Sentinel) => {
-                            self.append(s, src, request, Some(VerificationGuard::Sentinel), o);
-                        }
-                        Ok(guard) => {
-                            let tv2 = self.transaction_version.supports_epoch_bump();
-                            let verify = AddPartitionsToTxnRequest {
-                                transactional_id: tid,
-                                producer_id: *producer_id,
-                                producer_epoch: *producer_epoch,
-                                partitions: BTreeSet::from([topic_partition(self.index)]),
-                                verify_only: !tv2,
-                                transaction_version: if tv2 {
-                                    TransactionVersion::Tv2
-                                } else {
-                                    TransactionVersion::Tv0
-                                },
-                            };
-                            let _ = id;
-                            o.send(
-                                self.coordinator,
-                                Msg::Verify {
-                                    request: verify,
-                                    held: Box::new(HeldProduce {
-                                        producer: src,
-                                        request,
-                                        guard,
-                                    }),
-                                },
-                            );
-                        }
+                match s.core.handle_produce(s.clock, request.clone()) {
+                    ProduceStep::Answered(result) => {
+                        self.answer(s, src, id, &request, result, o);
                     }
-                    true
-                } else {
-                    self.append(s, src, request, None, o);
-                    true
+                    ProduceStep::Verify { request, pending } => o.send(
+                        self.coordinator,
+                        Msg::Verify {
+                            request,
+                            held: Box::new(HeldProduce {
+                                producer: src,
+                                id,
+                                pending,
+                            }),
+                        },
+                    ),
                 }
+                true
             }
             Msg::VerifyResponse { result, held } => {
                 let HeldProduce {
                     producer,
-                    request,
-                    guard,
+                    id,
+                    pending,
                 } = *held;
-                match result {
-                    Ok(()) => self.append(s, producer, request, Some(guard), o),
-                    Err(e) => {
-                        // The client's Produce version: v12+ under TV2 (KIP-890 part 2); the old
-                        // protocols' clients are modelled as Produce v10 (librdkafka's).
-                        let produce_version = if self.transaction_version.supports_epoch_bump() {
-                            12
-                        } else {
-                            10
-                        };
-                        let e = verification_error_for_produce(e, produce_version);
-                        self.answer_error(s, producer, &request, e, o);
-                    }
-                }
+                let request = pending.request().clone();
+                let result = s
+                    .core
+                    .handle_verification_response(s.clock, pending, result);
+                self.answer(s, producer, id, &request, result, o);
                 true
             }
-            Msg::WriteTxnMarker(m, tv) => {
-                let marker = TxnMarker {
-                    producer_id: m.producer_id,
-                    producer_epoch: m.producer_epoch,
-                    coordinator_epoch: m.coordinator_epoch,
-                    result: m.result,
-                    timestamp: s.clock,
-                    transaction_version: tv,
-                };
-                let error = s.core.write_marker(marker).err();
-                if error == Some(ErrorCode::InvalidProducerEpoch) {
+            Msg::WriteTxnMarker(marker) => {
+                let response = s.core.handle_write_txn_marker(s.clock, &marker);
+                if response.error == Some(ErrorCode::InvalidProducerEpoch) {
                     s.flags |= pflag::STALE_MARKER;
                 }
-                o.send(
-                    src,
-                    Msg::WriteTxnMarkerResponse(WriteTxnMarkersResponse {
-                        transactional_id: m.transactional_id,
-                        producer_id: m.producer_id,
-                        producer_epoch: m.producer_epoch,
-                        coordinator_epoch: m.coordinator_epoch,
-                        result: m.result,
-                        partitions: BTreeSet::from([m.partition]),
-                        error,
-                    }),
-                );
+                o.send(src, Msg::WriteTxnMarkerResponse(response));
                 true
             }
             _ => false,
         }
     }
 
-    fn answer_error(
+    /// Sends the core's answer to the producer, noting what the probes observe.
+    fn answer(
         &self,
         s: &mut PartitionActorState,
         producer: Id,
-        request: &Request<Rec>,
-        e: ErrorCode,
+        id: RequestId,
+        request: &ProduceRequest<Rec>,
+        result: ProduceResult,
         o: &mut Out<EosActor>,
     ) {
-        if let Request::Produce {
-            id,
-            producer_id,
-            producer_epoch,
-            transactional,
-            ..
-        } = request
-        {
-            match e {
-                ErrorCode::OutOfOrderSequenceNumber => s.flags |= pflag::OUT_OF_ORDER,
-                ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
-                    s.flags |= pflag::FENCED
-                }
-                _ => {}
+        match result {
+            Ok(AppendOutcome::Duplicate { .. }) => s.flags |= pflag::DUPLICATE,
+            Ok(AppendOutcome::Appended { .. }) => {}
+            Err(ErrorCode::OutOfOrderSequenceNumber) => s.flags |= pflag::OUT_OF_ORDER,
+            Err(ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced) => {
+                s.flags |= pflag::FENCED
             }
-            let late = *transactional
-                && s.core.log().iter().any(|b| {
-                    b.is_control()
-                        && b.producer_id == *producer_id
-                        && b.producer_epoch >= *producer_epoch
-                });
-            if late {
-                s.flags |= pflag::LATE_PRODUCE;
-            }
-            o.send(
-                producer,
-                Msg::Response {
-                    id: *id,
-                    response: Response::Produce(Err(e)),
-                },
-            );
+            Err(_) => {}
         }
+        if result.is_err()
+            && request.is_transactional
+            && s.core.log().iter().any(|b| {
+                b.is_control()
+                    && b.producer_id == request.producer_id
+                    && b.producer_epoch >= request.producer_epoch
+            })
+        {
+            s.flags |= pflag::LATE_PRODUCE;
+        }
+        o.send(
+            producer,
+            Msg::Response {
+                id,
+                response: Response::Produce(produce_response(&result)),
+            },
+        );
     }
+}
 
-    fn append(
-        &self,
-        s: &mut PartitionActorState,
-        producer: Id,
-        request: Request<Rec>,
-        guard: Option<VerificationGuard>,
-        o: &mut Out<EosActor>,
-    ) {
-        let Request::Produce {
-            id,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            record_count,
-            transactional,
-            payload,
-            ..
-        } = request.clone()
-        else {
-            return;
-        };
-        let batch = ProduceBatch {
+/// The core's Produce request for the producer's, at the Produce version of its protocol.
+fn produce_request(
+    transactional_id: Option<String>,
+    request: Request<Rec>,
+    transaction_version: TransactionVersion,
+) -> Option<(RequestId, ProduceRequest<Rec>)> {
+    let Request::Produce {
+        id,
+        partition,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        record_count,
+        transactional,
+        payload,
+    } = request
+    else {
+        return None;
+    };
+    Some((
+        id,
+        ProduceRequest {
+            transactional_id,
+            partition,
             producer_id,
             producer_epoch,
             base_sequence,
             record_count,
             is_transactional: transactional,
-            max_timestamp: s.clock,
+            max_timestamp: None,
             payload,
-        };
-        match s.core.append(batch, guard) {
-            Ok(outcome) => {
-                if matches!(outcome, AppendOutcome::Duplicate { .. }) {
-                    s.flags |= pflag::DUPLICATE;
-                }
-                o.send(
-                    producer,
-                    Msg::Response {
-                        id,
-                        response: Response::Produce(Ok(outcome.base_offset())),
-                    },
-                );
-            }
-            Err(e) => self.answer_error(s, producer, &request, e, o),
-        }
-    }
+            version: if transaction_version.supports_epoch_bump() {
+                PRODUCE_VERSION
+            } else {
+                PRODUCE_LAST_BEFORE_TV2_VERSION
+            },
+        },
+    ))
 }
 
 impl CoordinatorActor {
@@ -1141,13 +1083,7 @@ impl CoordinatorActor {
                     else {
                         continue;
                     };
-                    let tv = s
-                        .core
-                        .transaction(&m.transactional_id)
-                        .map_or(self.config.transaction_version, |t| {
-                            t.client_transaction_version
-                        });
-                    o.send(*dst, Msg::WriteTxnMarker(m, tv));
+                    o.send(*dst, Msg::WriteTxnMarker(m));
                 }
             }
         }
@@ -1183,6 +1119,7 @@ impl CoordinatorActor {
                     transaction_timeout_ms,
                     producer_id,
                     producer_epoch,
+                    version: INIT_PRODUCER_ID_VERSION,
                 };
                 let (result, outputs) = s.core.handle_init_producer_id(&request, now);
                 if let Err(e) = result {
@@ -1201,14 +1138,12 @@ impl CoordinatorActor {
                 producer_epoch,
                 partitions,
             }) => {
-                let request = AddPartitionsToTxnRequest {
+                let request = AddPartitionsToTxnRequest::from_client(
                     transactional_id,
                     producer_id,
                     producer_epoch,
-                    partitions: partitions.into_iter().collect(),
-                    verify_only: false,
-                    transaction_version: TransactionVersion::Tv0,
-                };
+                    partitions.into_iter().collect(),
+                );
                 let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
@@ -1236,10 +1171,10 @@ impl CoordinatorActor {
                     producer_id,
                     producer_epoch,
                     result,
-                    transaction_version: if transaction_v2 {
-                        TransactionVersion::Tv2
+                    version: if transaction_v2 {
+                        END_TXN_VERSION
                     } else {
-                        self.config.transaction_version.min(TransactionVersion::Tv1)
+                        END_TXN_LAST_BEFORE_TV2_VERSION
                     },
                 };
                 let (answer, outputs) = s.core.handle_end_txn(&request, now);
@@ -1355,18 +1290,8 @@ impl CoordinatorActor {
                     .core
                     .transactions()
                     .keys()
-                    .filter_map(|tid| {
-                        let pending = s.core.pending_markers(tid);
-                        if pending.is_empty() {
-                            return None;
-                        }
-                        let template = s.core.markers_response_template(tid)?;
-                        Some(WriteTxnMarkersResponse {
-                            partitions: pending.into_iter().map(|m| m.partition).collect(),
-                            error: Some(ErrorCode::NetworkException),
-                            ..template
-                        })
-                    })
+                    .flat_map(|tid| s.core.pending_markers(tid))
+                    .map(|m| m.response(Some(ErrorCode::NetworkException)))
                     .collect();
                 if disconnected.is_empty() {
                     o.set_timer(Timer::MarkerTimeout, stateright::actor::model_timeout());
