@@ -79,7 +79,7 @@
 //!     Ok(AppendOutcome::Appended { base_offset: 0, last_offset: 0 })
 //! );
 //! // The retry is a duplicate of a retained batch: nothing is written, and the answer is the
-//! // original offset (kafka-semantics §1.2 step 4).
+//! // original offset (`UnifiedLog.append`, `ProducerStateEntry.findDuplicateBatch`).
 //! assert_eq!(
 //!     leader.append(batch, None),
 //!     Ok(AppendOutcome::Duplicate { base_offset: 0, last_offset: 0 })

@@ -1,5 +1,5 @@
-//! Rule-table tests of the transaction coordinator: one test per rule of kafka-semantics §2.3-§2.13,
-//! each citing the Kafka test (or KIP / reference section) it mirrors.
+//! Rule-table tests of the transaction coordinator: one test per rule of `docs/coordinator.md`
+//! section 4, each citing the Kafka test (or KIP, or Kafka method) it mirrors.
 
 use std::collections::BTreeSet;
 
@@ -323,9 +323,9 @@ fn ongoing(tv: TransactionVersion, epoch: i16) -> TransactionCoordinator {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.3 The state table
+// The state table (TransactionState.validPreviousStates)
 
-/// TransactionMetadataTest / TransactionState.validPreviousStates, kafka-semantics §2.3 ([2025-10]):
+/// TransactionMetadataTest / TransactionState.validPreviousStates ([2025-10]):
 /// the whole 8x8 table, row = from, column = to.
 #[test]
 fn transition_table_is_kafkas_valid_previous_states() {
@@ -352,7 +352,7 @@ fn transition_table_is_kafkas_valid_previous_states() {
         table.push('\n');
     }
     println!("{table}");
-    // Spot checks named in kafka-semantics §2.3.
+    // Spot checks of pairs Kafka refuses.
     assert!(!TransactionState::is_valid_transition(Ongoing, Empty));
     assert!(!TransactionState::is_valid_transition(
         CompleteCommit,
@@ -407,7 +407,7 @@ fn state_names_and_ids_round_trip() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.4 InitProducerId
+// InitProducerId (TransactionCoordinator.handleInitProducerId)
 
 /// TransactionCoordinatorTest.shouldAcceptInitPidAndReturnNextPidWhenTransactionalIdIsNull.
 #[test]
@@ -631,7 +631,7 @@ fn kip360_rotation_records_last_epoch_and_retry_with_old_id_is_recognised() {
 
 /// TransactionMetadata.prepareIncrementProducerEpoch throws IllegalStateException on an exhausted
 /// epoch; with an expected epoch other than the current one that reaches the client as
-/// UNKNOWN_SERVER_ERROR ([2025-10], kafka-semantics §2.4 corner case).
+/// UNKNOWN_SERVER_ERROR ([2025-10], `Errors.forException` in `handleInitProducerId`).
 #[test]
 fn exhausted_epoch_with_other_expected_epoch_is_unknown_server_error() {
     let mut c = coordinator(Tv2);
@@ -669,8 +669,8 @@ fn init_while_completing_is_concurrent_transactions() {
 }
 
 /// TransactionCoordinatorTest.shouldAbortTransactionOnHandleInitPidWhenExistingTransactionInOngoingState
-/// (TV1, §2.8): fence to epoch+1 (last epoch -1), abort with markers at that epoch, answer
-/// CONCURRENT_TRANSACTIONS; the retry after completion bumps again.
+/// (TV1, `prepareFenceProducerEpoch`): fence to epoch+1 (last epoch -1), abort with markers at that
+/// epoch, answer CONCURRENT_TRANSACTIONS; the retry after completion bumps again.
 #[test]
 fn init_on_ongoing_fences_and_aborts_tv1() {
     let mut c = ongoing(Tv1, 1);
@@ -699,7 +699,7 @@ fn init_on_ongoing_fences_and_aborts_tv1() {
 }
 
 /// TransactionCoordinatorTest.shouldNotCauseEpochOverflowWhenInitPidDuringOngoingTxnV2 / the TV2
-/// fence of §2.8: only the abort bumps (epoch+1, last epoch = old), markers at epoch+1.
+/// fence: only the abort bumps (epoch+1, last epoch = old), markers at epoch+1.
 #[test]
 fn init_on_ongoing_fences_and_aborts_tv2() {
     let mut c = ongoing(Tv2, 4);
@@ -764,7 +764,8 @@ fn fence_at_32767_is_refused_without_state_change() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.5 AddPartitionsToTxn and verify-only
+// AddPartitionsToTxn and verify-only (handleAddPartitionsToTransaction,
+// handleVerifyPartitionsInTransaction)
 
 /// TransactionCoordinatorTest.shouldRespondWithInvalidRequestAddPartitionsToTransactionWhenTransactionalIdIsEmpty.
 #[test]
@@ -790,7 +791,7 @@ fn add_partitions_for_unknown_id_is_invalid_producer_id_mapping() {
     );
 }
 
-/// TransactionCoordinatorTest.shouldRespondWithInvalidPidMappingOnAddPartitionsWhenProducerIdDoesNotMatch (§2.5).
+/// TransactionCoordinatorTest.shouldRespondWithInvalidPidMappingOnAddPartitionsWhenProducerIdDoesNotMatch.
 #[test]
 fn add_partitions_with_other_producer_id_is_invalid_producer_id_mapping() {
     let mut c = coordinator(Tv2);
@@ -801,7 +802,8 @@ fn add_partitions_with_other_producer_id_is_invalid_producer_id_mapping() {
     );
 }
 
-/// TransactionCoordinatorTest.shouldRespondWithProducerFencedOnAddPartitionsWhenEpochsAreDifferent (§2.5, KIP-588).
+/// TransactionCoordinatorTest.shouldRespondWithProducerFencedOnAddPartitionsWhenEpochsAreDifferent
+/// (KIP-588).
 #[test]
 fn add_partitions_with_other_epoch_is_producer_fenced() {
     let mut c = coordinator(Tv2);
@@ -813,9 +815,9 @@ fn add_partitions_with_other_epoch_is_producer_fenced() {
     assert_eq!(meta(&c, "t").state, Empty);
 }
 
-/// kafka-semantics §2.5 [2025-10]: the pending transition is checked *before* the producer id, so
-/// the new producer id of a TV2 overflow, used while the completion is pending, is told to retry
-/// (CONCURRENT_TRANSACTIONS) rather than fenced.
+/// TransactionCoordinator.handleAddPartitionsToTransaction [2025-10]: the pending transition is
+/// checked *before* the producer id, so the new producer id of a TV2 overflow, used while the
+/// completion is pending, is told to retry (CONCURRENT_TRANSACTIONS) rather than fenced.
 #[test]
 fn add_partitions_checks_pending_completion_before_producer_id() {
     let mut c = coordinator_with(Tv2, 11, CoordinatorBugs::default());
@@ -908,8 +910,8 @@ fn verify_only_checks_mapping_epoch_state_then_membership_and_adds_nothing() {
     assert_eq!(meta(&c, "t").partitions, tps(&["topic-0"]));
 }
 
-/// kafka-semantics §1.10 item 3: with several partitions the answer is the first failing one's in
-/// sorted order (TRANSACTION_ABORTABLE), or success.
+/// handleVerifyPartitionsInTransaction: with several partitions the answer is the first failing
+/// one's in sorted order (TRANSACTION_ABORTABLE), or success.
 #[test]
 fn verify_only_with_several_partitions_answers_transaction_abortable_if_any_is_missing() {
     let mut c = ongoing(Tv1, 0);
@@ -946,7 +948,7 @@ fn verify_only_ignores_pending_completion() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.6 EndTxn TV1
+// EndTxn TV1 (TransactionCoordinator.endTransactionWithTV1)
 
 /// TransactionCoordinatorTest.shouldReplyWithInvalidPidMappingOnEndTxnWhenTxnIdDoesntExist /
 /// ...WhenPidDosentMatchMapped, and the empty-id INVALID_REQUEST.
@@ -1080,7 +1082,7 @@ fn tv1_end_txn_in_prepare_with_dropped_markers_is_still_concurrent_transactions(
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.7 EndTxn TV2
+// EndTxn TV2 (TransactionCoordinator.endTransaction, KIP-890 part 2)
 
 /// TransactionMetadataTest.testEpochBumpOnEndTxn: TV2 EndTxn bumps the epoch, the client gets it,
 /// markers carry it.
@@ -1099,8 +1101,8 @@ fn tv2_end_txn_bumps_epoch_and_returns_it() {
     }
 }
 
-/// kafka-semantics §2.7 [2025-10] check order: the pending completion comes before the producer id
-/// and epoch checks.
+/// TransactionCoordinator.endTransaction [2025-10] check order: the pending completion comes before
+/// the producer id and epoch checks.
 #[test]
 fn tv2_end_txn_checks_pending_completion_first() {
     let mut c = ongoing(Tv2, 0);
@@ -1281,7 +1283,7 @@ fn tv2_end_txn_at_32767_is_unknown_server_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.9 Timeouts and expiration
+// Timeouts and expiration (abortTimedOutTransactions, removeExpiredTransactionalIds)
 
 /// TransactionCoordinatorTest.shouldAbortExpiredTransactionsInOngoingStateAndBumpEpoch: only
 /// `start + timeout < now` (strictly) times out; TV1 fences to epoch+1 (last -1) and aborts.
@@ -1306,7 +1308,7 @@ fn timeout_aborts_strictly_after_start_plus_timeout_with_bump_tv1() {
 }
 
 /// TransactionCoordinatorTest.shouldHandleTimeoutAtEpochOverflowBoundaryCorrectlyTV2 and the TV2
-/// timeout abort of §2.8: one bump (last epoch = old), no producer-id allocation at 32766.
+/// timeout abort: one bump (last epoch = old), no producer-id allocation at 32766.
 #[test]
 fn timeout_abort_tv2_bumps_once_and_never_allocates() {
     let mut c = coordinator_with(Tv2, 11, CoordinatorBugs::default());
@@ -1409,7 +1411,7 @@ fn ongoing_and_prepare_never_expire() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.10 Markers and completion
+// Markers and completion (TransactionMarkerRequestCompletionHandler)
 
 /// TransactionMarkerRequestCompletionHandlerTest.shouldCompleteDelayedOperationWhenNoErrors: each
 /// written partition leaves the set; the completion is written when none is left.
@@ -1600,7 +1602,7 @@ fn marker_answer_for_other_markers_is_ignored() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.11 Failover
+// Failover (onElection, loadTransactionsForTxnTopicPartition)
 
 /// TransactionStateManagerTest.shouldWriteTxnMarkersForTransactionInPreparedCommitState /
 /// ...PreparedAbortState: a loaded Prepare* entry resumes its markers with the *new* coordinator
@@ -1657,7 +1659,7 @@ fn failover_loaded_ongoing_commits_with_the_new_coordinator_epoch() {
     );
 }
 
-/// KAFKA-20357 (kafka-semantics §2.1/§2.11): the last producer epoch is not persisted, so a KIP-360
+/// KAFKA-20357: the last producer epoch is not persisted, so a KIP-360
 /// retry that spans a failover is fenced.
 #[test]
 fn failover_loses_last_producer_epoch_so_kip360_retry_is_fenced() {
@@ -1775,7 +1777,7 @@ fn reloading_the_emitted_log_reproduces_the_state() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.13 Producer ids
+// Producer ids (RPCProducerIdManager, ProducerIdControlManager)
 
 /// ProducerIdManagerTest / RPCProducerIdManager: ids run on contiguously across blocks.
 #[test]
@@ -1838,7 +1840,7 @@ fn invalid_configuration_is_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known-bug switches (properties-and-bugs.md §2.2)
+// Known-bug switches (docs/coordinator.md section 5)
 
 /// M-F2 (KAFKA-5231): with `fence_without_bump`, the fence's abort markers carry the old epoch, so
 /// the zombie's epoch is not fenced at the partitions.

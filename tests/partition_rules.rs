@@ -1,5 +1,5 @@
-//! Rule table of the partition leader (kafka-semantics.md §1): one test per rule, each citing
-//! the Kafka test or KIP section it mirrors.
+//! Rule table of the partition leader (`docs/partition.md` section 4): one test per rule, each
+//! citing the Kafka test or KIP section it mirrors.
 
 use kafka_eos::partition::{
     consumer_records, AppendOutcome, IsolationLevel, PartitionBugs, PartitionConfig,
@@ -83,7 +83,7 @@ fn offsets(l: &Leader, from: i64, isolation: IsolationLevel) -> Vec<i64> {
 const OOS: ErrorCode = ErrorCode::OutOfOrderSequenceNumber;
 const EPOCH: ErrorCode = ErrorCode::InvalidProducerEpoch;
 
-// ---- §1.4 sequence table -------------------------------------------------------------------
+// ---- ProducerAppendInfo.checkSequence (rows of docs/partition.md 4.2) ----------------------
 
 // ProducerStateManagerTest.testPidExpirationTimeout / KIP-360: an unknown producer (no entry,
 // epoch -1) is accepted at any sequence (row c').
@@ -149,7 +149,7 @@ fn batch_spanning_the_wrap_is_accepted_and_deduplicated() {
     assert_eq!(produce(&mut l, 1, 0, 10, 1), appended(21));
 }
 
-// ---- §1.2 step 4 duplicate window ---------------------------------------------------------
+// ---- duplicate window (ProducerStateEntry.findDuplicateBatch) -----------------------------
 
 // UnifiedLogTest.testDuplicateAppends: a retry of any of the last 5 batches returns the
 // original offsets and appends nothing.
@@ -233,7 +233,7 @@ fn duplicate_detection_comes_before_verification_and_sequence_checks() {
     ));
 }
 
-// ---- §1.2 step 1 record validation --------------------------------------------------------
+// ---- record validation (LogValidator.validateBatch) ---------------------------------------
 
 // LogValidator.validateBatch: a producer id with baseSequence < 0 is INVALID_RECORD.
 #[test]
@@ -269,7 +269,7 @@ fn batch_without_producer_id_is_plain_append() {
     assert!(l.producers().is_empty());
 }
 
-// ---- §1.5 transactional flag ----------------------------------------------------------------
+// ---- transactional flag (ProducerAppendInfo.appendDataBatch) --------------------------------
 
 // ProducerStateManagerTest.testNonTransactionalAppendWithOngoingTransaction.
 #[test]
@@ -294,7 +294,7 @@ fn first_transactional_batch_starts_the_transaction() {
     assert_eq!(l.ongoing_transactions().len(), 1);
 }
 
-// ---- §1.6 markers ---------------------------------------------------------------------------
+// ---- markers (ProducerAppendInfo.appendEndTxnMarker) ----------------------------------------
 
 // ProducerStateManagerTest.testControlRecordBumpsProducerEpoch: a higher-epoch marker fences
 // the old epoch and clears the retained batches.
@@ -415,7 +415,7 @@ fn strict_tv2_marker_epoch_is_opt_in() {
     assert_eq!(baseline.write_marker(tv2(5)), Ok(1));
 }
 
-// ---- §1.7 FUO / LSO, §1.8 aborted index and read_committed ---------------------------------
+// ---- FUO / LSO, aborted index and read_committed (UnifiedLog, CompletedFetch) --------------
 
 // UnifiedLogTest.testLastStableOffsetWithMixedProducerData.
 #[test]
@@ -507,7 +507,7 @@ fn fetch_beyond_log_end_is_out_of_range() {
     ));
 }
 
-// ---- §1.9 expiry -----------------------------------------------------------------------------
+// ---- expiry (ProducerStateManager.removeExpiredProducers) ------------------------------------
 
 // ProducerStateManagerTest.testPidExpirationTimeout: expiry at now - lastTimestamp >= timeout,
 // and the next batch is then accepted at any sequence.
@@ -553,7 +553,7 @@ fn verification_entry_expires_with_producers() {
     assert!(l.verification_state(1).is_none());
 }
 
-// ---- §1.10 KIP-890 part 1 verification -----------------------------------------------------
+// ---- KIP-890 part 1 verification -----------------------------------------------------------
 
 // UnifiedLogTest.testTransactionIsOngoingAndVerificationGuard: a transactional batch that
 // starts a transaction needs the verification guard.
@@ -585,8 +585,8 @@ fn ongoing_transaction_needs_no_guard() {
     assert_eq!(l.append(batch(1, 0, 1, 1, true), None), appended(1));
 }
 
-// KIP-890 part 1 (§1.10 step 5): the guard is single-use; after an abort a stale "verified"
-// answer for the old transaction cannot start the next one (the ABA race).
+// KIP-890 part 1 (`UnifiedLog.updateProducers`): the guard is single-use; after an abort a stale
+// "verified" answer for the old transaction cannot start the next one (the ABA race).
 #[test]
 fn stale_guard_after_abort_is_rejected() {
     let mut l = leader();
@@ -630,8 +630,8 @@ fn verification_disabled_needs_no_guard() {
     assert_eq!(l.append(batch(1, 0, 0, 1, true), None), appended(0));
 }
 
-// ProducerStateManagerTest (KIP-890 part 2, rule 1.4 a): under TV2 a transaction's first batch
-// must start at sequence 0 when the entry holds no batches, even for an unknown producer.
+// ProducerStateManagerTest (KIP-890 part 2, `checkSequence` row a): under TV2 a transaction's first
+// batch must start at sequence 0 when the entry holds no batches, even for an unknown producer.
 #[test]
 fn tv2_first_transactional_batch_must_start_at_zero() {
     let mut l = leader();
@@ -641,8 +641,8 @@ fn tv2_first_transactional_batch_must_start_at_zero() {
     assert_eq!(l.append(batch(1, 0, 0, 1, true), Some(g)), appended(0));
 }
 
-// ProducerStateManagerTest.testSequenceAndEpochInVerificationEntry (rule 1.4 b): while a lower
-// sequence waits for verification, a higher one is OUT_OF_ORDER_SEQUENCE_NUMBER.
+// ProducerStateManagerTest.testSequenceAndEpochInVerificationEntry (`checkSequence` row b): while a
+// lower sequence waits for verification, a higher one is OUT_OF_ORDER_SEQUENCE_NUMBER.
 #[test]
 fn sequence_above_verification_lowest_sequence_is_out_of_order() {
     let mut l = leader();
@@ -683,7 +683,7 @@ fn rejected_append_changes_nothing() {
     }
 }
 
-// ---- known-bug switches (properties-and-bugs.md §2.2) ---------------------------------------
+// ---- known-bug switches (docs/partition.md section 5) ---------------------------------------
 
 // M-I1: without sequence checks a retry is appended again.
 #[test]
@@ -836,7 +836,7 @@ fn bug_lso_ignores_open_transactions_exposes_uncommitted_data() {
     assert_eq!(offsets(&l, 0, IsolationLevel::ReadCommitted), vec![0, 1]);
 }
 
-/// KIP-890 part 1 error translation (kafka-semantics §1.10 item 4; `AddPartitionsToTxnManager`
+/// KIP-890 part 1 error translation (`AddPartitionsToTxnManager`
 /// `topicPartitionsToError`, `ReplicaManager.maybeSendPartitionsToTransactionCoordinator`):
 /// what the producer sees when the leader's verification with the coordinator fails.
 #[test]

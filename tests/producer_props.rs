@@ -425,7 +425,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
 
     /// `bump_support` false is a coordinator without InitProducerId v3 (abortable errors
-    /// cannot be handled under TV0/TV1: an unresolved expiry is fatal, R-S11).
+    /// cannot be handled under TV0/TV1: an unresolved expiry is fatal, `docs/producer.md` R-S11).
     #[test]
     fn transactional_producer_invariants(
         tv in prop_oneof![Just(TransactionVersion::Tv1), Just(TransactionVersion::Tv2)],

@@ -1,5 +1,5 @@
-//! Rule table of the producer client (kafka-semantics.md §3): one test per rule, each citing
-//! the Kafka test or KIP section it mirrors.
+//! Rule table of the producer client (`TransactionManager`, `Sender`): one test per rule, each
+//! citing the Kafka test or KIP section it mirrors.
 
 use kafka_eos::error::ErrorCode;
 use kafka_eos::producer::{
@@ -148,7 +148,7 @@ fn error_of(out: &ProducerOutput<u32>) -> Option<ErrorCode> {
 
 // ------------------------------------------------------------------------------ states
 
-/// kafka-semantics.md §3.1, `TransactionManager.State.isTransitionValid` ([2025-10]); the whole
+/// `TransactionManager.State.isTransitionValid` ([2025-10]); the whole
 /// table is printed and compared with Kafka's.
 #[test]
 fn transition_table_is_kafkas() {
@@ -650,7 +650,7 @@ fn txn_in_progress(tv: TransactionVersion) -> H {
     h
 }
 
-/// kafka-semantics.md §3.5, InitProducerIdHandler: retriable -> the same request again;
+/// TransactionManager.InitProducerIdHandler: retriable -> the same request again;
 /// INVALID_PRODUCER_EPOCH / PRODUCER_FENCED -> fatal PRODUCER_FENCED;
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED -> abortable (sic); others -> fatal.
 #[test]
@@ -695,7 +695,7 @@ fn init_producer_id_error_classes() {
     }
 }
 
-/// kafka-semantics.md §3.5, AddPartitionsToTxnHandler ([2025-10]).
+/// TransactionManager.AddPartitionsToTxnHandler ([2025-10]).
 #[test]
 fn add_partitions_error_classes() {
     let mut h = txn_in_progress(TransactionVersion::Tv1);
@@ -728,7 +728,7 @@ fn add_partitions_error_classes() {
     }
 }
 
-/// kafka-semantics.md §3.5, EndTxnHandler: TRANSACTION_ABORTABLE is abortable on a commit and
+/// TransactionManager.EndTxnHandler: TRANSACTION_ABORTABLE is abortable on a commit and
 /// fatal on an abort ([2025-10]); fenced and INVALID_TXN_STATE are fatal; retriable -> resend.
 #[test]
 fn end_txn_error_classes() {
@@ -770,11 +770,11 @@ fn end_txn_error_classes() {
     );
 }
 
-/// kafka-semantics.md §3.4: transactional produce errors. OUT_OF_ORDER and
-/// INVALID_PRODUCER_EPOCH are abortable (testAllowAbortOnProduceFailure,
-/// testInvalidProducerEpochFromProduce); PRODUCER_FENCED and INVALID_PRODUCER_ID_MAPPING are
-/// fatal (testFatalErrorWhenProduceResponseWithInvalidPidMapping); INVALID_TXN_STATE is wrapped
-/// as TRANSACTION_ABORTABLE.
+/// Sender.completeBatch / TransactionManager.handleFailedBatch: transactional produce errors.
+/// OUT_OF_ORDER and INVALID_PRODUCER_EPOCH are abortable (testAllowAbortOnProduceFailure,
+/// testInvalidProducerEpochFromProduce); PRODUCER_FENCED and INVALID_PRODUCER_ID_MAPPING are fatal
+/// (testFatalErrorWhenProduceResponseWithInvalidPidMapping); INVALID_TXN_STATE is wrapped as
+/// TRANSACTION_ABORTABLE.
 #[test]
 fn transactional_produce_error_classes() {
     for (e, state, last) in [
@@ -1121,7 +1121,7 @@ fn retriable_error_after_delivery_timeout_fails_the_batch() {
     );
 }
 
-// ------------------------------------------------------------------------------ canRetry edges (R-S9..R-S11)
+// ------------------------------------------- canRetry edges (`docs/producer.md` R-S9..R-S11)
 
 /// Answers the Produce of `part` carrying `base_sequence` (not necessarily the oldest).
 fn produce_answer(h: &mut H, part: i32, base_sequence: i32, resp: Response) -> ProducerOutput<u32> {
@@ -1155,7 +1155,7 @@ fn failed(out: &ProducerOutput<u32>) -> Vec<(u64, BatchError)> {
 /// batch that is not the next one (`base != lastAcked + 1`: an earlier batch is still in
 /// flight) is retried, for a transactional producer too; once it is the next one, the same
 /// answer fails it and the transaction becomes abortable (testAllowAbortOnProduceFailure).
-/// R-S10; before the fix the transactional batch failed at the first answer.
+/// `docs/producer.md` R-S10; before the fix the transactional batch failed at the first answer.
 #[test]
 fn transactional_out_of_order_on_a_later_batch_is_retried() {
     let mut h = txn_in_progress(TransactionVersion::Tv2);
@@ -1216,8 +1216,8 @@ fn out_of_order_on_a_reset_sequence_is_retried_without_a_bump() {
 
 /// Sender.canRetry checks `hasReachedDeliveryTimeout` before TransactionManager.canRetry: an
 /// idempotent OUT_OF_ORDER_SEQUENCE_NUMBER past the delivery timeout fails the batch, and
-/// handleFailedBatch bumps the epoch (`requestIdempotentEpochBumpForPartition`). R-S11;
-/// before the fix it was retried forever.
+/// handleFailedBatch bumps the epoch (`requestIdempotentEpochBumpForPartition`).
+/// `docs/producer.md` R-S11; before the fix it was retried forever.
 #[test]
 fn idempotent_out_of_order_past_delivery_timeout_fails_the_batch() {
     let mut h = H::idempotent();
@@ -1239,7 +1239,7 @@ fn idempotent_out_of_order_past_delivery_timeout_fails_the_batch() {
 /// Sender.canRetry + TransactionManager.handleFailedBatch (UnknownProducerIdException →
 /// `resetSequenceForPartition`, no bump): an idempotent UNKNOWN_PRODUCER_ID past the delivery
 /// timeout fails the batch and the partition restarts at sequence 0 under the same epoch.
-/// R-S11; before the fix it was retried with an epoch bump.
+/// `docs/producer.md` R-S11; before the fix it was retried with an epoch bump.
 #[test]
 fn idempotent_unknown_producer_id_past_delivery_timeout_fails_and_resets_the_partition() {
     let mut h = H::idempotent();
@@ -1259,8 +1259,9 @@ fn idempotent_unknown_producer_id_past_delivery_timeout_fails_and_resets_the_par
 
 /// TransactionManager.canRetry (idempotent OUT_OF_ORDER_SEQUENCE_NUMBER with an unresolved
 /// sequence): only the batch right after the expired one (`isNextSequenceForUnresolvedPartition`)
-/// bumps the epoch; a later one is retried and waits for the sequence to resolve. R-S11;
-/// before the fix the batch right after the unresolved one was retried without a bump.
+/// bumps the epoch; a later one is retried and waits for the sequence to resolve.
+/// `docs/producer.md` R-S11; before the fix the batch right after the unresolved one was retried
+/// without a bump.
 #[test]
 fn idempotent_out_of_order_with_unresolved_sequence_bumps_only_for_the_batch_after_it() {
     let mut h = H::idempotent();
@@ -1288,8 +1289,8 @@ fn idempotent_out_of_order_with_unresolved_sequence_bumps_only_for_the_batch_aft
 /// TransactionManagerTest.testTransitionToFatalErrorWhenRetriedBatchIsExpired
 /// (`maybeResolveSequences` → `transitionToAbortableErrorOrFatalError`): when abortable errors
 /// cannot be handled (TV1, InitProducerId below v3), an expired transactional batch whose
-/// sequence never resolves makes the producer fatal. R-S11; before the fix it stayed
-/// ABORTABLE_ERROR. With InitProducerId v3+ it stays abortable with the client bump.
+/// sequence never resolves makes the producer fatal. `docs/producer.md` R-S11; before the
+/// fix it stayed ABORTABLE_ERROR. With InitProducerId v3+ it stays abortable with the client bump.
 #[test]
 fn expired_transactional_batch_is_fatal_when_abortable_errors_cannot_be_handled() {
     for (bump_support, state) in [(false, FatalError), (true, AbortableError)] {
@@ -1318,7 +1319,7 @@ fn expired_transactional_batch_is_fatal_when_abortable_errors_cannot_be_handled(
 /// TransactionManager.beginCompletingTransaction: when the client epoch bump is required, the
 /// abort's result is the bump's InitProducerId result (testBumpTransactionalEpochOnAbortableError
 /// awaits `abortResult` only after the InitProducerId response). So TransactionAborted comes
-/// with the bump, not with the EndTxn response. R-S9.
+/// with the bump, not with the EndTxn response (`docs/producer.md` R-S9).
 #[test]
 fn tv1_abort_completes_when_the_epoch_bump_completes() {
     let mut h = txn_in_progress(TransactionVersion::Tv1);

@@ -580,7 +580,7 @@ fn transactional(tid: &str, tv: TransactionVersion) -> ProducerConfig {
 
 /// An idempotent producer's response is lost; the request times out and is retried with the
 /// same sequence; the leader answers the retry as a duplicate with the original offset
-/// (kafka-semantics §1.2 step 4; UnifiedLogTest.testDuplicateAppends).
+/// (UnifiedLogTest.testDuplicateAppends).
 #[test]
 fn idempotent_produce_with_lost_response_is_deduplicated() {
     let mut c = Cluster::new(
@@ -632,7 +632,7 @@ fn transaction_committed_across_two_partitions() {
 /// A second instance with the same transactional id initialises while the first is
 /// mid-transaction: the coordinator fences (aborts with an epoch bump, answers
 /// CONCURRENT_TRANSACTIONS), the retry bumps again, and the zombie's next write and its commit are
-/// rejected (kafka-semantics §2.4, §2.8; TransactionCoordinatorTest
+/// rejected (TransactionCoordinatorTest
 /// shouldAbortTransactionOnHandleInitPidWhenExistingTransactionInOngoingState).
 #[test]
 fn zombie_producer_fenced_by_second_init() {
@@ -704,8 +704,8 @@ fn tv2_commit_bumps_epoch() {
 /// transaction with an epoch bump, the partition gets an ABORT marker and the LSO moves past the
 /// open transaction. The producer's late TV2 commit at the old epoch looks like a retry of an
 /// epoch-bumped EndTxn, and a COMMIT retry on CompleteAbort is INVALID_TXN_STATE, fatal for the
-/// client (D25a; kafka-semantics §2.7, §2.9, §3.5; the [2026] KAFKA-20785 answer
-/// PRODUCER_FENCED is not assumed).
+/// client (vector D25a; `abortTimedOutTransactions`, TV2 `endTransaction`, `EndTxnHandler`; the
+/// [2026] KAFKA-20785 answer PRODUCER_FENCED is not assumed).
 #[test]
 fn timed_out_transaction_is_aborted() {
     let tv = TransactionVersion::Tv2;

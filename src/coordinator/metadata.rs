@@ -11,7 +11,7 @@ use crate::types::{
     TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 
-/// What a coordinator holds for one transactional id (`TransactionMetadata`, kafka-semantics §2.1).
+/// What a coordinator holds for one transactional id (`TransactionMetadata`).
 ///
 /// Fields are public to read; only the coordinator's handlers change them, and every change of
 /// `state` goes through [`TransactionMetadata::transition_to`], which checks Kafka's table.
@@ -53,7 +53,7 @@ pub struct TransactionMetadata {
 }
 
 /// A Prepare* transaction waiting for its markers (the `TxnTransitMetadata` that
-/// `prepareComplete` built, kafka-semantics §2.6/§2.10).
+/// `prepareComplete` built, queued with the markers by `TransactionMarkerChannelManager`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PendingCompletion {
     /// The coordinator epoch the markers carry.
@@ -193,7 +193,7 @@ impl TransactionMetadata {
     }
 
     /// The one function that changes a metadata's state (`prepareTransitionTo` +
-    /// `completeTransitionTo`, kafka-semantics §2.3): checks the legal-transition table, that a
+    /// `completeTransitionTo`): checks the legal-transition table, that a
     /// pending transition is only completed to its own target (and that no other transition
     /// starts while one is pending), that the new producer id and epoch are not negative, and that
     /// Dead/PrepareEpochFence are never completed; then copies the transit's fields.

@@ -1,4 +1,4 @@
-//! The transaction coordinator of one `__transaction_state` partition (kafka-semantics §2).
+//! The transaction coordinator of one `__transaction_state` partition (`TransactionCoordinator`).
 //!
 //! [`TransactionCoordinator`] is a *running* coordinator, as a broker is: from the moment a
 //! PrepareCommit/PrepareAbort is durable until the last marker is acknowledged, the entry carries
@@ -11,9 +11,10 @@
 //!
 //! Simplification (documented, deliberate): transaction-log appends are synchronous and always
 //! succeed. A handler that decides a transition applies it at once and emits the record as an
-//! [`CoordinatorOutput::AppendTransactionLog`]; Kafka's append-failure paths (error mapping of
-//! §2.12, `hasFailedEpochFence`) are therefore never taken, and the only pending transition that
-//! outlives a handler is the completion that waits for markers.
+//! [`CoordinatorOutput::AppendTransactionLog`]; Kafka's append-failure paths (the error mapping of
+//! `TransactionStateManager.appendTransactionToLog`, `hasFailedEpochFence`) are therefore never
+//! taken, and the only pending transition that outlives a handler is the completion that waits for
+//! markers.
 
 mod metadata;
 mod producer_id;
@@ -39,7 +40,7 @@ use crate::types::{
     TransactionVersion, EXHAUSTED_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 
-/// Known-bug switches of the coordinator (`reference/properties-and-bugs.md` §2.2). `Default` is
+/// Known-bug switches of the coordinator (listed in `docs/coordinator.md`). `Default` is
 /// Kafka's correct behaviour (all off). Each brings back one historical bug so that the model
 /// checker can show the property it breaks.
 #[derive(
@@ -182,7 +183,7 @@ fn classify_marker_error(error: Option<ErrorCode>) -> Result<MarkerOutcome, Coor
 }
 
 /// The transaction coordinator of one `__transaction_state` partition (`TransactionCoordinator` +
-/// `TransactionStateManager` + the marker channel's completion logic, kafka-semantics §2).
+/// `TransactionStateManager` + the marker channel's completion logic).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TransactionCoordinator {
     config: CoordinatorConfig,
@@ -228,7 +229,8 @@ impl TransactionCoordinator {
         &self.config
     }
 
-    /// The coordinator epoch (leader epoch of the `__transaction_state` partition, §2.11).
+    /// The coordinator epoch (leader epoch of the `__transaction_state` partition, set by
+    /// `onElection`).
     pub fn coordinator_epoch(&self) -> CoordinatorEpoch {
         self.coordinator_epoch
     }
@@ -257,7 +259,7 @@ impl TransactionCoordinator {
             .unwrap_or_default()
     }
 
-    /// Failover (`onElection`, §2.11): this broker becomes the coordinator of the partition at
+    /// Failover (`onElection`): this broker becomes the coordinator of the partition at
     /// `coordinator_epoch`. The cache and every pending marker are dropped; the caller then loads
     /// the partition's records with [`load_transaction`](Self::load_transaction). The producer-id
     /// manager belongs to the broker and is kept.
@@ -276,7 +278,7 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// Loads one record of the transaction log (`loadTransactionsForTxnTopicPartition`, §2.11): the
+    /// Loads one record of the transaction log (`loadTransactionsForTxnTopicPartition`): the
     /// metadata replaces any earlier record of the id (`None`, a tombstone, removes it). An entry
     /// in PrepareCommit/PrepareAbort resumes its markers with *this* coordinator's epoch and is
     /// completed once they are written (at once when it has no partitions); its completion
@@ -342,7 +344,7 @@ impl TransactionCoordinator {
         Ok(outputs)
     }
 
-    /// InitProducerId (`handleInitProducerId`, kafka-semantics §2.4).
+    /// InitProducerId (`TransactionCoordinator.handleInitProducerId`).
     ///
     /// In order: a half-given KIP-360 id/epoch pair → INVALID_REQUEST (KafkaApis); no transactional
     /// id → a fresh producer id at epoch 0, no state; empty id → INVALID_REQUEST; timeout outside
@@ -350,7 +352,8 @@ impl TransactionCoordinator {
     /// producer id; pending completion → CONCURRENT_TRANSACTIONS; expected id not valid →
     /// PRODUCER_FENCED; Prepare* → CONCURRENT_TRANSACTIONS; Empty/Complete* → rotate the producer
     /// id (exhausted epoch) or bump the epoch (KIP-360 retry: no bump); Ongoing → fence and abort
-    /// (§2.8), answered CONCURRENT_TRANSACTIONS, the state change and markers still happen.
+    /// (`prepareFenceProducerEpoch`), answered CONCURRENT_TRANSACTIONS, the state change and
+    /// markers still happen.
     pub fn handle_init_producer_id(
         &mut self,
         request: &InitProducerIdRequest,
@@ -528,7 +531,7 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Fence and abort an Ongoing transaction on the coordinator's own initiative (§2.8):
+    /// Fence and abort an Ongoing transaction on the coordinator's own initiative:
     /// `prepareFenceProducerEpoch` then an internal EndTxn(ABORT) with the *server's* version.
     /// TV0/1: the epoch is bumped by the fence and the abort keeps it (last epoch -1). TV2: the abort's
     /// `prepareAbortOrCommit` does the only bump (last epoch = old), and never allocates a next
@@ -571,7 +574,8 @@ impl TransactionCoordinator {
         self.write_prepare(transactional_id, metadata, &transit, now, outputs)
     }
 
-    /// AddPartitionsToTxn (§2.5) and its verify-only form (§1.10 item 3).
+    /// AddPartitionsToTxn (`handleAddPartitionsToTransaction`) and its verify-only form
+    /// (`handleVerifyPartitionsInTransaction`).
     ///
     /// Add, in order ([2025-10]): empty id → INVALID_REQUEST; unknown id →
     /// INVALID_PRODUCER_ID_MAPPING; pending completion → CONCURRENT_TRANSACTIONS; other producer id →
@@ -693,10 +697,10 @@ impl TransactionCoordinator {
         (result, outputs)
     }
 
-    /// EndTxn (§2.6 for a TV0/1 request, §2.7 for TV2). On success the Prepare* write is done, the
-    /// markers are returned as outputs and the completion waits for them (a TV2 abort with no
-    /// partitions completes at once). The TV1 response carries no producer id/epoch (`None`); the
-    /// TV2 response carries the id and epoch the client must adopt.
+    /// EndTxn (`endTransactionWithTV1` for a TV0/1 request, `endTransaction` for TV2). On success
+    /// the Prepare* write is done, the markers are returned as outputs and the completion waits for
+    /// them (a TV2 abort with no partitions completes at once). The TV1 response carries no
+    /// producer id/epoch (`None`); the TV2 response carries the id and epoch the client must adopt.
     pub fn handle_end_txn(
         &mut self,
         request: &EndTxnRequest,
@@ -739,7 +743,7 @@ impl TransactionCoordinator {
     }
 
     /// `endTransactionWithTV1` from a client: producer id, exact epoch, pending completion, then
-    /// the state table of §2.6.
+    /// its state table.
     fn end_txn_v1(
         &self,
         request: &EndTxnRequest,
@@ -782,7 +786,7 @@ impl TransactionCoordinator {
     }
 
     /// `endTransaction` under TV2 from a client: pending completion, producer id (unless a retry
-    /// after an overflow), epoch validity per state, then the state table of §2.7.
+    /// after an overflow), epoch validity per state, then its state table.
     fn end_txn_v2(
         &self,
         request: &EndTxnRequest,
@@ -877,7 +881,7 @@ impl TransactionCoordinator {
     }
 
     /// Writes a Prepare* transit and starts its completion: markers to every partition with this
-    /// coordinator's epoch, or the completion at once when there is none (§2.10).
+    /// coordinator's epoch, or the completion at once when there is none (`addTxnMarkersToSend`).
     fn write_prepare(
         &self,
         transactional_id: &str,
@@ -901,8 +905,8 @@ impl TransactionCoordinator {
         send_markers_or_complete(transactional_id, metadata, &self.config.bugs, outputs)
     }
 
-    /// A partition leader answered WriteTxnMarkers (`TransactionMarkerRequestCompletionHandler`,
-    /// §2.10). Success, UNSUPPORTED_FOR_MESSAGE_FORMAT and UNSUPPORTED_VERSION count the
+    /// A partition leader answered WriteTxnMarkers (`TransactionMarkerRequestCompletionHandler`).
+    /// Success, UNSUPPORTED_FOR_MESSAGE_FORMAT and UNSUPPORTED_VERSION count the
     /// partitions as written; once none is left the completion (Complete*) is written. Retriable
     /// errors keep them pending and re-send them; a disconnection (the request timed out or the
     /// connection broke, `response.wasDisconnected`) is reported as NETWORK_EXCEPTION and is
@@ -1034,10 +1038,11 @@ impl TransactionCoordinator {
         }
     }
 
-    /// The periodic timeout check (`abortTimedOutTransactions`, §2.9): every Ongoing transaction
-    /// with no pending transition whose `start + timeout < now` (strictly) is fenced and aborted
-    /// as in §2.8 with the server's version (a KIP-939 two-phase-commit transaction, timeout
-    /// `i32::MAX`, never times out). Returns the ids aborted, sorted.
+    /// The periodic timeout check (`abortTimedOutTransactions`): every Ongoing transaction with no
+    /// pending transition whose `start + timeout < now` (strictly) is fenced and aborted
+    /// (`prepareFenceProducerEpoch`, then an internal abort) with the server's version (a KIP-939
+    /// two-phase-commit transaction, timeout `i32::MAX`, never times out). Returns the ids aborted,
+    /// sorted.
     pub fn abort_timed_out_transactions(
         &mut self,
         now: TimestampMs,
@@ -1076,7 +1081,7 @@ impl TransactionCoordinator {
         (aborted, outputs)
     }
 
-    /// The periodic transactional-id expiration (`removeExpiredTransactionalIds`, §2.9): every id
+    /// The periodic transactional-id expiration (`removeExpiredTransactionalIds`): every id
     /// in Empty/CompleteCommit/CompleteAbort with no pending transition and
     /// `last update <= now - transactional.id.expiration.ms` goes to Dead: a tombstone is written and
     /// the entry removed. Returns the ids expired, sorted.
@@ -1149,9 +1154,9 @@ fn send_markers_or_complete(
     }
 }
 
-/// `prepareComplete` + write (§2.6/§2.7/§2.10): Complete* with the partitions cleared and the
-/// Prepare* time as last-update time; under TV2 with a next producer id, the id switches to it at
-/// epoch 0 (the last epoch stays the client-visible 32766).
+/// `prepareComplete` + write (once the last marker is acknowledged): Complete* with the partitions
+/// cleared and the Prepare* time as last-update time; under TV2 with a next producer id, the id
+/// switches to it at epoch 0 (the last epoch stays the client-visible 32766).
 fn complete(
     transactional_id: &str,
     metadata: &mut TransactionMetadata,

@@ -1,4 +1,4 @@
-//! Producer-id allocation in blocks (kafka-semantics §2.13).
+//! Producer-id allocation in blocks (`RPCProducerIdManager`, `ProducerIdControlManager`).
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +6,7 @@ use crate::error::ErrorCode;
 use crate::types::ProducerId;
 
 /// The producer-id manager of a coordinator together with the controller's block allocator
-/// (`RPCProducerIdManager` + `ProducerIdControlManager.generateNextProducerId`, kafka-semantics §2.13).
+/// (`RPCProducerIdManager` + `ProducerIdControlManager.generateNextProducerId`).
 ///
 /// Blocks of `block_size` ids are handed out contiguously and in increasing order from a first
 /// producer id; ids are claimed one by one from the current block. Kafka prefetches the next

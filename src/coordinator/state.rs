@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 
-/// The state of a transactional id at its coordinator (`TransactionState`, kafka-semantics §2.2).
+/// The state of a transactional id at its coordinator (`TransactionState`).
 ///
 /// Declared in Kafka's id order (`TransactionState.id`: Empty = 0 ... PrepareEpochFence = 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ impl TransactionState {
     }
 
     /// The states `self` may be entered from (`TransactionState.validPreviousStates()`,
-    /// kafka-semantics §2.3, baseline [2025-10], which adds TV2's "abort without a transaction":
+    /// baseline [2025-10], which adds TV2's "abort without a transaction":
     /// PrepareAbort from Empty, CompleteCommit and CompleteAbort).
     pub const fn valid_previous_states(self) -> &'static [TransactionState] {
         use TransactionState::*;
@@ -98,8 +98,8 @@ impl TransactionState {
         }
     }
 
-    /// Whether `from -> to` is a legal transition (kafka-semantics §2.3; `prepareTransitionTo`
-    /// throws IllegalStateException for every other pair).
+    /// Whether `from -> to` is a legal transition (`TransactionState.validPreviousStates`;
+    /// `prepareTransitionTo` throws IllegalStateException for every other pair).
     pub fn is_valid_transition(from: TransactionState, to: TransactionState) -> bool {
         to.valid_previous_states().contains(&from)
     }

@@ -1,5 +1,5 @@
 //! The partition leader: the log of one partition with one replica (high watermark = log end
-//! offset), its per-producer state and transaction bookkeeping (kafka-semantics.md §1).
+//! offset), its per-producer state and transaction bookkeeping.
 //!
 //! Kafka's classes: `UnifiedLog` (append order, duplicate detection, verification check),
 //! `ProducerStateManager` / `ProducerAppendInfo` / `ProducerStateEntry` (epoch, sequence and
@@ -27,7 +27,7 @@ pub use producer_state::{
 };
 pub use requests::{produce_response, PendingProduce, ProduceResult, ProduceStep};
 
-/// Known-bug switches (`properties-and-bugs.md` §2.2) that re-introduce bugs of Kafka and of
+/// Known-bug switches (listed in `docs/partition.md`) that re-introduce bugs of Kafka and of
 /// Kafka-compatible brokers for the model checker. `Default` is Kafka's correct behaviour.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -72,7 +72,7 @@ pub struct PartitionBugs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PartitionConfig {
     /// `producer.id.expiration.ms` (default 86 400 000): idle producer state is removed after
-    /// this long (§1.9).
+    /// this long (`ProducerStateManager.removeExpiredProducers`).
     pub producer_id_expiration_ms: i64,
     /// `transaction.partition.verification.enable` (KIP-890 part 1, default true): a
     /// transactional batch that starts a transaction must carry a matching verification guard.
@@ -138,8 +138,8 @@ pub enum AppendOutcome {
         /// Last offset of the batch.
         last_offset: Offset,
     },
-    /// An exact retry of a retained batch (§1.2 step 4): nothing written, Kafka answers `NONE`
-    /// with the original batch's offsets.
+    /// An exact retry of a retained batch (`ProducerStateEntry.findDuplicateBatch`): nothing
+    /// written, Kafka answers `NONE` with the original batch's offsets.
     Duplicate {
         /// First offset of the original batch.
         base_offset: Offset,
@@ -294,7 +294,8 @@ pub struct ConsumerRecord<'a, P> {
 }
 
 /// The leader of one partition with one replica: the log, producer state, verification state,
-/// ongoing/unreplicated transactions and the aborted-transaction index (§1.1).
+/// ongoing/unreplicated transactions and the aborted-transaction index (`ProducerStateManager`,
+/// `TransactionIndex`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PartitionLeader<P> {
     config: PartitionConfig,
@@ -342,7 +343,7 @@ impl<P> PartitionLeader<P> {
     }
 
     /// `ProducerStateManager.firstUnstableOffset`: the earliest first offset among ongoing and
-    /// unreplicated transactions, if any (§1.7).
+    /// unreplicated transactions, if any.
     pub fn first_unstable_offset(&self) -> Option<Offset> {
         let ongoing = self.ongoing_txns.keys().next().copied();
         let unreplicated = self.unreplicated_txns.keys().next().copied();
@@ -352,7 +353,7 @@ impl<P> PartitionLeader<P> {
         }
     }
 
-    /// `UnifiedLog.lastStableOffset`: the FUO if it is below the HW, else the HW (§1.7). With
+    /// `UnifiedLog.lastStableOffset`: the FUO if it is below the HW, else the HW. With
     /// bug M-R2 ([`PartitionBugs::lso_ignores_open_transactions`]) always the HW.
     pub fn last_stable_offset(&self) -> Offset {
         if self.config.bugs.lso_ignores_open_transactions {
@@ -400,7 +401,7 @@ impl<P> PartitionLeader<P> {
             .is_some_and(|e| e.current_txn_first_offset.is_some() && e.producer_epoch == epoch)
     }
 
-    /// KIP-890 part 1, `UnifiedLog.maybeStartTransactionVerification` (§1.10 step 1), called
+    /// KIP-890 part 1, `UnifiedLog.maybeStartTransactionVerification`, called
     /// before a transactional produce is verified with the coordinator: a stale epoch is
     /// `INVALID_PRODUCER_EPOCH` at once; an ongoing transaction at this epoch needs no guard
     /// ([`VerificationGuard::Sentinel`]); otherwise the verification entry is created (or
@@ -459,7 +460,7 @@ impl<P> PartitionLeader<P> {
         }
     }
 
-    /// `ProducerAppendInfo.checkSequence` (§1.4, origin CLIENT), rows a to d.
+    /// `ProducerAppendInfo.checkSequence` (origin CLIENT), rows a to d of `docs/partition.md` 4.2.
     fn check_sequence(
         &self,
         committed: &ProducerStateEntry,
@@ -503,7 +504,7 @@ impl<P> PartitionLeader<P> {
         }
     }
 
-    /// Produce (origin CLIENT), `UnifiedLog.append` in Kafka's order (§1.2): record
+    /// Produce (origin CLIENT), `UnifiedLog.append` in Kafka's order: record
     /// validation, offset assignment, duplicate detection (an exact retry of one of the last 5
     /// batches answers the original offsets and changes nothing), the verification-guard
     /// check, epoch / sequence / transactional-flag validation, then the write, the producer
@@ -585,8 +586,8 @@ impl<P> PartitionLeader<P> {
         if !bugs.no_sequence_check {
             self.check_sequence(committed, epoch, first_sequence)?;
         }
-        // Adding the batch does not touch the open transaction: the flag rules (§1.5) can be
-        // decided on the committed entry.
+        // Adding the batch does not touch the open transaction: the flag rules (`appendDataBatch`)
+        // can be decided on the committed entry.
         let starts_transaction = match (committed.current_txn_first_offset, batch.is_transactional)
         {
             (Some(_), false) => return Err(ErrorCode::InvalidTxnState),
@@ -653,7 +654,7 @@ impl<P> PartitionLeader<P> {
     }
 
     /// The single replica's HW follows the LEO; `onHighWatermarkUpdated` then drops
-    /// unreplicated transactions whose marker is below the HW (§1.7).
+    /// unreplicated transactions whose marker is below the HW.
     fn advance_log_end(&mut self, log_end_offset: Offset) {
         self.log_end_offset = log_end_offset;
         self.high_watermark = log_end_offset;
@@ -664,13 +665,14 @@ impl<P> PartitionLeader<P> {
         }
     }
 
-    /// WriteTxnMarkers for this partition (origin COORDINATOR, `ProducerAppendInfo.appendEndTxnMarker`,
-    /// §1.6): the producer-epoch check (`marker epoch < entry epoch` is `INVALID_PRODUCER_EPOCH`;
-    /// with [`PartitionConfig::strict_tv2_marker_epoch`] KIP-1228's rule for TV2), then the
-    /// coordinator-epoch check (`TRANSACTION_COORDINATOR_FENCED`). An accepted marker takes one
-    /// offset even with no open transaction; it completes the open transaction (an abort goes
-    /// to the aborted index), sets the entry's epoch (a change clears the retained batches),
-    /// coordinator epoch and timestamp. Returns the marker's offset.
+    /// WriteTxnMarkers for this partition (origin COORDINATOR,
+    /// `ProducerAppendInfo.appendEndTxnMarker`): the producer-epoch check (`marker epoch < entry
+    /// epoch` is `INVALID_PRODUCER_EPOCH`; with [`PartitionConfig::strict_tv2_marker_epoch`]
+    /// KIP-1228's rule for TV2), then the coordinator-epoch check
+    /// (`TRANSACTION_COORDINATOR_FENCED`). An accepted marker takes one offset even with no open
+    /// transaction; it completes the open transaction (an abort goes to the aborted index), sets
+    /// the entry's epoch (a change clears the retained batches), coordinator epoch and timestamp.
+    /// Returns the marker's offset.
     pub fn write_marker(&mut self, marker: TxnMarker) -> Result<Offset, ErrorCode> {
         if marker.producer_id < 0 {
             return Err(ErrorCode::InvalidRecord);
@@ -765,7 +767,7 @@ impl<P> PartitionLeader<P> {
         Ok(offset)
     }
 
-    /// `ProducerStateManager.removeExpiredProducers` (§1.9): removes every producer entry with
+    /// `ProducerStateManager.removeExpiredProducers`: removes every producer entry with
     /// no open transaction whose last timestamp is at least `producer.id.expiration.ms` old, and
     /// every verification entry created at least that long ago. Returns the expired producer ids
     /// in ascending order.
@@ -854,7 +856,7 @@ impl<P> PartitionLeader<P> {
 }
 
 /// The error a produce gets when its KIP-890 verification with the transaction coordinator fails
-/// (kafka-semantics §1.10 item 4: `AddPartitionsToTxnManager` and `ReplicaManager`).
+/// (`AddPartitionsToTxnManager` and `ReplicaManager`).
 ///
 /// `error` is the coordinator's answer to the leader's AddPartitionsToTxn (verify-only under
 /// TV1, the implicit add under TV2); `produce_version` is the client's Produce request version

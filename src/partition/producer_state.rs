@@ -168,11 +168,12 @@ pub enum VerificationGuard {
 /// produce starts, removed once a transactional batch or marker of the producer is appended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct VerificationStateEntry {
-    /// Creation time (expires with `producer.id.expiration.ms`, §1.9).
+    /// Creation time (expires with `producer.id.expiration.ms`, `removeExpiredProducers`).
     pub timestamp: TimestampMs,
     /// The guard a verified append must present.
     pub guard: VerificationGuard,
-    /// The lowest sequence seen while verifying (rule 1.4 b).
+    /// The lowest sequence seen while verifying (`maybeUpdateLowestSequenceAndEpoch`;
+    /// `checkSequence` refuses a higher one).
     pub lowest_sequence: Sequence,
     /// The epoch being verified.
     pub producer_epoch: ProducerEpoch,

@@ -261,7 +261,8 @@ impl Broker {
             }
             t
         };
-        // `topics = None` (or, at v0 only, an empty list) means every topic (§2.5 item 3).
+        // `topics = None` (or, at v0 only, an empty list) means every topic (MetadataRequest v1+:
+        // an empty list is no topic).
         let topics: Vec<MetadataResponseTopic> = match &r.topics {
             Some(list) if !(version == 0 && list.is_empty()) => list
                 .iter()

@@ -5,7 +5,7 @@
 //! One node, in-memory logs holding the clients' raw v2 record batches. The adapter decodes
 //! (`kafka-protocol`), calls the core (`kafka_eos::partition::PartitionLeader`,
 //! `kafka_eos::coordinator::TransactionCoordinator`) and encodes; every protocol decision is the
-//! core's. See `docs/broker.md` and `shared/reference/wire-adapter.md`.
+//! core's. See `docs/broker.md`.
 
 #![warn(missing_docs)]
 

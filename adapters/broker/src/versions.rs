@@ -1,4 +1,4 @@
-//! The API versions this broker advertises (wire-adapter.md §0): every API the two Python
+//! The API versions this broker advertises (ApiVersions, KIP-511): every API the two Python
 //! clients need for idempotent and transactional produce and a `read_committed` consumer with
 //! `assign()`, capped so that every client stays on the name-based, TV1 (pre-KIP-890-part-2)
 //! forms that the core implements (Produce ≤ 11, Fetch ≤ 12, AddPartitionsToTxn ≤ 3, EndTxn ≤ 3,

@@ -1,6 +1,6 @@
-//! The broker on the wire, spoken to through `kafka-protocol`'s client side (wire-adapter.md
-//! §6.1): API versions, produce and fetch, duplicate retries, transactions with markers,
-//! KIP-890 verification, and bad input that closes one connection while another keeps working.
+//! The broker on the wire, spoken to through `kafka-protocol`'s client side: API versions, produce
+//! and fetch, duplicate retries, transactions with markers, KIP-890 verification, and bad input
+//! that closes one connection while another keeps working.
 
 mod common;
 
@@ -126,7 +126,7 @@ fn batch_count(records: &Option<Bytes>) -> usize {
     RecordBatchDecoder::decode_batch_info(&mut b).unwrap().len()
 }
 
-// wire-adapter.md §0 / KIP-511: the table the clients negotiate against.
+// KIP-511 (ApiVersions): the table the clients negotiate against.
 #[test]
 fn api_versions_lists_the_advertised_table() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -161,8 +161,8 @@ fn api_versions_above_range_answers_v0_with_unsupported_version() {
     assert_eq!(again.error_code, 0);
 }
 
-// wire-adapter.md §1.3: every advertised (api, version) answers a default request with a
-// response that encodes and decodes (encode errors are run-time errors).
+// Every advertised (api, version) answers a default request with a response that encodes and
+// decodes (`kafka-protocol` reports a field set in a version that lacks it only at run time).
 #[test]
 fn every_advertised_version_answers_a_default_request() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -202,7 +202,7 @@ fn every_advertised_version_answers_a_default_request() {
     }
 }
 
-// wire-adapter.md §2.5 item 3: `topics = Some([])` means no topics (v1+), `None` all of them.
+// MetadataRequest: `topics = Some([])` means no topics (v1+), `None` all of them.
 #[test]
 fn metadata_empty_list_means_no_topics() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -261,9 +261,9 @@ fn produce_then_fetch_returns_the_batch_at_its_offset() {
     );
 }
 
-// Kafka's ProducerStateManagerTest / UnifiedLogTest "duplicate append returns the original
-// offset" (kafka-semantics §1.2 step 4): a retry answers NONE with the first offset; the log
-// holds the batch once.
+// Kafka's ProducerStateManagerTest / UnifiedLogTest "duplicate append returns the original offset"
+// (UnifiedLogTest.testDuplicateAppends): a retry answers NONE with the first offset; the log holds
+// the batch once.
 #[test]
 fn duplicate_retry_returns_the_original_offset() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -293,9 +293,9 @@ fn duplicate_retry_is_appended_again_with_dedup_disabled() {
     assert_eq!(produce(&mut c, None, 1, batch), (0, 10));
 }
 
-// kafka-semantics §1.4 row d and §1.11: a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER (45); a
-// stale epoch INVALID_PRODUCER_EPOCH (47); a new epoch at sequence 0 is accepted (librdkafka's
-// local epoch bump, §2.1).
+// ProducerAppendInfo.checkSequence / checkProducerEpoch: a sequence gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER (45); a stale epoch INVALID_PRODUCER_EPOCH (47); a new epoch at
+// sequence 0 is accepted (librdkafka's local epoch bump of an idempotent producer).
 #[test]
 fn sequence_gap_and_stale_epoch_are_rejected() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -354,7 +354,7 @@ fn aborted_transaction_is_listed_and_marked() {
 
 // KIP-890 part 1: a transactional produce to a partition that was never added fails
 // verification; the coordinator's TRANSACTION_ABORTABLE becomes INVALID_TXN_STATE (48) for
-// Produce <= v10 (kafka-semantics §1.10 item 4). Nothing is written.
+// Produce <= v10 (AddPartitionsToTxnManager, ReplicaManager). Nothing is written.
 #[test]
 fn unverified_transactional_produce_is_rejected() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -515,11 +515,11 @@ fn produce_with_acks_zero_gets_no_response() {
     assert_eq!(fetch(&mut c, 0, 0, 0).high_watermark, 1);
 }
 
-// The late-Produce finding of docs/broker.md: a stale transactional batch that arrives between
-// two transactions fails KIP-890 verification (48) but leaves a verification entry with its low
-// sequence; the producer's next first batch on the partition then meets rule 1.4 b
-// (kafka-semantics §1.4, `VerificationStateEntry.lowestSequence`) and is OUT_OF_ORDER (45).
-// Nothing stale is written.
+// The late-Produce finding of docs/broker.md: a stale transactional batch that arrives between two
+// transactions fails KIP-890 verification (48) but leaves a verification entry with its low
+// sequence; the producer's next first batch on the partition then meets
+// `ProducerAppendInfo.checkSequence` row b (`VerificationStateEntry.lowestSequence`) and is
+// OUT_OF_ORDER (45). Nothing stale is written.
 #[test]
 fn late_stale_transactional_batch_between_transactions_blocks_the_next_first_batch() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
