@@ -6,4 +6,5 @@
 pub mod conformance;
 pub mod explore;
 pub mod model;
+pub mod render;
 pub mod spawn;

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kafka_eos_model::model::bugs::{KnownBug, ProtocolBug, BUGS, PROTOCOL_BUGS};
 use kafka_eos_model::model::check::{run, CheckOptions};
-use kafka_eos_model::model::scenario::{
-    KnownBug, Protocol, ProtocolBug, Scenario, BUGS, PROTOCOL_BUGS,
-};
+use kafka_eos_model::model::scenario::{Protocol, Scenario};
 use kafka_eos_model::{conformance, explore, spawn};
 
 const USAGE: &str = "usage: kafka-eos <command>

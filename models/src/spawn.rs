@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 use kafka_eos::producer::RequestId;
 use stateright::actor::{Actor, Command, Id, Network, Out, RandomChoices, Timers};
 
-use crate::explore::actor_text;
 use crate::model::actors::{pflag, ActorState, AppPhase, Choice, EosActor, Msg, Timer};
-use crate::model::properties::{EosState, ALWAYS};
+use crate::model::properties::ALWAYS;
 use crate::model::scenario::Scenario;
+use crate::model::EosState;
+use crate::render::actor_text;
 
 /// Whether a message travels on a client connection (the ones the loss applies to).
 pub fn is_client_message(m: &Msg) -> bool {

@@ -11,10 +11,10 @@ fn list_names_every_scenario_and_bug() {
     let out = bin().arg("list").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in kafka_eos_model::model::scenario::NAMES {
+    for name in kafka_eos_model::model::scenarios::NAMES {
         assert!(text.contains(name), "{name} missing from list");
     }
-    for bug in kafka_eos_model::model::scenario::BUGS {
+    for bug in kafka_eos_model::model::bugs::BUGS {
         assert!(text.contains(bug.name), "{} missing from list", bug.name);
     }
     // The old protocols' own bugs are listed with the command that shows them.
@@ -22,7 +22,7 @@ fn list_names_every_scenario_and_bug() {
         text.contains("[kafka-eos check late-endtxn --protocol tv1-verify; breaks S9 atomicity, S10 commit durability, S11 no aborted read]"),
         "{text}"
     );
-    for b in kafka_eos_model::model::scenario::PROTOCOL_BUGS {
+    for b in kafka_eos_model::model::bugs::PROTOCOL_BUGS {
         assert!(text.contains(b.summary), "{} missing from list", b.id);
     }
 }

@@ -8,8 +8,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kafka_eos_model::model::bugs::KnownBug;
 use kafka_eos_model::model::check::{run, CheckOptions};
-use kafka_eos_model::model::scenario::{KnownBug, Scenario, S1};
+use kafka_eos_model::model::properties::S1;
+use kafka_eos_model::model::scenario::Scenario;
 use serde_json::Value;
 
 /// The explorer child process; killed when the test ends, pass or fail.

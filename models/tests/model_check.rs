@@ -2,9 +2,11 @@
 //! switch, with their summaries snapshotted (BFS, one thread: counts and shortest
 //! counterexamples are deterministic; no timings).
 
+use kafka_eos_model::model::bugs::{BUGS, PROTOCOL_BUGS};
 use kafka_eos_model::model::check::{run, CheckOptions, Outcome};
 use kafka_eos_model::model::properties::ALWAYS;
-use kafka_eos_model::model::scenario::{Protocol, Scenario, BUGS, NAMES, PROTOCOL_BUGS};
+use kafka_eos_model::model::scenario::{Protocol, Scenario};
+use kafka_eos_model::model::scenarios::NAMES;
 
 fn check(s: &Scenario) -> String {
     let report = run(s, &CheckOptions::default());

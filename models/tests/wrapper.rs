@@ -11,9 +11,8 @@ use kafka_eos::partition::{ProduceBatch, TxnMarker};
 use kafka_eos::producer::{Request, Response};
 use kafka_eos::types::TransactionVersion;
 use kafka_eos_model::model::actors::Msg;
-use kafka_eos_model::model::model;
-use kafka_eos_model::model::properties::{coordinator, partitions, EosModel, EosState};
 use kafka_eos_model::model::scenario::{Protocol, Scenario};
+use kafka_eos_model::model::{coordinator, model, partitions, EosModel, EosState};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::Model;
 

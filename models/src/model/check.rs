@@ -6,13 +6,13 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use stateright::actor::{Actor, ActorModelAction, Id};
+use stateright::actor::Id;
 use stateright::{Checker, Expectation, Model};
 
-use super::actors::{Choice, EosActor, Msg, Timer};
-use super::model;
-use super::properties::{EosModel, EosState};
+use super::actors::EosActor;
 use super::scenario::{Protocol, Scenario};
+use super::{model, EosModel, EosState};
+use crate::render::render_action;
 
 /// How to run the checker.
 #[derive(Clone, Debug)]
@@ -220,58 +220,6 @@ impl Report {
                 "path": p.encoded,
             })).collect::<Vec<_>>(),
         })
-    }
-}
-
-fn actor_name(m: &EosModel, id: Id) -> String {
-    m.actors
-        .get(usize::from(id))
-        .map_or_else(|| format!("{id:?}"), Actor::name)
-}
-
-/// A timer in the protocol's words (the event its expiry stands for).
-pub fn timer_words(t: &Timer) -> String {
-    match t {
-        Timer::Start => "restarted instance starts (initTransactions)".to_string(),
-        Timer::RequestTimeout(r) => format!("request #{r} timed out (outcome unknown)"),
-        Timer::TransactionTimeout => "transaction timed out".to_string(),
-        Timer::Failover => "fails over to a new coordinator epoch".to_string(),
-        Timer::MarkerTimeout => "WriteTxnMarkers request timed out (markers re-sent)".to_string(),
-        Timer::ExpireProducers => "expires idle producer state".to_string(),
-    }
-}
-
-/// One action in the protocol's words.
-pub fn render_action(m: &EosModel, a: &ActorModelAction<Msg, Timer, Choice>) -> String {
-    match a {
-        ActorModelAction::Deliver { src, dst, msg } => {
-            format!(
-                "{} -> {}: {:?}",
-                actor_name(m, *src),
-                actor_name(m, *dst),
-                msg
-            )
-        }
-        ActorModelAction::Drop(env) => format!(
-            "network drops {} -> {}: {:?}",
-            actor_name(m, env.src),
-            actor_name(m, env.dst),
-            env.msg
-        ),
-        ActorModelAction::Timeout(id, t) => format!("{}: {}", actor_name(m, *id), timer_words(t)),
-        ActorModelAction::Crash(id) => format!("{} crashes", actor_name(m, *id)),
-        ActorModelAction::Recover(id) => format!("{} recovers", actor_name(m, *id)),
-        ActorModelAction::SelectRandom { actor, random, .. } => {
-            let Choice::End(r) = random;
-            format!(
-                "{}: application calls {}",
-                actor_name(m, *actor),
-                match r {
-                    kafka_eos::types::TransactionResult::Commit => "commitTransaction()",
-                    kafka_eos::types::TransactionResult::Abort => "abortTransaction()",
-                }
-            )
-        }
     }
 }
 

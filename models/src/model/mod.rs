@@ -1,17 +1,109 @@
-//! The stateright model of Kafka's exactly-once protocol: the three core roles as actors
-//! ([`actors`]), bounded scenarios and the known-bug catalogue ([`scenario`]), the properties
-//! ([`properties`]), and the checker driver with its summaries ([`check`]).
+//! The stateright model of Kafka's exactly-once protocol.
+//!
+//! This file builds the model: a [`Scenario`] becomes a [`ModelCfg`] and then an [`EosModel`]
+//! (stateright's `ActorModel` of the three core roles), with the typed projections of its
+//! global state [`EosState`] onto the actors. The rest, by concern:
+//!
+//! - [`actors`]: the three core roles as stateright actors;
+//! - [`scenario`]: the [`Scenario`] configuration, the protocol versions and the mapping onto
+//!   the core's configurations;
+//! - [`scenarios`]: the named scenarios;
+//! - [`bugs`]: the known-bug catalogue and the verdicts each bug must produce;
+//! - [`properties`]: the property and probe names and their conditions;
+//! - [`check`]: the checker driver and its summaries.
 
 pub mod actors;
+pub mod bugs;
 pub mod check;
 pub mod properties;
 pub mod scenario;
+pub mod scenarios;
 
-use stateright::actor::{ActorModel, LossyNetwork, Network};
+use stateright::actor::{ActorModel, ActorModelState, LossyNetwork, Network};
 
-use actors::EosActor;
-use properties::{producers, properties_of, EosModel, EosState, ModelCfg};
+use actors::{
+    ActorState, CoordinatorActorState, EosActor, PartitionActorState, ProducerActorState, Rec,
+};
+use properties::properties_of;
 use scenario::{NetworkKind, Scenario};
+
+/// Where a scripted record comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecInfo {
+    /// Producer instance index.
+    pub producer: usize,
+    /// Transaction index in that producer's script (the ghost transaction tag).
+    pub txn: u8,
+    /// Partition index.
+    pub partition: u8,
+}
+
+/// The model's configuration: the scenario plus the record table properties read.
+#[derive(Clone, Debug)]
+pub struct ModelCfg {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Record id → origin.
+    pub records: Vec<RecInfo>,
+}
+
+impl ModelCfg {
+    /// The configuration of a scenario (record ids numbered in script order).
+    pub fn new(scenario: Scenario) -> ModelCfg {
+        let mut records = Vec::new();
+        for (producer, p) in scenario.producers.iter().enumerate() {
+            for (txn, t) in p.txns.iter().enumerate() {
+                for partition in &t.records {
+                    records.push(RecInfo {
+                        producer,
+                        txn: u8::try_from(txn).unwrap_or(u8::MAX),
+                        partition: *partition,
+                    });
+                }
+            }
+        }
+        ModelCfg { scenario, records }
+    }
+
+    fn rec(&self, rec: Rec) -> Option<RecInfo> {
+        self.records.get(usize::from(rec)).copied()
+    }
+}
+
+/// The model type.
+pub type EosModel = ActorModel<EosActor, ModelCfg, ()>;
+/// The model's global state.
+pub type EosState = ActorModelState<EosActor, ()>;
+
+/// The producer actors' states, by index.
+pub fn producers(s: &EosState) -> Vec<&ProducerActorState> {
+    s.actor_states
+        .iter()
+        .filter_map(|a| match &**a {
+            ActorState::Producer(p) => Some(&**p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The partition actors' states, by partition index.
+pub fn partitions(s: &EosState) -> Vec<&PartitionActorState> {
+    s.actor_states
+        .iter()
+        .filter_map(|a| match &**a {
+            ActorState::Partition(p) => Some(&**p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The coordinator actor's state.
+pub fn coordinator(s: &EosState) -> Option<&CoordinatorActorState> {
+    s.actor_states.iter().find_map(|a| match &**a {
+        ActorState::Coordinator(c) => Some(&**c),
+        _ => None,
+    })
+}
 
 /// Builds the actor model of a scenario.
 pub fn model(scenario: &Scenario) -> EosModel {

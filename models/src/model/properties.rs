@@ -1,9 +1,12 @@
-//! The properties (`properties-and-bugs.md` §3): safety invariants as `always`, liveness as
-//! "quiescent ⇒ P" `always`, and one `sometimes` probe per mechanism.
+//! The properties: their names (shared with the bug catalogue and the scenarios), safety
+//! invariants as `always`, liveness as "quiescent ⇒ P" `always`, and one `sometimes` probe
+//! per mechanism. docs/model.md tables the properties with the Kafka issues and KIPs that break
+//! them.
 //!
-//! Every property reads the global state through the typed projections below. Logs are the
-//! partitions' own (a single replica never truncates, so the log *is* the history of appends);
-//! what the application was told lives in the producer actors' ghost fields.
+//! Every property reads the global state through the typed projections of [`super`] and the
+//! log views below. Logs are the partitions' own (a single replica never truncates, so the log
+//! *is* the history of appends); what the application was told lives in the producer actors'
+//! ghost fields.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,94 +15,83 @@ use kafka_eos::partition::{
     consumer_records, BatchContent, IsolationLevel, LogBatch, PartitionLeader,
 };
 use kafka_eos::types::{Offset, ProducerEpoch, ProducerId, TransactionResult};
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState};
+use stateright::actor::ActorModelAction;
 use stateright::{Expectation, Model, Property};
 
-use super::actors::{
-    cflag, pflag, ActorState, AppPhase, CoordinatorActorState, EosActor, PartitionActorState,
-    ProducerActorState, Rec, UNKNOWN_OFFSET,
-};
-use super::scenario::{
-    probe, Scenario, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9,
-};
+use super::actors::{cflag, pflag, AppPhase, Rec, UNKNOWN_OFFSET};
+use super::scenario::Scenario;
+use super::{coordinator, partitions, producers, EosModel, EosState, RecInfo};
 
-/// Where a scripted record comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecInfo {
-    /// Producer instance index.
-    pub producer: usize,
-    /// Transaction index in that producer's script (the ghost transaction tag).
-    pub txn: u8,
-    /// Partition index.
-    pub partition: u8,
+// ------------------------------------------------------------------ names
+// The property names, shared by the properties, the bug catalogue and the scenarios.
+
+/// S1.
+pub const S1: &str = "S1 no duplicate";
+/// S2.
+pub const S2: &str = "S2 no acked loss";
+/// S3.
+pub const S3: &str = "S3 sequence contiguity";
+/// S4.
+pub const S4: &str = "S4 epoch monotonic";
+/// S5.
+pub const S5: &str = "S5 zombie fencing";
+/// S9.
+pub const S9: &str = "S9 atomicity";
+/// S10.
+pub const S10: &str = "S10 commit durability";
+/// S11.
+pub const S11: &str = "S11 no aborted read";
+/// S12.
+pub const S12: &str = "S12 read_committed bound";
+/// S13.
+pub const S13: &str = "S13 LSO well-formed";
+/// S14.
+pub const S14: &str = "S14 transaction membership";
+/// S15.
+pub const S15: &str = "S15 no cross-transaction leak";
+/// S17.
+pub const S17: &str = "S17 coordinator epoch monotonic";
+/// L2.
+pub const L2: &str = "L2 no hanging transaction (quiescent)";
+/// L3.
+pub const L3: &str = "L3 prepare completes (quiescent)";
+/// L4.
+pub const L4: &str = "L4 committed data readable (quiescent)";
+
+/// Probe names: the `sometimes` properties, one per mechanism, so a run that finds no
+/// counterexample also shows it exercised what it was meant to.
+pub mod probe {
+    /// A retried batch is answered with its original offset.
+    pub const DUPLICATE: &str = "probe: duplicate retry deduplicated";
+    /// The leader answers OUT_OF_ORDER_SEQUENCE_NUMBER.
+    pub const OUT_OF_ORDER: &str = "probe: out-of-order sequence rejected";
+    /// A request is rejected with PRODUCER_FENCED or INVALID_PRODUCER_EPOCH.
+    pub const FENCED: &str = "probe: producer fenced";
+    /// The coordinator answers CONCURRENT_TRANSACTIONS.
+    pub const CONCURRENT: &str = "probe: concurrent transactions";
+    /// A transaction commits with data on 2 partitions.
+    pub const COMMIT_2: &str = "probe: commit across 2 partitions";
+    /// A transaction aborts with data on 2 partitions.
+    pub const ABORT_2: &str = "probe: abort after writing 2 partitions";
+    /// An open transaction holds the LSO below the HW.
+    pub const LSO_HELD: &str = "probe: LSO held below HW";
+    /// The coordinator fails over while a transaction is in Prepare*.
+    pub const FAILOVER_PREPARE: &str = "probe: coordinator failover in prepare";
+    /// The coordinator aborts a timed-out transaction.
+    pub const TIMEOUT_ABORT: &str = "probe: transaction timeout abort";
+    /// A transactional produce arriving after its transaction's marker is rejected.
+    pub const LATE_PRODUCE: &str = "probe: late produce rejected";
+    /// A delayed EndTxn is rejected by the coordinator.
+    pub const LATE_ENDTXN: &str = "probe: late EndTxn rejected";
+    /// A producer's acked data reaches the log (sanity: the workload runs at all).
+    pub const ACKED: &str = "probe: record acknowledged";
+    /// A partition leader rejects a marker for its producer epoch (a late or re-sent marker).
+    pub const STALE_MARKER: &str = "probe: stale marker rejected";
+    /// A partition leader expired a producer's state and the producer wrote again after it.
+    pub const EXPIRED: &str = "probe: producer state expired, then written again";
 }
 
-/// The model's configuration: the scenario plus the record table properties read.
-#[derive(Clone, Debug)]
-pub struct ModelCfg {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// Record id → origin.
-    pub records: Vec<RecInfo>,
-}
-
-impl ModelCfg {
-    /// The configuration of a scenario (record ids numbered in script order).
-    pub fn new(scenario: Scenario) -> ModelCfg {
-        let mut records = Vec::new();
-        for (producer, p) in scenario.producers.iter().enumerate() {
-            for (txn, t) in p.txns.iter().enumerate() {
-                for partition in &t.records {
-                    records.push(RecInfo {
-                        producer,
-                        txn: u8::try_from(txn).unwrap_or(u8::MAX),
-                        partition: *partition,
-                    });
-                }
-            }
-        }
-        ModelCfg { scenario, records }
-    }
-
-    fn rec(&self, rec: Rec) -> Option<RecInfo> {
-        self.records.get(usize::from(rec)).copied()
-    }
-}
-
-/// The model type.
-pub type EosModel = ActorModel<EosActor, ModelCfg, ()>;
-/// The model's global state.
-pub type EosState = ActorModelState<EosActor, ()>;
-
-/// The producer actors' states, by index.
-pub fn producers(s: &EosState) -> Vec<&ProducerActorState> {
-    s.actor_states
-        .iter()
-        .filter_map(|a| match &**a {
-            ActorState::Producer(p) => Some(&**p),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The partition actors' states, by partition index.
-pub fn partitions(s: &EosState) -> Vec<&PartitionActorState> {
-    s.actor_states
-        .iter()
-        .filter_map(|a| match &**a {
-            ActorState::Partition(p) => Some(&**p),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The coordinator actor's state.
-pub fn coordinator(s: &EosState) -> Option<&CoordinatorActorState> {
-    s.actor_states.iter().find_map(|a| match &**a {
-        ActorState::Coordinator(c) => Some(&**c),
-        _ => None,
-    })
-}
+// ------------------------------------------------------------------ log views
 
 /// One data batch of a log with its transaction outcome at that partition.
 #[derive(Clone, Copy, Debug)]

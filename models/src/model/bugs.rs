@@ -1,0 +1,383 @@
+//! The known-bug catalogue: each switch brings back one bug that Kafka (or a Kafka-compatible
+//! broker or client) shipped, maps onto the core's `...Bugs` switches or onto the protocol, and
+//! names the verdicts the checker must produce with it; and the protocol-level bugs of the old
+//! protocol versions, which need no switch.
+
+use super::properties::{L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9};
+use super::scenario::{Protocol, Scenario};
+
+/// A known-bug switch, mapped onto the core's `...Bugs` switches or onto the protocol. Each
+/// variant's doc starts with its catalogue id (the `id` that `list` prints and `--bug` accepts,
+/// tabled in docs/model.md), then where the bug comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KnownBug {
+    /// M-I1 (KIP-98 motivation): no duplicate detection or sequence check at the leader
+    /// (`ProducerAppendInfo.checkSequence` off).
+    NoSequenceCheck,
+    /// M-I2 (Redpanda #3038/#3039): the leader's duplicate window holds 1 batch while the client
+    /// has 2 in flight (Kafka keeps `ProducerStateEntry.NUM_BATCHES_TO_RETAIN` = 5).
+    SmallDuplicateWindow,
+    /// M-I3 (KIP-360, KAFKA-18579): the client re-sends an ambiguous batch with a new sequence.
+    ResetSequenceOnAmbiguous,
+    /// M-I4 (KIP-98's first `ProducerIdMapping.checkSeqAndEpoch` without its gap check): the
+    /// leader accepts a sequence gap.
+    AllowSequenceGap,
+    /// M-F1 (KIP-98 fencing, `ProducerAppendInfo.checkProducerEpoch` off): the leader skips the
+    /// producer-epoch check (zombie writes).
+    NoEpochCheck,
+    /// M-F2 (KAFKA-5231): InitProducerId fences an ongoing transaction without an epoch bump.
+    FenceWithoutBump,
+    /// M-F3 (KAFKA-6119): a timed-out transaction is aborted without an epoch bump.
+    TimeoutAbortWithoutBump,
+    /// M-T3 (KAFKA-17754): a lost EndTxn(COMMIT) is treated as aborted at the same epoch.
+    AbortAfterCommitTimeout,
+    /// M-T4 (KAFKA-14053): after a batch expires, the client aborts without the KIP-360 epoch
+    /// bump.
+    AbortWithoutBumpAfterTimeout,
+    /// M-T6 (KIP-890 motivation): the client writes without AddPartitionsToTxn.
+    SkipAddPartitions,
+    /// M-C1 (the coordinator-epoch check of `ProducerAppendInfo.appendEndTxnMarker` off): the
+    /// leader accepts markers of an older coordinator epoch.
+    NoCoordinatorEpochCheck,
+    /// M-C3: a new coordinator does not resume markers of Prepare* transactions (Kafka's
+    /// coordinator resumes them on load: `shouldWriteTxnMarkersForTransactionInPreparedCommitState`).
+    NoResumePrepareOnLoad,
+    /// M-R1 (librdkafka#3020): read_committed fetches carry no aborted-transaction list
+    /// (`FetchResponse`'s `abortedTransactions`).
+    NoAbortedFilter,
+    /// M-R2 (KIP-98's last stable offset, `ProducerStateManager.firstUnstableOffset` ignored): the
+    /// LSO ignores open transactions (LSO = HW).
+    LsoIgnoresOpenTransactions,
+    /// M-T5 (Redpanda PR #3232): the leader applies a marker to the producer id's open
+    /// transaction whatever the marker's epoch.
+    MarkerMatchPidOnly,
+    /// KIP-1228 (TV2 before it): the leader accepts a TV2 marker whose epoch equals the current
+    /// one while a transaction is open (the older rule rejects only `marker epoch < current`).
+    LenientTv2MarkerEpoch,
+}
+
+/// Static description of one known bug.
+pub struct BugInfo {
+    /// The switch.
+    pub bug: KnownBug,
+    /// The command-line name.
+    pub name: &'static str,
+    /// Catalogue id (`M-…`, as `list` prints it; `--bug` accepts it too), or the KIP that
+    /// fixed a bug outside the catalogue.
+    pub id: &'static str,
+    /// One line: what it does and where it comes from.
+    pub summary: &'static str,
+    /// The scenario that shows it.
+    pub scenario: &'static str,
+    /// The protocol it is checked under.
+    pub protocol: Protocol,
+    /// The properties the checker must find broken (exactly these; every other holds).
+    pub breaks: &'static [&'static str],
+    /// Findings its scenario reports without the bug that the bug turns into other
+    /// violations (these then hold).
+    pub hides: &'static [&'static str],
+}
+
+impl KnownBug {
+    /// Every switch, in declaration order: the order `list` prints them.
+    pub const ALL: [KnownBug; 16] = [
+        KnownBug::NoSequenceCheck,
+        KnownBug::SmallDuplicateWindow,
+        KnownBug::ResetSequenceOnAmbiguous,
+        KnownBug::AllowSequenceGap,
+        KnownBug::NoEpochCheck,
+        KnownBug::FenceWithoutBump,
+        KnownBug::TimeoutAbortWithoutBump,
+        KnownBug::AbortAfterCommitTimeout,
+        KnownBug::AbortWithoutBumpAfterTimeout,
+        KnownBug::SkipAddPartitions,
+        KnownBug::NoCoordinatorEpochCheck,
+        KnownBug::NoResumePrepareOnLoad,
+        KnownBug::NoAbortedFilter,
+        KnownBug::LsoIgnoresOpenTransactions,
+        KnownBug::MarkerMatchPidOnly,
+        KnownBug::LenientTv2MarkerEpoch,
+    ];
+
+    /// This bug's catalogue entry: one match arm per switch, so every switch has exactly one.
+    pub const fn info(self) -> &'static BugInfo {
+        match self {
+            KnownBug::NoSequenceCheck => &BugInfo {
+        bug: KnownBug::NoSequenceCheck,
+        name: "no-sequence-check",
+        id: "M-I1",
+        summary: "leader appends every retry: no duplicate detection (KIP-98 motivation)",
+        scenario: "idempotent",
+        protocol: Protocol::Tv2,
+        breaks: &[S1, S3],
+        hides: &[],
+            },
+            KnownBug::SmallDuplicateWindow => &BugInfo {
+        bug: KnownBug::SmallDuplicateWindow,
+        name: "small-duplicate-window",
+        id: "M-I2",
+        summary: "leader remembers 1 batch while 2 are in flight (Redpanda #3038/#3039)",
+        scenario: "idempotent",
+        protocol: Protocol::Tv2,
+        breaks: &[S1],
+        hides: &[],
+            },
+            KnownBug::ResetSequenceOnAmbiguous => &BugInfo {
+        bug: KnownBug::ResetSequenceOnAmbiguous,
+        name: "reset-sequence-on-ambiguous",
+        id: "M-I3",
+        summary: "client re-sends an ambiguous batch with a new sequence (KIP-360, KAFKA-18579)",
+        scenario: "idempotent",
+        protocol: Protocol::Tv2,
+        breaks: &[S1],
+        hides: &[],
+            },
+            KnownBug::AllowSequenceGap => &BugInfo {
+        bug: KnownBug::AllowSequenceGap,
+        name: "allow-sequence-gap",
+        id: "M-I4",
+        summary: "leader accepts a sequence gap and answers an overtaken batch DUPLICATE_SEQUENCE_NUMBER (KIP-98's first ProducerIdMapping)",
+        scenario: "idempotent-reorder",
+        protocol: Protocol::Tv2,
+        breaks: &[S2, S3, L4],
+        // The reordered batch that duplicates without the bug is lost with it.
+        hides: &[S1],
+            },
+            KnownBug::NoEpochCheck => &BugInfo {
+        bug: KnownBug::NoEpochCheck,
+        name: "no-epoch-check",
+        id: "M-F1",
+        summary: "leader accepts a zombie's write at an old epoch (KIP-98 fencing off)",
+        scenario: "zombie",
+        protocol: Protocol::Tv0,
+        breaks: &[S5, S14, S15, L2],
+        hides: &[],
+            },
+            KnownBug::FenceWithoutBump => &BugInfo {
+        bug: KnownBug::FenceWithoutBump,
+        name: "fence-without-bump",
+        id: "M-F2",
+        summary: "InitProducerId aborts an ongoing transaction without an epoch bump (KAFKA-5231)",
+        scenario: "zombie",
+        protocol: Protocol::Tv0,
+        breaks: &[S14, S15],
+        hides: &[],
+            },
+            KnownBug::TimeoutAbortWithoutBump => &BugInfo {
+        bug: KnownBug::TimeoutAbortWithoutBump,
+        name: "timeout-abort-without-bump",
+        id: "M-F3",
+        summary: "coordinator times out a transaction without an epoch bump (KAFKA-6119)",
+        scenario: "timeout",
+        protocol: Protocol::Tv0,
+        breaks: &[S14, L2],
+        hides: &[],
+            },
+            KnownBug::AbortAfterCommitTimeout => &BugInfo {
+        bug: KnownBug::AbortAfterCommitTimeout,
+        name: "abort-after-commit-timeout",
+        id: "M-T3",
+        summary: "client treats a lost EndTxn(COMMIT) as aborted at the same epoch (KAFKA-17754)",
+        scenario: "late-endtxn",
+        protocol: Protocol::Tv2,
+        breaks: &[S10, S11, S15],
+        hides: &[],
+            },
+            KnownBug::AbortWithoutBumpAfterTimeout => &BugInfo {
+        bug: KnownBug::AbortWithoutBumpAfterTimeout,
+        name: "abort-without-bump-after-timeout",
+        id: "M-T4",
+        summary: "client aborts after a delivery timeout without the epoch bump (KAFKA-14053)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv1Verify,
+        breaks: &[S10, S11, S15],
+        hides: &[],
+            },
+            KnownBug::SkipAddPartitions => &BugInfo {
+        bug: KnownBug::SkipAddPartitions,
+        name: "skip-add-partitions",
+        id: "M-T6",
+        summary: "client writes to a partition without AddPartitionsToTxn (KIP-890 motivation)",
+        scenario: "transactions",
+        protocol: Protocol::Tv0,
+        breaks: &[S14, L2],
+        hides: &[],
+            },
+            KnownBug::NoCoordinatorEpochCheck => &BugInfo {
+        bug: KnownBug::NoCoordinatorEpochCheck,
+        name: "no-coordinator-epoch-check",
+        id: "M-C1",
+        summary: "leader accepts markers of a zombie coordinator (older coordinator epoch)",
+        scenario: "coordinator-failover",
+        protocol: Protocol::Tv2,
+        breaks: &[S17],
+        hides: &[],
+            },
+            KnownBug::NoResumePrepareOnLoad => &BugInfo {
+        bug: KnownBug::NoResumePrepareOnLoad,
+        name: "no-resume-prepare-on-load",
+        id: "M-C3",
+        summary:
+            "new coordinator never resumes markers of a Prepare* transaction (CompletePartialTxn)",
+        scenario: "coordinator-failover",
+        protocol: Protocol::Tv2,
+        breaks: &[L3],
+        hides: &[],
+            },
+            KnownBug::NoAbortedFilter => &BugInfo {
+        bug: KnownBug::NoAbortedFilter,
+        name: "no-aborted-filter",
+        id: "M-R1",
+        summary: "read_committed fetch without the aborted-transaction list (librdkafka#3020)",
+        scenario: "transactions",
+        protocol: Protocol::Tv2,
+        breaks: &[S11, S12],
+        hides: &[],
+            },
+            KnownBug::LsoIgnoresOpenTransactions => &BugInfo {
+        bug: KnownBug::LsoIgnoresOpenTransactions,
+        name: "lso-ignores-open-transactions",
+        id: "M-R2",
+        summary: "last stable offset = high watermark (open transactions ignored)",
+        scenario: "transactions",
+        protocol: Protocol::Tv2,
+        breaks: &[S11, S12, S13],
+        hides: &[],
+            },
+            KnownBug::MarkerMatchPidOnly => &BugInfo {
+        bug: KnownBug::MarkerMatchPidOnly,
+        name: "marker-match-pid-only",
+        id: "M-T5",
+        summary: "leader applies a late marker to the producer id's newer transaction (Redpanda #3232)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv2,
+        breaks: &[S4, S9, S10, L4],
+        hides: &[],
+            },
+            KnownBug::LenientTv2MarkerEpoch => &BugInfo {
+        bug: KnownBug::LenientTv2MarkerEpoch,
+        name: "lenient-tv2-marker-epoch",
+        id: "KIP-1228",
+        summary: "TV2 leader accepts a marker at the current epoch over an open transaction (before KIP-1228)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv2,
+        breaks: &[S9, S10, L4],
+        hides: &[],
+            },
+        }
+    }
+
+    /// The bug of a command-line name or catalogue id.
+    pub fn from_name(name: &str) -> Option<KnownBug> {
+        BUGS.iter()
+            .find(|b| b.name == name || b.id.eq_ignore_ascii_case(name))
+            .map(|b| b.bug)
+    }
+}
+
+/// The known-bug catalogue, in the order `list` prints it ([`KnownBug::ALL`]'s entries).
+pub const BUGS: &[&BugInfo] = &infos(KnownBug::ALL);
+
+const fn infos<const N: usize>(bugs: [KnownBug; N]) -> [&'static BugInfo; N] {
+    let mut out = [KnownBug::NoSequenceCheck.info(); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bugs[i].info();
+        i += 1;
+    }
+    out
+}
+
+// Checked at compile time: `ALL` lists the switches in declaration order without repeats, and
+// every entry names its own switch.
+const _: () = {
+    let mut i = 0;
+    while i < KnownBug::ALL.len() {
+        let bug = KnownBug::ALL[i];
+        assert!(
+            bug as usize == i,
+            "KnownBug::ALL must follow the declaration order"
+        );
+        assert!(
+            bug.info().bug as usize == i,
+            "a BugInfo names another switch"
+        );
+        i += 1;
+    }
+};
+
+/// A known bug of an old protocol version: no switch, the protocol itself shows it (the
+/// scenario's `protocol_breaks`), and TV2 fixes it.
+pub struct ProtocolBug {
+    /// Catalogue id (`M-…`, as `list` prints it) or the KIP that fixed it.
+    pub id: &'static str,
+    /// One line: what happens and where it comes from.
+    pub summary: &'static str,
+    /// The scenario that shows it.
+    pub scenario: &'static str,
+    /// The old protocol it is shown under.
+    pub protocol: Protocol,
+}
+
+/// The protocol-level bugs, in the order `list` prints them.
+pub const PROTOCOL_BUGS: &[ProtocolBug] = &[
+    ProtocolBug {
+        id: "M-T1",
+        summary: "KAFKA-12671: a produce landing after the abort marker opens a transaction the coordinator does not know (hanging transaction, stuck LSO)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv0,
+    },
+    ProtocolBug {
+        id: "M-T2",
+        summary: "a late produce joins the next transaction at the same epoch (KIP-890 motivation)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv0,
+    },
+    ProtocolBug {
+        id: "M-T3",
+        summary: "KAFKA-17754: a delayed EndTxn(COMMIT) commits the next transaction early, with a correct client (torn transaction)",
+        scenario: "late-endtxn",
+        protocol: Protocol::Tv1Verify,
+    },
+    ProtocolBug {
+        id: "KIP-890",
+        summary: "a re-sent marker's first request completes the next transaction, which shares its epoch (fixed by TV2's bump per transaction)",
+        scenario: "late-marker",
+        protocol: Protocol::Tv1Verify,
+    },
+];
+
+impl ProtocolBug {
+    /// The protocol-level bug of a catalogue id.
+    pub fn from_id(id: &str) -> Option<&'static ProtocolBug> {
+        PROTOCOL_BUGS.iter().find(|b| b.id.eq_ignore_ascii_case(id))
+    }
+
+    /// What the checker finds for it (the scenario's protocol-level verdicts).
+    pub fn breaks(&self) -> &'static [&'static str] {
+        Scenario::named(self.scenario)
+            .and_then(|s| {
+                s.protocol_breaks
+                    .iter()
+                    .find(|(p, _)| *p == self.protocol)
+                    .map(|(_, b)| *b)
+            })
+            .unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_switch_is_found_by_its_name_and_id() {
+        assert_eq!(BUGS.len(), KnownBug::ALL.len());
+        for bug in KnownBug::ALL {
+            let info = bug.info();
+            assert_eq!(info.bug, bug);
+            assert_eq!(KnownBug::from_name(info.name), Some(bug));
+            assert_eq!(KnownBug::from_name(info.id), Some(bug));
+        }
+    }
+}
