@@ -1,0 +1,256 @@
+//! The types that cross the producer's API: the requests it asks its caller to send, the
+//! responses it takes, the events and output it returns, and the errors of refused calls and
+//! malformed inputs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::types::{ProducerEpoch, ProducerId, Sequence, TopicPartition, TransactionResult};
+
+use super::{TransactionState, TxnRequest};
+
+/// The id of a request the producer emitted; a response or timeout names it.
+pub type RequestId = u64;
+
+/// The id of a record batch handed to [`Producer::send`](super::Producer::send); its fate is
+/// reported once, by a [`ProducerEvent::SendAcknowledged`] or a [`ProducerEvent::SendFailed`].
+pub type BatchId = u64;
+
+/// An application call, named as in the vectors (`initTransactions`, `beginTransaction`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Call {
+    /// `initTransactions()` (or the idempotent producer's first InitProducerId).
+    Init,
+    /// `beginTransaction()`.
+    Begin,
+    /// `send()`.
+    Send,
+    /// `commitTransaction()`.
+    Commit,
+    /// `abortTransaction()`.
+    Abort,
+}
+
+/// An application call the producer refuses (Kafka throws from the calling thread; no state
+/// changes).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerCallError {
+    /// `IllegalStateException`: the call is not valid in this state (or the producer was
+    /// poisoned by an invalid background transition, KAFKA-14831).
+    #[error("illegal state: {call:?} is not allowed in state {state}")]
+    IllegalState {
+        /// The refused call.
+        call: Call,
+        /// The state the producer was in.
+        state: TransactionState,
+    },
+    /// The producer is in an error state and re-throws its last error
+    /// (`TransactionManager.maybeFailWithError`), e.g. PRODUCER_FENCED.
+    #[error("the producer failed earlier with {0}")]
+    Failed(ErrorCode),
+    /// A send with a record count that is not positive.
+    #[error("a batch needs at least one record, got {0}")]
+    InvalidRecordCount(i32),
+}
+
+/// A network input the producer cannot take (it never comes from a well-formed exchange).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerInputError {
+    /// No request with this id is outstanding (already answered, timed out, or never sent).
+    #[error("request {0} is not outstanding")]
+    UnknownRequest(RequestId),
+    /// The response is not of the kind of the request it answers.
+    #[error("request {0} got a response of another kind")]
+    WrongResponseKind(RequestId),
+}
+
+/// A request the producer asks its caller to send (Kafka API names).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Request<P> {
+    /// InitProducerId; `producer_id`/`producer_epoch` are KIP-360's current id and epoch for
+    /// an epoch bump, -1 otherwise.
+    InitProducerId {
+        /// The request id.
+        id: RequestId,
+        /// The transactional id (`None` for an idempotent producer).
+        transactional_id: Option<String>,
+        /// `transaction.timeout.ms`.
+        transaction_timeout_ms: i32,
+        /// The current producer id (-1 for a first init).
+        producer_id: ProducerId,
+        /// The current producer epoch (-1 for a first init).
+        producer_epoch: ProducerEpoch,
+    },
+    /// AddPartitionsToTxn (TV0/TV1 only).
+    AddPartitionsToTxn {
+        /// The request id.
+        id: RequestId,
+        /// The transactional id.
+        transactional_id: String,
+        /// The producer id.
+        producer_id: ProducerId,
+        /// The producer epoch.
+        producer_epoch: ProducerEpoch,
+        /// The partitions to add, sorted.
+        partitions: Vec<TopicPartition>,
+    },
+    /// Produce of one record batch to one partition.
+    Produce {
+        /// The request id.
+        id: RequestId,
+        /// The partition.
+        partition: TopicPartition,
+        /// The batch's producer id.
+        producer_id: ProducerId,
+        /// The batch's producer epoch.
+        producer_epoch: ProducerEpoch,
+        /// The batch's base sequence.
+        base_sequence: Sequence,
+        /// The number of records.
+        record_count: i32,
+        /// Whether the batch is transactional.
+        transactional: bool,
+        /// The application payload.
+        payload: P,
+    },
+    /// EndTxn.
+    EndTxn {
+        /// The request id.
+        id: RequestId,
+        /// The transactional id.
+        transactional_id: String,
+        /// The producer id.
+        producer_id: ProducerId,
+        /// The producer epoch.
+        producer_epoch: ProducerEpoch,
+        /// Commit or abort.
+        result: TransactionResult,
+        /// Sent as EndTxn v5+ (TV2): the response carries the bumped producer id and epoch.
+        transaction_v2: bool,
+    },
+}
+
+impl<P> Request<P> {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        match self {
+            Request::InitProducerId { id, .. }
+            | Request::AddPartitionsToTxn { id, .. }
+            | Request::Produce { id, .. }
+            | Request::EndTxn { id, .. } => *id,
+        }
+    }
+
+    /// Kafka's API name, e.g. `"Produce"`.
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Request::InitProducerId { .. } => "InitProducerId",
+            Request::AddPartitionsToTxn { .. } => "AddPartitionsToTxn",
+            Request::Produce { .. } => "Produce",
+            Request::EndTxn { .. } => "EndTxn",
+        }
+    }
+}
+
+/// A response to one of the producer's requests.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Response {
+    /// InitProducerId: the producer id and epoch, or an error.
+    InitProducerId(Result<(ProducerId, ProducerEpoch), ErrorCode>),
+    /// AddPartitionsToTxn: success or the (first) partition error.
+    AddPartitionsToTxn(Result<(), ErrorCode>),
+    /// Produce: the base offset (-1 when unknown), or an error.
+    Produce(Result<i64, ErrorCode>),
+    /// EndTxn: under v5+ (TV2) the new producer id and epoch, or an error.
+    EndTxn(Result<Option<(ProducerId, ProducerEpoch)>, ErrorCode>),
+}
+
+/// Why a batch failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum BatchError {
+    /// A Kafka error (from the broker, or the client's own, e.g. REQUEST_TIMED_OUT for an
+    /// expired batch, as `Errors.forException(TimeoutException)`).
+    Kafka(ErrorCode),
+    /// `TransactionAbortedException`: the batch was not sent because the transaction aborted.
+    TransactionAborted,
+}
+
+/// What the application learns.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ProducerEvent {
+    /// InitProducerId succeeded (first init, client epoch bump, or producer-id reset).
+    Initialized {
+        /// The producer id.
+        producer_id: ProducerId,
+        /// The producer epoch.
+        producer_epoch: ProducerEpoch,
+    },
+    /// The idempotent producer bumped its epoch locally (KIP-360).
+    EpochBumped {
+        /// The producer id.
+        producer_id: ProducerId,
+        /// The new epoch.
+        producer_epoch: ProducerEpoch,
+    },
+    /// A batch was written (`RecordMetadata`); `base_offset` is `None` for a legacy
+    /// DUPLICATE_SEQUENCE_NUMBER or a response without an offset.
+    SendAcknowledged {
+        /// The batch.
+        batch: BatchId,
+        /// Its partition.
+        partition: TopicPartition,
+        /// The offset of its first record.
+        base_offset: Option<i64>,
+    },
+    /// A batch failed for good (its future completes exceptionally).
+    SendFailed {
+        /// The batch.
+        batch: BatchId,
+        /// Its partition.
+        partition: TopicPartition,
+        /// Why.
+        error: BatchError,
+    },
+    /// `commitTransaction()` completed: EndTxn(COMMIT) succeeded, or the client epoch bump that
+    /// follows it did (`beginCompletingTransaction` returns the bump's result).
+    TransactionCommitted,
+    /// `abortTransaction()` completed: EndTxn(ABORT) succeeded (or the empty transaction
+    /// ended), or, when the client epoch bump follows it, that InitProducerId succeeded.
+    TransactionAborted,
+    /// An error surfaced to the application by a transactional request or by entering an
+    /// error state (the error later calls re-throw).
+    Error(ErrorCode),
+}
+
+/// The result of one input: requests to send (in order) and events for the application.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProducerOutput<P> {
+    /// The requests to send now.
+    pub sends: Vec<Request<P>>,
+    /// The events for the application.
+    pub events: Vec<ProducerEvent>,
+    /// The id given to the batch of a [`Producer::send`](super::Producer::send) call.
+    pub batch: Option<BatchId>,
+    /// The state transitions this input made, in order (`TransactionManager.transitionTo`).
+    pub transitions: Vec<(TransactionState, TransactionState)>,
+}
+
+impl<P> ProducerOutput<P> {
+    pub(super) fn new() -> Self {
+        ProducerOutput {
+            sends: Vec::new(),
+            events: Vec::new(),
+            batch: None,
+            transitions: Vec::new(),
+        }
+    }
+}
+
+/// What an outstanding request is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Outstanding {
+    /// A Produce of this batch.
+    Produce(TopicPartition, BatchId),
+    /// A transactional (coordinator) request.
+    Txn(TxnRequest),
+}

@@ -1,0 +1,283 @@
+//! The transactional request queue and its handlers (Kafka's `TransactionManager`: the
+//! `TxnRequestHandler`s of InitProducerId, AddPartitionsToTxn and EndTxn, and
+//! `completeTransaction`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::types::{
+    ProducerEpoch, ProducerId, TopicPartition, TransactionResult, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+};
+
+use super::{
+    BatchError, Outstanding, Producer, ProducerEvent, ProducerOutput, Request, Response,
+    TransactionState,
+};
+
+/// A transactional request waiting to be sent, or in flight (priority order of
+/// `TransactionManager.Priority`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TxnRequest {
+    /// InitProducerId; `bump` = the KIP-360 epoch-bump one (priority EPOCH_BUMP).
+    InitProducerId {
+        /// Whether it is the epoch bump (carries the current id and epoch).
+        bump: bool,
+    },
+    /// AddPartitionsToTxn of these partitions.
+    AddPartitions(Vec<TopicPartition>),
+    /// EndTxn.
+    EndTxn(TransactionResult),
+}
+
+impl TxnRequest {
+    fn priority(&self) -> u8 {
+        match self {
+            TxnRequest::InitProducerId { bump: false } => 1,
+            TxnRequest::AddPartitions(_) => 2,
+            TxnRequest::EndTxn(_) => 3,
+            TxnRequest::InitProducerId { bump: true } => 4,
+        }
+    }
+}
+
+impl<P: Clone> Producer<P> {
+    /// Queues a transactional request after every queued one of the same or a more urgent
+    /// `Priority` (`TransactionManager.enqueueRequest`).
+    pub(super) fn enqueue_txn(&mut self, request: TxnRequest) {
+        let pos = self
+            .txn_queue
+            .iter()
+            .position(|r| r.priority() > request.priority())
+            .unwrap_or(self.txn_queue.len());
+        self.txn_queue.insert(pos, request);
+    }
+
+    /// `beginCompletingTransaction`: queues EndTxn, sent once the transaction's batches have
+    /// completed (or the empty transaction completes locally).
+    pub(super) fn begin_completing(
+        &mut self,
+        result: TransactionResult,
+        out: &mut ProducerOutput<P>,
+    ) {
+        self.enqueue_txn(TxnRequest::EndTxn(result));
+        self.poll(out);
+    }
+
+    /// `completeTransaction`: after EndTxn (or the local completion of an empty transaction).
+    pub(super) fn complete_transaction(
+        &mut self,
+        ended: TransactionResult,
+        adopted: Option<(ProducerId, ProducerEpoch)>,
+        out: &mut ProducerOutput<P>,
+    ) {
+        if let Some((pid, epoch)) = adopted {
+            if pid >= 0 && epoch >= 0 {
+                self.producer_id = pid;
+                self.producer_epoch = epoch;
+            }
+        }
+        let bump = self.epoch_bump_required;
+        if bump {
+            self.background(TransactionState::Initializing, out);
+            self.enqueue_txn(TxnRequest::InitProducerId { bump: true });
+        } else {
+            self.background(TransactionState::Ready, out);
+            self.last_error = None;
+        }
+        self.partitions_in_txn.clear();
+        self.new_partitions.clear();
+        self.pending_partitions.clear();
+        self.transaction_started = false;
+        if bump && self.state == TransactionState::Initializing {
+            // The application's commit/abort completes with the epoch bump.
+            self.completing_result = Some(ended);
+        } else {
+            out.events.push(Self::completed_event(ended));
+        }
+    }
+
+    fn completed_event(ended: TransactionResult) -> ProducerEvent {
+        match ended {
+            TransactionResult::Commit => ProducerEvent::TransactionCommitted,
+            TransactionResult::Abort => ProducerEvent::TransactionAborted,
+        }
+    }
+
+    /// The response to the in-flight transactional request: the `handleResponse` of its
+    /// `TxnRequestHandler` (retried, abortable or fatal per RPC).
+    pub(super) fn on_txn_response(
+        &mut self,
+        req: TxnRequest,
+        resp: Response,
+        out: &mut ProducerOutput<P>,
+    ) {
+        if self.state == TransactionState::FatalError {
+            return;
+        }
+        match (req, resp) {
+            (TxnRequest::InitProducerId { bump }, Response::InitProducerId(r)) => match r {
+                Ok((pid, epoch)) => {
+                    self.producer_id = pid;
+                    self.producer_epoch = epoch;
+                    self.background(TransactionState::Ready, out);
+                    if self.state == TransactionState::Ready {
+                        self.epoch_bump_required = false;
+                        self.last_error = None;
+                        out.events.push(ProducerEvent::Initialized {
+                            producer_id: pid,
+                            producer_epoch: epoch,
+                        });
+                        if let Some(ended) = self.completing_result.take() {
+                            out.events.push(Self::completed_event(ended));
+                        }
+                    }
+                }
+                Err(e) if e.is_retriable() => self
+                    .txn_queue
+                    .insert(0, TxnRequest::InitProducerId { bump }),
+                Err(ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced) => {
+                    self.enter_fatal(ErrorCode::ProducerFenced, out)
+                }
+                Err(
+                    e @ (ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::ClusterAuthorizationFailed
+                    | ErrorCode::TransactionAbortable),
+                ) if self.is_transactional() => self.enter_abortable(e, out),
+                Err(e) => self.enter_fatal(e, out),
+            },
+            (TxnRequest::AddPartitions(parts), Response::AddPartitionsToTxn(r)) => match r {
+                Ok(()) => {
+                    for p in parts {
+                        self.pending_partitions.remove(&p);
+                        self.partitions_in_txn.insert(p);
+                    }
+                    self.transaction_started = true;
+                }
+                Err(e) if e.is_retriable() => {
+                    self.txn_queue.insert(0, TxnRequest::AddPartitions(parts))
+                }
+                Err(e) => {
+                    for p in &parts {
+                        self.pending_partitions.remove(p);
+                    }
+                    // The held batches of these partitions fail with the error (a stale
+                    // epoch is reported as the PRODUCER_FENCED it becomes).
+                    let batch_error = match e {
+                        ErrorCode::InvalidProducerEpoch => ErrorCode::ProducerFenced,
+                        other => other,
+                    };
+                    for p in &parts {
+                        if let Some(entry) = self.partitions.get_mut(p) {
+                            for b in entry.queued.drain(..) {
+                                out.events.push(ProducerEvent::SendFailed {
+                                    batch: b.id,
+                                    partition: p.clone(),
+                                    error: BatchError::Kafka(batch_error),
+                                });
+                            }
+                        }
+                    }
+                    match e {
+                        ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                            self.enter_fatal(ErrorCode::ProducerFenced, out)
+                        }
+                        ErrorCode::TransactionalIdAuthorizationFailed
+                        | ErrorCode::InvalidTxnState
+                        | ErrorCode::InvalidProducerIdMapping
+                        | ErrorCode::ClusterAuthorizationFailed
+                        | ErrorCode::UnsupportedVersion => self.enter_fatal(e, out),
+                        ErrorCode::UnknownProducerId => self.enter_abortable_if_possible(e, out),
+                        _ => self.enter_abortable(e, out),
+                    }
+                }
+            },
+            (TxnRequest::EndTxn(result), Response::EndTxn(r)) => match r {
+                Ok(adopted) => self.complete_transaction(result, adopted, out),
+                Err(e) if e.is_retriable() => self.txn_queue.insert(0, TxnRequest::EndTxn(result)),
+                Err(ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced) => {
+                    self.enter_fatal(ErrorCode::ProducerFenced, out)
+                }
+                Err(ErrorCode::UnknownProducerId) => {
+                    self.enter_abortable_if_possible(ErrorCode::UnknownProducerId, out);
+                    if self.state == TransactionState::AbortingTransaction {
+                        out.events
+                            .push(ProducerEvent::Error(ErrorCode::UnknownProducerId));
+                    }
+                }
+                Err(ErrorCode::TransactionAbortable) if result == TransactionResult::Commit => {
+                    self.enter_abortable(ErrorCode::TransactionAbortable, out)
+                }
+                Err(e) => self.enter_fatal(e, out),
+            },
+            _ => {}
+        }
+    }
+
+    /// `Sender.maybeSendAndPollTransactionalRequest`: sends the next queued transactional
+    /// request, one at a time; EndTxn waits for the transaction's batches.
+    pub(super) fn send_txn_request(&mut self, out: &mut ProducerOutput<P>) {
+        loop {
+            if self.txn_in_flight.is_some() || self.state == TransactionState::FatalError {
+                return;
+            }
+            if self.state == TransactionState::AbortableError {
+                // maybeTerminateRequestWithError: nothing is sent in an error state.
+                self.txn_queue.clear();
+                return;
+            }
+            let Some(next) = self.txn_queue.first().cloned() else {
+                return;
+            };
+            if let TxnRequest::EndTxn(result) = next {
+                if !self.transaction_started {
+                    // Nothing was added: the transaction completes locally, no EndTxn.
+                    self.txn_queue.remove(0);
+                    self.complete_transaction(result, None, out);
+                    continue;
+                }
+                if self.has_incomplete_batches() {
+                    return;
+                }
+            }
+            self.txn_queue.remove(0);
+            let id = self.next_id();
+            let txn_id = self.config.transactional_id.clone();
+            let request = match &next {
+                TxnRequest::InitProducerId { bump } => Request::InitProducerId {
+                    id,
+                    transactional_id: txn_id,
+                    transaction_timeout_ms: self.config.transaction_timeout_ms,
+                    producer_id: if *bump {
+                        self.producer_id
+                    } else {
+                        NO_PRODUCER_ID
+                    },
+                    producer_epoch: if *bump {
+                        self.producer_epoch
+                    } else {
+                        NO_PRODUCER_EPOCH
+                    },
+                },
+                TxnRequest::AddPartitions(parts) => Request::AddPartitionsToTxn {
+                    id,
+                    transactional_id: txn_id.unwrap_or_default(),
+                    producer_id: self.producer_id,
+                    producer_epoch: self.producer_epoch,
+                    partitions: parts.clone(),
+                },
+                TxnRequest::EndTxn(result) => Request::EndTxn {
+                    id,
+                    transactional_id: txn_id.unwrap_or_default(),
+                    producer_id: self.producer_id,
+                    producer_epoch: self.producer_epoch,
+                    result: *result,
+                    transaction_v2: self.tv2(),
+                },
+            };
+            self.outstanding.insert(id, Outstanding::Txn(next));
+            self.txn_in_flight = Some(id);
+            out.sends.push(request);
+            return;
+        }
+    }
+}
