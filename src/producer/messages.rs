@@ -5,7 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::types::{ProducerEpoch, ProducerId, Sequence, TopicPartition, TransactionResult};
+use crate::messages::{
+    AddPartitionsToTxnRequest, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest,
+};
+use crate::types::{ProducerEpoch, ProducerId, TopicPartition};
 
 use super::{TransactionState, TxnRequest};
 
@@ -64,69 +68,38 @@ pub enum ProducerInputError {
     WrongResponseKind(RequestId),
 }
 
-/// A request the producer asks its caller to send (Kafka API names).
+/// A request the producer asks its caller to send: the shared [`crate::messages`] request
+/// with the id its response or timeout will name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Request<P> {
-    /// InitProducerId; `producer_id`/`producer_epoch` are KIP-360's current id and epoch for
-    /// an epoch bump, -1 otherwise.
+    /// InitProducerId; the expected producer id/epoch are KIP-360's current ones for an epoch
+    /// bump, -1 otherwise.
     InitProducerId {
         /// The request id.
         id: RequestId,
-        /// The transactional id (`None` for an idempotent producer).
-        transactional_id: Option<String>,
-        /// `transaction.timeout.ms`.
-        transaction_timeout_ms: i32,
-        /// The current producer id (-1 for a first init).
-        producer_id: ProducerId,
-        /// The current producer epoch (-1 for a first init).
-        producer_epoch: ProducerEpoch,
+        /// The request.
+        request: InitProducerIdRequest,
     },
-    /// AddPartitionsToTxn (TV0/TV1 only).
+    /// AddPartitionsToTxn (TV0/TV1 only: under TV2 the partition leader adds the partition).
     AddPartitionsToTxn {
         /// The request id.
         id: RequestId,
-        /// The transactional id.
-        transactional_id: String,
-        /// The producer id.
-        producer_id: ProducerId,
-        /// The producer epoch.
-        producer_epoch: ProducerEpoch,
-        /// The partitions to add, sorted.
-        partitions: Vec<TopicPartition>,
+        /// The request.
+        request: AddPartitionsToTxnRequest,
     },
     /// Produce of one record batch to one partition.
     Produce {
         /// The request id.
         id: RequestId,
-        /// The partition.
-        partition: TopicPartition,
-        /// The batch's producer id.
-        producer_id: ProducerId,
-        /// The batch's producer epoch.
-        producer_epoch: ProducerEpoch,
-        /// The batch's base sequence.
-        base_sequence: Sequence,
-        /// The number of records.
-        record_count: i32,
-        /// Whether the batch is transactional.
-        transactional: bool,
-        /// The application payload.
-        payload: P,
+        /// The request.
+        request: ProduceRequest<P>,
     },
-    /// EndTxn.
+    /// EndTxn (v5+ under TV2: the response carries the bumped producer id and epoch).
     EndTxn {
         /// The request id.
         id: RequestId,
-        /// The transactional id.
-        transactional_id: String,
-        /// The producer id.
-        producer_id: ProducerId,
-        /// The producer epoch.
-        producer_epoch: ProducerEpoch,
-        /// Commit or abort.
-        result: TransactionResult,
-        /// Sent as EndTxn v5+ (TV2): the response carries the bumped producer id and epoch.
-        transaction_v2: bool,
+        /// The request.
+        request: EndTxnRequest,
     },
 }
 
@@ -156,13 +129,13 @@ impl<P> Request<P> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Response {
     /// InitProducerId: the producer id and epoch, or an error.
-    InitProducerId(Result<(ProducerId, ProducerEpoch), ErrorCode>),
+    InitProducerId(InitProducerIdResponse),
     /// AddPartitionsToTxn: success or the (first) partition error.
     AddPartitionsToTxn(Result<(), ErrorCode>),
     /// Produce: the base offset (-1 when unknown), or an error.
     Produce(Result<i64, ErrorCode>),
     /// EndTxn: under v5+ (TV2) the new producer id and epoch, or an error.
-    EndTxn(Result<Option<(ProducerId, ProducerEpoch)>, ErrorCode>),
+    EndTxn(EndTxnResponse),
 }
 
 /// Why a batch failed.

@@ -37,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::messages::{PRODUCE_LAST_BEFORE_TV2_VERSION, PRODUCE_VERSION};
 use crate::types::{
     ProducerEpoch, ProducerId, Sequence, TimestampMs, TopicPartition, TransactionResult,
     TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NUM_BATCHES_TO_RETAIN,
@@ -283,6 +284,17 @@ impl<P: Clone> Producer<P> {
     /// Whether the transaction version bumps the epoch on every EndTxn (TV2, KIP-890).
     fn tv2(&self) -> bool {
         self.config.transaction_version.supports_epoch_bump()
+    }
+
+    /// The Produce version the Java client sends (`ProduceRequest.builder`): the newest with
+    /// TV2, else the last before TV2, so that the leader verifies (KIP-890 part 1) without the
+    /// implicit add.
+    fn produce_version(&self) -> i16 {
+        if self.tv2() {
+            PRODUCE_VERSION
+        } else {
+            PRODUCE_LAST_BEFORE_TV2_VERSION
+        }
     }
 
     /// The next request id.

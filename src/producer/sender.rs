@@ -140,7 +140,9 @@ impl<P: Clone> Producer<P> {
         let parts: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         let max = usize::from(self.config.max_in_flight);
         let (pid, epoch) = (self.producer_id, self.producer_epoch);
-        let transactional = self.is_transactional();
+        let transactional_id = self.config.transactional_id.clone();
+        let transactional_id = transactional_id.as_deref();
+        let version = self.produce_version();
         for tp in parts {
             // Retries may be re-sent in any state where the batch's transaction is alive.
             let retry_ok = self.producer_id != NO_PRODUCER_ID
@@ -161,7 +163,7 @@ impl<P: Clone> Producer<P> {
                     {
                         first.request = Some(id);
                         out.sends
-                            .push(first.produce_request(id, &tp, transactional));
+                            .push(first.produce_request(id, &tp, transactional_id, version));
                         self.outstanding
                             .insert(id, Outstanding::Produce(tp.clone(), first.id));
                     }
@@ -187,7 +189,8 @@ impl<P: Clone> Producer<P> {
                 else {
                     break;
                 };
-                out.sends.push(b.produce_request(id, &tp, transactional));
+                out.sends
+                    .push(b.produce_request(id, &tp, transactional_id, version));
                 self.outstanding
                     .insert(id, Outstanding::Produce(tp.clone(), b.id));
             }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::messages::ProduceRequest;
 use crate::types::{
     decrement_sequence, increment_sequence, ProducerEpoch, ProducerId, Sequence, TimestampMs,
     TopicPartition, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
@@ -76,17 +77,23 @@ impl<P: Clone> Batch<P> {
         &self,
         id: RequestId,
         partition: &TopicPartition,
-        transactional: bool,
+        transactional_id: Option<&str>,
+        version: i16,
     ) -> Request<P> {
         Request::Produce {
             id,
-            partition: partition.clone(),
-            producer_id: self.producer_id,
-            producer_epoch: self.producer_epoch,
-            base_sequence: self.base_sequence,
-            record_count: self.record_count,
-            transactional,
-            payload: self.payload.clone(),
+            request: ProduceRequest {
+                transactional_id: transactional_id.map(str::to_string),
+                partition: partition.clone(),
+                producer_id: self.producer_id,
+                producer_epoch: self.producer_epoch,
+                base_sequence: self.base_sequence,
+                record_count: self.record_count,
+                is_transactional: transactional_id.is_some(),
+                max_timestamp: None,
+                payload: self.payload.clone(),
+                version,
+            },
         }
     }
 }

@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::types::{
-    ProducerEpoch, ProducerId, TopicPartition, TransactionResult, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+use crate::messages::{
+    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProducerIdAndEpoch,
+    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
 };
+use crate::types::{TopicPartition, TransactionResult, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 
 use super::{
     BatchError, Outstanding, Producer, ProducerEvent, ProducerOutput, Request, Response,
@@ -67,10 +69,14 @@ impl<P: Clone> Producer<P> {
     pub(super) fn complete_transaction(
         &mut self,
         ended: TransactionResult,
-        adopted: Option<(ProducerId, ProducerEpoch)>,
+        adopted: Option<ProducerIdAndEpoch>,
         out: &mut ProducerOutput<P>,
     ) {
-        if let Some((pid, epoch)) = adopted {
+        if let Some(ProducerIdAndEpoch {
+            producer_id: pid,
+            producer_epoch: epoch,
+        }) = adopted
+        {
             if pid >= 0 && epoch >= 0 {
                 self.producer_id = pid;
                 self.producer_epoch = epoch;
@@ -116,7 +122,10 @@ impl<P: Clone> Producer<P> {
         }
         match (req, resp) {
             (TxnRequest::InitProducerId { bump }, Response::InitProducerId(r)) => match r {
-                Ok((pid, epoch)) => {
+                Ok(ProducerIdAndEpoch {
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                }) => {
                     self.producer_id = pid;
                     self.producer_epoch = epoch;
                     self.background(TransactionState::Ready, out);
@@ -245,33 +254,45 @@ impl<P: Clone> Producer<P> {
             let request = match &next {
                 TxnRequest::InitProducerId { bump } => Request::InitProducerId {
                     id,
-                    transactional_id: txn_id,
-                    transaction_timeout_ms: self.config.transaction_timeout_ms,
-                    producer_id: if *bump {
-                        self.producer_id
-                    } else {
-                        NO_PRODUCER_ID
-                    },
-                    producer_epoch: if *bump {
-                        self.producer_epoch
-                    } else {
-                        NO_PRODUCER_EPOCH
+                    request: InitProducerIdRequest {
+                        transactional_id: txn_id,
+                        transaction_timeout_ms: self.config.transaction_timeout_ms,
+                        producer_id: if *bump {
+                            self.producer_id
+                        } else {
+                            NO_PRODUCER_ID
+                        },
+                        producer_epoch: if *bump {
+                            self.producer_epoch
+                        } else {
+                            NO_PRODUCER_EPOCH
+                        },
+                        version: INIT_PRODUCER_ID_VERSION,
                     },
                 },
                 TxnRequest::AddPartitions(parts) => Request::AddPartitionsToTxn {
                     id,
-                    transactional_id: txn_id.unwrap_or_default(),
-                    producer_id: self.producer_id,
-                    producer_epoch: self.producer_epoch,
-                    partitions: parts.clone(),
+                    request: AddPartitionsToTxnRequest::from_client(
+                        txn_id.unwrap_or_default(),
+                        self.producer_id,
+                        self.producer_epoch,
+                        parts.iter().cloned().collect(),
+                    ),
                 },
                 TxnRequest::EndTxn(result) => Request::EndTxn {
                     id,
-                    transactional_id: txn_id.unwrap_or_default(),
-                    producer_id: self.producer_id,
-                    producer_epoch: self.producer_epoch,
-                    result: *result,
-                    transaction_v2: self.tv2(),
+                    request: EndTxnRequest {
+                        transactional_id: txn_id.unwrap_or_default(),
+                        producer_id: self.producer_id,
+                        producer_epoch: self.producer_epoch,
+                        result: *result,
+                        // `TransactionManager`: EndTxn v5 only with TV2.
+                        version: if self.tv2() {
+                            END_TXN_VERSION
+                        } else {
+                            END_TXN_LAST_BEFORE_TV2_VERSION
+                        },
+                    },
                 },
             };
             self.outstanding.insert(id, Outstanding::Txn(next));

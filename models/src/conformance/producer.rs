@@ -7,6 +7,7 @@
 //! surfaced to the application (a failed batch's error, else the error-state error).
 
 use kafka_eos::error::ErrorCode;
+use kafka_eos::messages::ProducerIdAndEpoch;
 use kafka_eos::producer::{
     BatchError, ErrorClass, Producer, ProducerCallError, ProducerConfig, ProducerEvent,
     ProducerOutput, Request, RequestId, Response,
@@ -98,7 +99,7 @@ fn outcome(sends: &[Request<()>], error: Option<String>) -> Value {
 fn record(pending: &mut Vec<Pending>, out: &ProducerOutput<()>) {
     for r in &out.sends {
         let partition = match r {
-            Request::Produce { partition, .. } => Some(partition.clone()),
+            Request::Produce { request, .. } => Some(request.partition.clone()),
             _ => None,
         };
         pending.push(Pending {
@@ -229,7 +230,10 @@ fn run_inner(config: &Map<String, Value>, steps: &[Map<String, Value>]) -> Resul
                 let response = match api {
                     "InitProducerId" => Response::InitProducerId(match error {
                         Some(e) => Err(e),
-                        None => Ok((pid, epoch)),
+                        None => Ok(ProducerIdAndEpoch {
+                            producer_id: pid,
+                            producer_epoch: epoch,
+                        }),
                     }),
                     "AddPartitionsToTxn" => Response::AddPartitionsToTxn(match error {
                         Some(e) => Err(e),
@@ -241,7 +245,10 @@ fn run_inner(config: &Map<String, Value>, steps: &[Map<String, Value>]) -> Resul
                     }),
                     "EndTxn" => Response::EndTxn(match error {
                         Some(e) => Err(e),
-                        None => Ok((pid >= 0).then_some((pid, epoch))),
+                        None => Ok((pid >= 0).then_some(ProducerIdAndEpoch {
+                            producer_id: pid,
+                            producer_epoch: epoch,
+                        })),
                     }),
                     other => return Err(ctx(format!("unknown api {other:?}"))),
                 };

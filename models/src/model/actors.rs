@@ -13,14 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use kafka_eos::coordinator::{
-    AddPartitionsToTxnRequest, CoordinatorOutput, EndTxnRequest, InitProducerIdRequest,
-    TransactionCoordinator, TransactionLogValue, WriteTxnMarker, WriteTxnMarkersResponse,
+    AddPartitionsToTxnRequest, CoordinatorOutput, TransactionCoordinator, TransactionLogValue,
+    WriteTxnMarker, WriteTxnMarkersResponse,
 };
 use kafka_eos::error::ErrorCode;
-use kafka_eos::messages::{
-    ProduceRequest, END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
-    PRODUCE_LAST_BEFORE_TV2_VERSION, PRODUCE_VERSION,
-};
+use kafka_eos::messages::ProduceRequest;
 use kafka_eos::partition::{
     produce_response, AppendOutcome, PartitionLeader, PendingProduce, ProduceResult, ProduceStep,
 };
@@ -64,12 +61,12 @@ pub struct HeldProduce {
 pub enum Msg {
     /// Producer → coordinator: InitProducerId, AddPartitionsToTxn or EndTxn.
     TxnRequest(Request<Rec>),
-    /// Producer → partition leader: Produce (with the request's transactional id).
+    /// Producer → partition leader: Produce.
     Produce {
-        /// `transactionalId` of the Produce request.
-        transactional_id: Option<String>,
+        /// The producer's request id.
+        id: RequestId,
         /// The request.
-        request: Request<Rec>,
+        request: ProduceRequest<Rec>,
     },
     /// Coordinator or leader → producer: the response to request `id`.
     Response {
@@ -111,59 +108,34 @@ fn err_name(e: ErrorCode) -> &'static str {
 
 fn fmt_request(r: &Request<Rec>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match r {
-        Request::InitProducerId {
-            id,
-            producer_id,
-            producer_epoch,
-            ..
-        } => {
+        Request::InitProducerId { id, request } => {
             write!(f, "InitProducerId#{id}")?;
-            if *producer_id >= 0 {
-                write!(f, " pid={producer_id} epoch={producer_epoch}")?;
+            if request.producer_id >= 0 {
+                write!(
+                    f,
+                    " pid={} epoch={}",
+                    request.producer_id, request.producer_epoch
+                )?;
             }
             Ok(())
         }
-        Request::AddPartitionsToTxn {
-            id,
-            producer_id,
-            producer_epoch,
-            partitions,
-            ..
-        } => {
-            let ps: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+        Request::AddPartitionsToTxn { id, request } => {
+            let ps: Vec<String> = request.partitions.iter().map(ToString::to_string).collect();
             write!(
                 f,
-                "AddPartitionsToTxn#{id} pid={producer_id} epoch={producer_epoch} [{}]",
+                "AddPartitionsToTxn#{id} pid={} epoch={} [{}]",
+                request.producer_id,
+                request.producer_epoch,
                 ps.join(",")
             )
         }
-        Request::Produce {
-            id,
-            partition,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            record_count,
-            transactional,
-            payload,
-        } => {
-            let last = base_sequence.wrapping_add(record_count.saturating_sub(1));
-            write!(
-                f,
-                "Produce#{id} {partition} pid={producer_id} epoch={producer_epoch} seq={base_sequence}..{last} rec={payload}{}",
-                if *transactional { " txn" } else { "" }
-            )
-        }
-        Request::EndTxn {
-            id,
-            producer_id,
-            producer_epoch,
-            result,
-            ..
-        } => write!(
+        Request::Produce { id, request } => fmt_produce(*id, request, f),
+        Request::EndTxn { id, request } => write!(
             f,
-            "EndTxn#{id} {} pid={producer_id} epoch={producer_epoch}",
-            result_name(*result)
+            "EndTxn#{id} {} pid={} epoch={}",
+            result_name(request.result),
+            request.producer_id,
+            request.producer_epoch
         ),
     }
 }
@@ -186,9 +158,11 @@ fn fmt_produce(id: RequestId, r: &ProduceRequest<Rec>, f: &mut fmt::Formatter<'_
 
 fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match r {
-        Response::InitProducerId(Ok((pid, epoch))) => {
-            write!(f, "InitProducerId#{id} ok pid={pid} epoch={epoch}")
-        }
+        Response::InitProducerId(Ok(p)) => write!(
+            f,
+            "InitProducerId#{id} ok pid={} epoch={}",
+            p.producer_id, p.producer_epoch
+        ),
         Response::InitProducerId(Err(e)) => write!(f, "InitProducerId#{id} {}", err_name(*e)),
         Response::AddPartitionsToTxn(Ok(())) => write!(f, "AddPartitionsToTxn#{id} ok"),
         Response::AddPartitionsToTxn(Err(e)) => {
@@ -197,9 +171,11 @@ fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt:
         Response::Produce(Ok(offset)) => write!(f, "Produce#{id} ok offset={offset}"),
         Response::Produce(Err(e)) => write!(f, "Produce#{id} {}", err_name(*e)),
         Response::EndTxn(Ok(None)) => write!(f, "EndTxn#{id} ok"),
-        Response::EndTxn(Ok(Some((pid, epoch)))) => {
-            write!(f, "EndTxn#{id} ok pid={pid} epoch={epoch}")
-        }
+        Response::EndTxn(Ok(Some(p))) => write!(
+            f,
+            "EndTxn#{id} ok pid={} epoch={}",
+            p.producer_id, p.producer_epoch
+        ),
         Response::EndTxn(Err(e)) => write!(f, "EndTxn#{id} {}", err_name(*e)),
     }
 }
@@ -207,7 +183,8 @@ fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt:
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::TxnRequest(r) | Msg::Produce { request: r, .. } => fmt_request(r, f),
+            Msg::TxnRequest(r) => fmt_request(r, f),
+            Msg::Produce { id, request } => fmt_produce(*id, request, f),
             Msg::Response { id, response } => fmt_response(*id, response, f),
             Msg::Verify { request, held } => {
                 write!(
@@ -710,23 +687,17 @@ impl ProducerActor {
             for request in out.sends {
                 let rid = request.id();
                 s.sent = s.sent.saturating_add(1);
-                match &request {
-                    Request::Produce { partition, .. } => {
-                        let Some(dst) = usize::try_from(partition.partition)
+                match request {
+                    Request::Produce { id, request } => {
+                        let Some(dst) = usize::try_from(request.partition.partition)
                             .ok()
                             .and_then(|i| self.partitions.get(i))
                         else {
                             continue;
                         };
-                        o.send(
-                            *dst,
-                            Msg::Produce {
-                                transactional_id: self.config.transactional_id.clone(),
-                                request,
-                            },
-                        );
+                        o.send(*dst, Msg::Produce { id, request });
                     }
-                    _ => o.send(self.coordinator, Msg::TxnRequest(request)),
+                    request => o.send(self.coordinator, Msg::TxnRequest(request)),
                 }
                 if s.timeouts_left > 0 {
                     o.set_timer(
@@ -925,15 +896,7 @@ impl PartitionActor {
         o: &mut Out<EosActor>,
     ) -> bool {
         match msg {
-            Msg::Produce {
-                transactional_id,
-                request,
-            } => {
-                let Some((id, request)) =
-                    produce_request(transactional_id, request, self.transaction_version)
-                else {
-                    return false;
-                };
+            Msg::Produce { id, request } => {
                 match s.core.handle_produce(s.clock, request.clone()) {
                     ProduceStep::Answered(result) => {
                         self.answer(s, src, id, &request, result, o);
@@ -1016,46 +979,6 @@ impl PartitionActor {
     }
 }
 
-/// The core's Produce request for the producer's, at the Produce version of its protocol.
-fn produce_request(
-    transactional_id: Option<String>,
-    request: Request<Rec>,
-    transaction_version: TransactionVersion,
-) -> Option<(RequestId, ProduceRequest<Rec>)> {
-    let Request::Produce {
-        id,
-        partition,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        record_count,
-        transactional,
-        payload,
-    } = request
-    else {
-        return None;
-    };
-    Some((
-        id,
-        ProduceRequest {
-            transactional_id,
-            partition,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            record_count,
-            is_transactional: transactional,
-            max_timestamp: None,
-            payload,
-            version: if transaction_version.supports_epoch_bump() {
-                PRODUCE_VERSION
-            } else {
-                PRODUCE_LAST_BEFORE_TV2_VERSION
-            },
-        },
-    ))
-}
-
 impl CoordinatorActor {
     fn apply(
         &self,
@@ -1107,43 +1030,17 @@ impl CoordinatorActor {
     ) -> bool {
         let now = s.clock;
         match msg {
-            Msg::TxnRequest(Request::InitProducerId {
-                id,
-                transactional_id,
-                transaction_timeout_ms,
-                producer_id,
-                producer_epoch,
-            }) => {
-                let request = InitProducerIdRequest {
-                    transactional_id,
-                    transaction_timeout_ms,
-                    producer_id,
-                    producer_epoch,
-                    version: INIT_PRODUCER_ID_VERSION,
-                };
+            Msg::TxnRequest(Request::InitProducerId { id, request }) => {
                 let (result, outputs) = s.core.handle_init_producer_id(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
                 self.apply(s, outputs, o);
-                let response =
-                    Response::InitProducerId(result.map(|p| (p.producer_id, p.producer_epoch)));
+                let response = Response::InitProducerId(result);
                 o.send(src, Msg::Response { id, response });
                 true
             }
-            Msg::TxnRequest(Request::AddPartitionsToTxn {
-                id,
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                partitions,
-            }) => {
-                let request = AddPartitionsToTxnRequest::from_client(
-                    transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    partitions.into_iter().collect(),
-                );
+            Msg::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
                 let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
@@ -1158,25 +1055,7 @@ impl CoordinatorActor {
                 );
                 true
             }
-            Msg::TxnRequest(Request::EndTxn {
-                id,
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                result,
-                transaction_v2,
-            }) => {
-                let request = EndTxnRequest {
-                    transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    result,
-                    version: if transaction_v2 {
-                        END_TXN_VERSION
-                    } else {
-                        END_TXN_LAST_BEFORE_TV2_VERSION
-                    },
-                };
+            Msg::TxnRequest(Request::EndTxn { id, request }) => {
                 let (answer, outputs) = s.core.handle_end_txn(&request, now);
                 if let Err(e) = answer {
                     Self::note_error(s, e);
@@ -1191,8 +1070,7 @@ impl CoordinatorActor {
                     }
                 }
                 self.apply(s, outputs, o);
-                let response =
-                    Response::EndTxn(answer.map(|p| p.map(|p| (p.producer_id, p.producer_epoch))));
+                let response = Response::EndTxn(answer);
                 o.send(src, Msg::Response { id, response });
                 true
             }
