@@ -211,7 +211,7 @@ fn response_for(
     parts: Option<&[&str]>,
     error: Option<ErrorCode>,
 ) -> WriteTxnMarkersResponse {
-    let pending = c.pending_markers(tid);
+    let pending = pending_markers(&c, tid);
     let m = pending.first().expect("markers pending");
     WriteTxnMarkersResponse {
         transactional_id: tid.to_string(),
@@ -292,6 +292,17 @@ fn logged_states(out: &[CoordinatorOutput]) -> Vec<Option<TransactionState>> {
                 Some(value.as_ref().map(|v| v.state))
             }
             _ => None,
+        })
+        .collect()
+}
+
+/// The coordinator's pending markers, without their transaction version (see `markers_in`).
+fn pending_markers(c: &TransactionCoordinator, tid: &str) -> Vec<WriteTxnMarker> {
+    c.pending_markers(tid)
+        .into_iter()
+        .map(|m| WriteTxnMarker {
+            transaction_version: TransactionVersion::Tv0,
+            ..m
         })
         .collect()
 }
@@ -723,7 +734,7 @@ fn fence_at_epoch_limit_tv1_reaches_32767_then_rotates() {
     load(&mut c, "t", value(10, 32766, Ongoing, &["topic-0"]), Tv1);
     assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
     assert_eq!(
-        c.pending_markers("t"),
+        pending_markers(&c, "t"),
         vec![marker("t", "topic-0", 10, 32767, 0, Abort)]
     );
     written(&mut c, "t");
@@ -1423,7 +1434,7 @@ fn marker_success_removes_partitions_and_completes_when_none_is_left() {
     assert!(c.handle_write_txn_markers_response(&r).unwrap().is_empty());
     assert_eq!(meta(&c, "t").partitions, tps(&["topic-1"]));
     assert_eq!(
-        c.pending_markers("t"),
+        pending_markers(&c, "t"),
         vec![marker("t", "topic-1", 10, 1, 0, Commit)]
     );
     let out = written(&mut c, "t");
@@ -1456,7 +1467,7 @@ fn marker_retriable_errors_keep_the_partition_pending_and_resend() {
             "{e}"
         );
         assert_eq!(meta(&c, "t").partitions, tps(&["topic-0", "topic-1"]));
-        assert_eq!(c.pending_markers("t").len(), 2);
+        assert_eq!(pending_markers(&c, "t").len(), 2);
     }
 }
 
@@ -1467,7 +1478,7 @@ fn marker_retriable_errors_keep_the_partition_pending_and_resend() {
 fn marker_disconnection_resends_the_same_marker() {
     let mut c = ongoing(Tv2, 0);
     end(&mut c, "t", 10, 0, Abort, Tv2).unwrap();
-    let sent = c.pending_markers("t");
+    let sent = pending_markers(&c, "t");
     let r = response_for(
         &c,
         "t",
@@ -1485,7 +1496,7 @@ fn marker_disconnection_resends_the_same_marker() {
         "the re-sent marker is the first one"
     );
     assert_eq!(meta(&c, "t").state, PrepareAbort);
-    assert_eq!(c.pending_markers("t"), sent);
+    assert_eq!(pending_markers(&c, "t"), sent);
 }
 
 /// TransactionMarkerRequestCompletionHandlerTest.shouldCompleteDelayedOperationWhenInvalidProducerEpoch /
@@ -1503,7 +1514,7 @@ fn marker_fencing_errors_drop_markers_without_completion() {
         let m = meta(&c, "t");
         assert_eq!(m.state, PrepareCommit);
         assert_eq!(m.partitions, tps(&["topic-0", "topic-1"]));
-        assert!(c.pending_markers("t").is_empty());
+        assert!(pending_markers(&c, "t").is_empty());
         assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
         // A success still in flight for a dropped marker removes its partition (removePartition)
         // but writes no completion (maybeWriteTxnCompletion finds no pending entry).
@@ -1651,7 +1662,7 @@ fn failover_loaded_ongoing_commits_with_the_new_coordinator_epoch() {
     let mut c = coordinator(Tv1);
     c.become_coordinator(2).unwrap();
     load(&mut c, "t", value(10, 3, Ongoing, &["topic-0"]), Tv1);
-    assert!(c.pending_markers("t").is_empty());
+    assert!(pending_markers(&c, "t").is_empty());
     let (_, out) = c.handle_end_txn(&end_req("t", 10, 3, Commit, Tv1), 0);
     assert_eq!(
         markers_in(&out),
@@ -1771,7 +1782,7 @@ fn reloading_the_emitted_log_reproduces_the_state() {
         );
     }
     assert_eq!(
-        reloaded.pending_markers("b"),
+        pending_markers(&reloaded, "b"),
         vec![marker("b", "topic-0", 11, 1, 1, Commit)]
     );
 }
@@ -1858,7 +1869,7 @@ fn bug_fence_without_bump_writes_abort_markers_at_the_old_epoch() {
         load(&mut c, "t", value(10, 4, Ongoing, &["topic-0"]), tv);
         assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
         assert_eq!(
-            c.pending_markers("t"),
+            pending_markers(&c, "t"),
             vec![marker("t", "topic-0", 10, 4, 0, Abort)]
         );
         // The timeout path still bumps.
@@ -1895,7 +1906,7 @@ fn bug_timeout_abort_without_bump_aborts_at_the_old_epoch() {
             vec!["t".to_string()]
         );
         assert_eq!(
-            c.pending_markers("t"),
+            pending_markers(&c, "t"),
             vec![marker("t", "topic-0", 10, 4, 0, Abort)]
         );
         written(&mut c, "t");
@@ -1918,7 +1929,7 @@ fn bug_no_resume_prepare_on_load_leaves_the_transaction_stuck() {
     );
     let out = load(&mut c, "t", value(10, 5, PrepareCommit, &["topic-0"]), Tv2);
     assert!(out.is_empty());
-    assert!(c.pending_markers("t").is_empty());
+    assert!(pending_markers(&c, "t").is_empty());
     assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
     assert!(c.abort_timed_out_transactions(i64::MAX).0.is_empty());
     assert_eq!(meta(&c, "t").state, PrepareCommit);
@@ -2003,4 +2014,172 @@ fn coordinator_conformance_vectors_pass() {
         }
     }
     assert!(ran > 0, "no coordinator vectors found");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request versions (KafkaApis) and the coordinator's deadlines
+
+/// A coordinator whose "t" was initialised twice: epoch 0 is fenced by epoch 1.
+fn fenced_at_epoch_zero() -> (TransactionCoordinator, i64) {
+    let mut c = coordinator(Tv2);
+    let first = init(&mut c, "t").unwrap();
+    let second = init(&mut c, "t").unwrap();
+    assert_eq!(second.producer_epoch, first.producer_epoch + 1);
+    (c, first.producer_id)
+}
+
+/// KafkaApis.handleEndTxnRequest: "For older clients, they could not understand the new
+/// PRODUCER_FENCED error code" — EndTxn below v2 answers INVALID_PRODUCER_EPOCH, v2+ keeps 90.
+#[test]
+fn end_txn_below_v2_answers_invalid_producer_epoch_for_a_fenced_producer() {
+    let (mut c, pid) = fenced_at_epoch_zero();
+    let mut request = end_req("t", pid, 0, Commit, Tv1);
+    for (version, expected) in [
+        (0, ErrorCode::InvalidProducerEpoch),
+        (1, ErrorCode::InvalidProducerEpoch),
+        (2, ErrorCode::ProducerFenced),
+        (END_TXN_VERSION, ErrorCode::ProducerFenced),
+    ] {
+        request.version = version;
+        assert_eq!(
+            c.handle_end_txn(&request, 0).0,
+            Err(expected),
+            "EndTxn v{version}"
+        );
+    }
+}
+
+/// KafkaApis.handleAddPartitionsToTxnRequest: below v2 PRODUCER_FENCED is INVALID_PRODUCER_EPOCH.
+#[test]
+fn add_partitions_below_v2_answers_invalid_producer_epoch_for_a_fenced_producer() {
+    let (mut c, pid) = fenced_at_epoch_zero();
+    let mut request = add_req("t", pid, 0, &["topic-0"], false);
+    for (version, expected) in [
+        (1, ErrorCode::InvalidProducerEpoch),
+        (
+            ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
+            ErrorCode::ProducerFenced,
+        ),
+    ] {
+        request.version = version;
+        assert_eq!(
+            c.handle_add_partitions_to_txn(&request, 0).0,
+            Err(expected),
+            "AddPartitionsToTxn v{version}"
+        );
+    }
+}
+
+/// KafkaApis.handleInitProducerIdRequest: a KIP-360 bump with a stale epoch is PRODUCER_FENCED
+/// from v4 on and INVALID_PRODUCER_EPOCH for v3.
+#[test]
+fn init_producer_id_v3_answers_invalid_producer_epoch_for_a_fenced_producer() {
+    let (mut c, pid) = fenced_at_epoch_zero();
+    let mut request = init_req(Some("t"), 60_000, Some((pid, 0)));
+    // Fence once more so that epoch 0 is neither the current nor the last epoch.
+    init(&mut c, "t").unwrap();
+    for (version, expected) in [
+        (3, ErrorCode::InvalidProducerEpoch),
+        (4, ErrorCode::ProducerFenced),
+        (INIT_PRODUCER_ID_VERSION, ErrorCode::ProducerFenced),
+    ] {
+        request.version = version;
+        assert_eq!(
+            c.handle_init_producer_id(&request, 0).0,
+            Err(expected),
+            "InitProducerId v{version}"
+        );
+    }
+}
+
+/// KafkaApis.handleAddOffsetsToTxnRequest: the group's `__consumer_offsets` partition
+/// (`partitionFor`: Java's `String.hashCode`, `Utils.abs`, modulo the partition count) is added
+/// as a client's AddPartitionsToTxn; below v2 PRODUCER_FENCED is INVALID_PRODUCER_EPOCH.
+#[test]
+fn add_offsets_adds_the_groups_offsets_partition_with_its_version_rule() {
+    use kafka_eos::coordinator::AddOffsetsToTxnRequest;
+    use kafka_eos::messages::offsets_partition_for;
+    // "abc".hashCode() == 96354 in Java; 96354 % 50 == 4.
+    assert_eq!(
+        offsets_partition_for("abc", 50),
+        Some(tp("__consumer_offsets-4"))
+    );
+    assert_eq!(
+        offsets_partition_for("", 50),
+        Some(tp("__consumer_offsets-0"))
+    );
+    assert_eq!(offsets_partition_for("abc", 0), None);
+    let mut c = coordinator(Tv2);
+    let p = init(&mut c, "t").unwrap();
+    let mut request = AddOffsetsToTxnRequest {
+        transactional_id: "t".into(),
+        producer_id: p.producer_id,
+        producer_epoch: p.producer_epoch,
+        group_id: "abc".into(),
+        version: 1,
+    };
+    c.handle_add_offsets_to_txn(&request, 0).0.unwrap();
+    assert_eq!(meta(&c, "t").partitions, tps(&["__consumer_offsets-4"]));
+    assert_eq!(meta(&c, "t").state, Ongoing);
+    request.producer_epoch -= 1;
+    for (version, expected) in [
+        (1, ErrorCode::InvalidProducerEpoch),
+        (2, ErrorCode::ProducerFenced),
+    ] {
+        request.version = version;
+        assert_eq!(c.handle_add_offsets_to_txn(&request, 0).0, Err(expected));
+    }
+    request.group_id.clear();
+    assert_eq!(
+        c.handle_add_offsets_to_txn(&request, 0).0,
+        Err(ErrorCode::InvalidRequest)
+    );
+}
+
+/// TransactionMarkerChannelManager.addTxnMarkersToSend: each marker carries the transaction's
+/// client version (WriteTxnMarkers v2, KIP-1228): TV2 after EndTxn v5, TV0 after EndTxn v4.
+#[test]
+fn markers_carry_the_transactions_version() {
+    for (tv, expected) in [(Tv2, Tv2), (Tv1, TransactionVersion::Tv0)] {
+        let mut c = ongoing(tv, 0);
+        let (r, out) = c.handle_end_txn(&end_req("t", 10, 0, Commit, tv), 0);
+        r.unwrap();
+        let versions: Vec<TransactionVersion> = out
+            .iter()
+            .filter_map(|o| match o {
+                CoordinatorOutput::WriteTxnMarker(m) => Some(m.transaction_version),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(versions, vec![expected, expected]);
+    }
+}
+
+/// The coordinator's next deadline is the earliest transaction timeout (`start + timeout`,
+/// strictly exceeded) or transactional-id expiration; `handle_timeout` at it aborts or expires.
+#[test]
+fn next_deadline_is_when_handle_timeout_acts() {
+    let mut c = coordinator(Tv2);
+    assert_eq!(c.next_deadline(), None);
+    let p = init_at(&mut c, "t", 1_000, 100).unwrap();
+    // Empty: expires after transactional.id.expiration.ms.
+    assert_eq!(c.next_deadline(), Some(100 + 604_800_000));
+    add_at(
+        &mut c,
+        "t",
+        p.producer_id,
+        p.producer_epoch,
+        &["topic-0"],
+        200,
+    )
+    .unwrap();
+    // Ongoing since 200 with a 1 s timeout: aborted once 200 + 1000 < now.
+    assert_eq!(c.next_deadline(), Some(1_201));
+    let early = c.handle_timeout(1_200);
+    assert!(early.aborted.is_empty() && early.outputs.is_empty());
+    let due = c.handle_timeout(1_201);
+    assert_eq!(due.aborted, vec!["t".to_string()]);
+    assert_eq!(markers_in(&due.outputs).len(), 1);
+    // Markers in flight: nothing can time out until they complete.
+    assert_eq!(c.next_deadline(), None);
 }

@@ -1,9 +1,10 @@
 //! Rule table of the partition leader (`docs/partition.md` section 4): one test per rule, each
 //! citing the Kafka test or KIP section it mirrors.
 
+use kafka_eos::messages::ProduceRequest;
 use kafka_eos::partition::{
     consumer_records, AppendOutcome, IsolationLevel, PartitionBugs, PartitionConfig,
-    PartitionError, PartitionLeader, ProduceBatch, TxnMarker, VerificationGuard,
+    PartitionError, PartitionLeader, ProduceBatch, ProduceStep, TxnMarker, VerificationGuard,
 };
 use kafka_eos::{ErrorCode, TransactionResult, TransactionVersion};
 
@@ -903,4 +904,178 @@ fn fetch_at_the_bound_lists_no_aborted_transaction() {
         .unwrap(); // 4
     let f = l.fetch(0, IsolationLevel::ReadCommitted).unwrap();
     assert_eq!(f.aborted_transactions.map(|a| a.len()), Some(1));
+}
+
+// ---- the leader's request steps (ReplicaManager.appendRecords, KIP-890) ------------------------
+
+fn produce_request(pid: i64, epoch: i16, seq: i32, txn: bool, version: i16) -> ProduceRequest<u32> {
+    ProduceRequest {
+        transactional_id: txn.then(|| "t".to_string()),
+        partition: "topic-0".parse().unwrap(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        record_count: 1,
+        is_transactional: txn,
+        max_timestamp: None,
+        payload: 7,
+        version,
+    }
+}
+
+/// KafkaApis.handleProduceRequest / AddPartitionsToTxnManager: Produce v12+ is a TV2 client, so
+/// the leader asks for the implicit add (verify_only false); v11 and older ask verify-only.
+/// Both are broker requests (AddPartitionsToTxn v4+) for the batch's partition.
+#[test]
+fn transactional_produce_asks_the_coordinator_by_produce_version() {
+    for (version, verify_only) in [(12, false), (11, true), (3, true)] {
+        let mut l = leader();
+        match l.handle_produce(5, produce_request(1, 0, 0, true, version)) {
+            ProduceStep::Verify { request, pending } => {
+                assert_eq!(request.verify_only, verify_only, "Produce v{version}");
+                assert!(request.version >= 4);
+                assert_eq!(request.transactional_id, "t");
+                assert_eq!(request.partitions.len(), 1);
+                assert_eq!(pending.request().version, version);
+                // Nothing is written while the produce is held.
+                assert_eq!(l.log_end_offset(), 0);
+                assert_eq!(
+                    l.handle_verification_response(6, pending, Ok(())),
+                    appended(0)
+                );
+                assert_eq!(l.producer(1).unwrap().last_timestamp, 6);
+            }
+            other => panic!("Produce v{version}: expected a verification, got {other:?}"),
+        }
+    }
+}
+
+/// AddPartitionsToTxnManager + ReplicaManager: a refused verification writes nothing and is
+/// translated for the client's Produce version (TRANSACTION_ABORTABLE is unknown below v11).
+#[test]
+fn refused_verification_is_translated_for_the_produce_version() {
+    for (version, expected) in [
+        (10, ErrorCode::InvalidTxnState),
+        (11, ErrorCode::TransactionAbortable),
+    ] {
+        let mut l = leader();
+        let ProduceStep::Verify { pending, .. } =
+            l.handle_produce(0, produce_request(1, 0, 0, true, version))
+        else {
+            panic!("expected a verification");
+        };
+        assert_eq!(
+            l.handle_verification_response(0, pending, Err(ErrorCode::TransactionAbortable)),
+            Err(expected)
+        );
+        assert_eq!(l.log_end_offset(), 0);
+    }
+}
+
+/// An ongoing transaction at the batch's epoch needs no verification (the sentinel guard): the
+/// batch is appended at once; a non-transactional batch is never verified.
+#[test]
+fn produce_without_verification_is_answered_at_once() {
+    let mut l = leader();
+    let ProduceStep::Verify { pending, .. } =
+        l.handle_produce(0, produce_request(1, 0, 0, true, 12))
+    else {
+        panic!("expected a verification");
+    };
+    l.handle_verification_response(0, pending, Ok(())).unwrap();
+    assert_eq!(
+        l.handle_produce(0, produce_request(1, 0, 1, true, 12)),
+        ProduceStep::Answered(appended(1))
+    );
+    assert_eq!(
+        l.handle_produce(0, produce_request(2, 0, 0, false, 12)),
+        ProduceStep::Answered(appended(2))
+    );
+    // A stale epoch is refused before any verification.
+    l.write_marker(marker(1, 1, 0, TransactionResult::Commit))
+        .unwrap();
+    assert_eq!(
+        l.handle_produce(0, produce_request(1, 0, 2, true, 12)),
+        ProduceStep::Answered(Err(EPOCH))
+    );
+    // A transactional batch without a transactional id is not verified and fails the append's
+    // verification check (UnifiedLog.batchMissingRequiredVerification).
+    let mut anonymous = produce_request(3, 0, 0, true, 12);
+    anonymous.transactional_id = None;
+    assert_eq!(
+        l.handle_produce(0, anonymous),
+        ProduceStep::Answered(Err(ErrorCode::InvalidTxnState))
+    );
+}
+
+/// WriteTxnMarkers: the leader writes the marker at `now` under the marker's transaction version
+/// and echoes the marker in its answer.
+#[test]
+fn write_txn_marker_step_echoes_the_marker_with_the_outcome() {
+    use kafka_eos::messages::WriteTxnMarker;
+    let mut l = leader();
+    produce_txn(&mut l, 1, 0, 0, 1).unwrap();
+    let m = WriteTxnMarker {
+        transactional_id: "t".into(),
+        partition: "topic-0".parse().unwrap(),
+        producer_id: 1,
+        producer_epoch: 0,
+        coordinator_epoch: 3,
+        result: TransactionResult::Commit,
+        transaction_version: TransactionVersion::Tv2,
+    };
+    assert_eq!(l.handle_write_txn_marker(9, &m), m.response(None));
+    assert_eq!(l.log().last().map(|b| b.max_timestamp), Some(9));
+    // A marker from an older coordinator epoch is fenced.
+    let old = WriteTxnMarker {
+        coordinator_epoch: 2,
+        ..m.clone()
+    };
+    assert_eq!(
+        l.handle_write_txn_marker(9, &old),
+        old.response(Some(ErrorCode::TransactionCoordinatorFenced))
+    );
+}
+
+/// UnifiedLog.fetchOffsetByTimestamp: earliest, latest by isolation level, and by timestamp.
+#[test]
+fn list_offsets_by_spec_and_isolation() {
+    use kafka_eos::messages::OffsetSpec;
+    let mut l = leader();
+    l.append(
+        ProduceBatch {
+            max_timestamp: 100,
+            ..batch(1, 0, 0, 1, false)
+        },
+        None,
+    )
+    .unwrap(); // 0
+    produce_txn(&mut l, 2, 0, 0, 1).unwrap(); // 1, open
+    let rc = IsolationLevel::ReadCommitted;
+    let ru = IsolationLevel::ReadUncommitted;
+    assert_eq!(l.list_offsets(OffsetSpec::from_timestamp(-2), rc), 0);
+    assert_eq!(l.list_offsets(OffsetSpec::Latest, rc), 1);
+    assert_eq!(l.list_offsets(OffsetSpec::Latest, ru), 2);
+    assert_eq!(l.list_offsets(OffsetSpec::Timestamp(50), ru), 0);
+    assert_eq!(l.list_offsets(OffsetSpec::Timestamp(101), ru), -1);
+}
+
+/// The leader's next deadline is the earliest producer expiry; `handle_timeout` then expires it.
+#[test]
+fn next_deadline_is_the_earliest_producer_expiry() {
+    let mut l = leader();
+    assert_eq!(l.next_deadline(), None);
+    l.append(
+        ProduceBatch {
+            max_timestamp: 10,
+            ..batch(1, 0, 0, 1, false)
+        },
+        None,
+    )
+    .unwrap();
+    let expiry = 10 + l.config().producer_id_expiration_ms;
+    assert_eq!(l.next_deadline(), Some(expiry));
+    assert!(l.handle_timeout(expiry - 1).is_empty());
+    assert_eq!(l.handle_timeout(expiry), vec![1]);
+    assert_eq!(l.next_deadline(), None);
 }
