@@ -1,5 +1,5 @@
 //! Record batches (magic v2) as raw bytes: the header fields the partition leader needs, read
-//! without decompressing; the base-offset rewrite on append; and the COMMIT/ABORT control batch a
+//! without decompressing; the base-offset rewrite when a stored batch is served; and the COMMIT/ABORT control batch a
 //! marker becomes in the log.
 //!
 //! Layout (Kafka's `DefaultRecordBatch`): `baseOffset:i64 batchLength:i32
@@ -97,7 +97,7 @@ pub fn parse_produce_batch(records: &Bytes) -> Result<ProduceBatch<Bytes>, Error
     })
 }
 
-/// The stored form of an appended batch: the client's bytes with the base offset the leader
+/// The served form of a stored batch: the client's bytes with the base offset the leader
 /// assigned (`LogValidator.assignOffsetsNonCompressed` / `setLastOffset`: the base offset lies
 /// outside the CRC).
 pub fn with_base_offset(raw: &Bytes, base_offset: i64) -> Bytes {

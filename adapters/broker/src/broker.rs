@@ -2,23 +2,30 @@
 //!
 //! [`Broker`] owns one [`PartitionLeader`] per partition (payload: the raw v2 batch bytes) and one
 //! [`TransactionCoordinator`]. Every protocol decision (sequence, epoch, duplicate, transaction
-//! state, fencing, LSO, aborted list) is the core's; this module only maps wire fields to core
-//! inputs and core results to wire fields, plus Kafka's request-level plumbing that lives in
-//! `KafkaApis`/`ReplicaManager` (unknown topics, the KIP-890 verification round trip and its
-//! error translation, marker delivery).
+//! state, fencing, KIP-890 verification and its error translation, version rules, LSO, aborted
+//! list, ListOffsets) is the core's: this module maps wire fields to the core's requests
+//! (`kafka_eos::messages`, carrying the wire request version), routes the core's steps between
+//! the roles in process (a produce's [`ProduceStep::Verify`] to the coordinator and back, a
+//! coordinator's marker to its partition leader and the answer back), and maps the results to
+//! wire fields. What is left here is Kafka's request plumbing from `KafkaApis`: unknown topics
+//! and partitions, the `acks` check, and the wire checks of a record batch.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use kafka_eos::coordinator::{
-    AddPartitionsToTxnRequest as CoreAddPartitions, CoordinatorConfig, CoordinatorOutput,
-    EndTxnRequest as CoreEndTxn, InitProducerIdRequest as CoreInitProducerId,
-    TransactionCoordinator, WriteTxnMarker, WriteTxnMarkersResponse,
+    CoordinatorConfig, CoordinatorError, CoordinatorOutput, TransactionCoordinator,
 };
 use kafka_eos::error::ErrorCode;
+use kafka_eos::messages::{
+    offsets_partition_for, AddOffsetsToTxnRequest as CoreAddOffsets,
+    AddPartitionsToTxnRequest as CoreAddPartitions, EndTxnRequest as CoreEndTxn,
+    InitProducerIdRequest as CoreInitProducerId, OffsetSpec, ProduceRequest as CoreProduce,
+    WriteTxnMarker, ADD_PARTITIONS_TO_TXN_BROKER_VERSION, CONSUMER_OFFSETS_TOPIC,
+};
 use kafka_eos::partition::{
-    verification_error_for_produce, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
-    PartitionLeader, TxnMarker, VerificationGuard,
+    verification_error_for_txn_offset_commit, AppendOutcome, BatchContent, IsolationLevel,
+    PartitionConfig, PartitionLeader, ProduceResult, ProduceStep,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -49,9 +56,15 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 const INVALID_REQUIRED_ACKS: i16 = 21;
 /// `COORDINATOR_NOT_AVAILABLE` (15): the answer for a FindCoordinator key type we do not serve.
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-/// The internal topic of consumer-group offsets; AddOffsetsToTxn adds its partition for the
-/// group to the transaction (`GroupMetadataManager.partitionFor`, one partition here).
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The internal topic of consumer-group offsets; AddOffsetsToTxn adds the group's partition of
+/// it to the transaction (the core picks it, `GroupMetadataManager.partitionFor`). Its
+/// partitions exist (markers are written to them) but clients can neither produce to nor fetch
+/// from them, and Metadata does not list the topic.
+pub const OFFSETS_TOPIC: &str = CONSUMER_OFFSETS_TOPIC;
+/// The cluster's finalized `transaction.version` feature level (configuration, not a decision):
+/// 1, so that coordinator-initiated aborts (fencing, timeouts) stay in the TV1 form the clients
+/// this broker advertises to speak. Client requests carry their own version.
+const SERVER_TRANSACTION_VERSION: TransactionVersion = TransactionVersion::Tv1;
 
 /// Command-line settings of the broker.
 #[derive(Clone, Debug)]
@@ -86,6 +99,9 @@ pub struct Stats {
     pub txn_log_records: u64,
     /// Transactions aborted by the coordinator's timeout.
     pub transactions_timed_out: u64,
+    /// `CoordinatorError`s (API misuse the core refused, e.g. an unexpected WriteTxnMarkers
+    /// error); each is also logged to stderr.
+    pub coordinator_errors: u64,
 }
 
 impl Stats {
@@ -97,14 +113,15 @@ impl Stats {
             .map(|(k, v)| format!("\"{k}\":{v}"))
             .collect();
         format!(
-            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{}}}",
+            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{}}}",
             self.requests,
             self.batches_appended,
             self.duplicates_suppressed,
             errors.join(","),
             self.markers_written,
             self.txn_log_records,
-            self.transactions_timed_out
+            self.transactions_timed_out,
+            self.coordinator_errors
         )
     }
 }
@@ -138,19 +155,39 @@ fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
     }
 }
 
+/// The wire `IsolationLevel` field (1: READ_COMMITTED, else READ_UNCOMMITTED).
+fn isolation_level(wire: i8) -> IsolationLevel {
+    if wire == 1 {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::ReadUncommitted
+    }
+}
+
 fn name_of(s: &StrBytes) -> String {
     s.as_str().to_string()
 }
 
 impl Broker {
-    /// A broker with the configured topics, empty logs and a coordinator at epoch 0 with
-    /// Kafka's defaults (`transaction.version` 1: the clients speak TV1).
+    /// A broker with the configured topics, the `__consumer_offsets` partitions the coordinator
+    /// may add (`offsets.topic.num.partitions`), empty logs and a coordinator at epoch 0 with
+    /// Kafka's defaults but `transaction.version` 1 ([`SERVER_TRANSACTION_VERSION`]).
     pub fn new(config: BrokerConfig) -> Result<Self, String> {
         let mut partition_config = PartitionConfig::default();
         partition_config.bugs.no_sequence_check = config.unsafe_disable_dedup;
+        let coordinator_config = CoordinatorConfig {
+            transaction_version: SERVER_TRANSACTION_VERSION,
+            ..CoordinatorConfig::default()
+        };
+        let offsets_partitions = coordinator_config.offsets_topic_partitions;
+        let coordinator =
+            TransactionCoordinator::new(coordinator_config, 1000, 0).map_err(|e| e.to_string())?;
         let mut partitions = BTreeMap::new();
         let mut topics = BTreeMap::new();
         for (topic, count) in &config.topics {
+            if topic == OFFSETS_TOPIC {
+                return Err(format!("{OFFSETS_TOPIC} is internal"));
+            }
             topics.insert(topic.clone(), *count);
             for p in 0..*count {
                 partitions.insert(
@@ -159,16 +196,12 @@ impl Broker {
                 );
             }
         }
-        partitions.insert(
-            TopicPartition::new(OFFSETS_TOPIC, 0),
-            PartitionLeader::new(partition_config),
-        );
-        let coordinator_config = CoordinatorConfig {
-            transaction_version: TransactionVersion::Tv1,
-            ..CoordinatorConfig::default()
-        };
-        let coordinator =
-            TransactionCoordinator::new(coordinator_config, 1000, 0).map_err(|e| e.to_string())?;
+        for p in 0..offsets_partitions {
+            partitions.insert(
+                TopicPartition::new(OFFSETS_TOPIC, p),
+                PartitionLeader::new(partition_config),
+            );
+        }
         Ok(Broker {
             config,
             partitions,
@@ -220,15 +253,15 @@ impl Broker {
                 Err(e) => Err(e),
             },
             ApiKey::InitProducerId => decode::<InitProducerIdRequest>(body, version)
-                .and_then(|r| encode(&self.init_producer_id(&r, now), version)),
+                .and_then(|r| encode(&self.init_producer_id(&r, version, now), version)),
             ApiKey::AddPartitionsToTxn => decode::<AddPartitionsToTxnRequest>(body, version)
-                .and_then(|r| encode(&self.add_partitions_to_txn(&r, now), version)),
+                .and_then(|r| encode(&self.add_partitions_to_txn(&r, version, now), version)),
             ApiKey::AddOffsetsToTxn => decode::<AddOffsetsToTxnRequest>(body, version)
-                .and_then(|r| encode(&self.add_offsets_to_txn(&r, now), version)),
+                .and_then(|r| encode(&self.add_offsets_to_txn(&r, version, now), version)),
             ApiKey::TxnOffsetCommit => decode::<TxnOffsetCommitRequest>(body, version)
-                .and_then(|r| encode(&self.txn_offset_commit(&r, now), version)),
+                .and_then(|r| encode(&self.txn_offset_commit(&r, version, now), version)),
             ApiKey::EndTxn => decode::<EndTxnRequest>(body, version)
-                .and_then(|r| encode(&self.end_txn(&r, now), version)),
+                .and_then(|r| encode(&self.end_txn(&r, version, now), version)),
             other => Err(anyhow::anyhow!("API {other:?} is not served")),
         };
         match result {
@@ -323,6 +356,7 @@ impl Broker {
     }
 
     fn list_offsets(&self, r: &ListOffsetsRequest) -> ListOffsetsResponse {
+        let isolation = isolation_level(r.isolation_level);
         let topics = r
             .topics
             .iter()
@@ -341,25 +375,8 @@ impl Broker {
                                 .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
                                 .with_offset(-1);
                         };
-                        // ListOffsets (`UnifiedLog.fetchOffsetByTimestamp`): EARLIEST (-2) is the log
-                        // start; LATEST (-1) is the LSO at read_committed, else the high
-                        // watermark; a timestamp finds the first batch whose max timestamp
-                        // reaches it (-1 when none does).
-                        let offset = match p.timestamp {
-                            -2 => 0,
-                            t if t < 0 => {
-                                if r.isolation_level == 1 {
-                                    leader.last_stable_offset()
-                                } else {
-                                    leader.high_watermark()
-                                }
-                            }
-                            t => leader
-                                .log()
-                                .iter()
-                                .find(|b| !b.is_control() && b.max_timestamp >= t)
-                                .map_or(-1, |b| b.base_offset),
-                        };
+                        let spec = OffsetSpec::from_timestamp(p.timestamp);
+                        let offset = leader.list_offsets(spec, isolation);
                         resp.with_offset(offset).with_leader_epoch(0)
                     })
                     .collect();
@@ -412,9 +429,11 @@ impl Broker {
         ProduceResponse::default().with_responses(responses)
     }
 
-    /// One partition of a Produce (`ReplicaManager.appendRecords`): wire checks, then for a
-    /// transactional batch the KIP-890 part 1 round trip (partition `start_verification`, the
-    /// coordinator's verify-only AddPartitionsToTxn, in process), then the core's append.
+    /// One partition of a Produce (`ReplicaManager.appendRecords`): the wire checks (unknown
+    /// partition, the batch's form), then the leader's Produce step. A
+    /// [`ProduceStep::Verify`] is the KIP-890 round trip: its AddPartitionsToTxn goes to the
+    /// (in-process) coordinator, whose outputs are carried out, and its answer goes back to
+    /// the leader, which appends or translates the error for the Produce version.
     fn produce_partition(
         &mut self,
         tp: &TopicPartition,
@@ -423,53 +442,41 @@ impl Broker {
         version: i16,
         now: TimestampMs,
     ) -> Result<AppendOutcome, i16> {
-        if !self.partitions.contains_key(tp) || tp.topic == OFFSETS_TOPIC {
+        if tp.topic == OFFSETS_TOPIC || !self.partitions.contains_key(tp) {
             return Err(ErrorCode::UnknownTopicOrPartition.code());
         }
         let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
-        let mut produce = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
-        let leader = self
-            .partitions
-            .get_mut(tp)
-            .ok_or(ErrorCode::UnknownTopicOrPartition.code())?;
-        let mut guard = None;
-        if produce.is_transactional && leader.config().transaction_verification {
-            if let Some(txn_id) = transactional_id {
-                let g = leader
-                    .start_verification(
-                        produce.producer_id,
-                        produce.producer_epoch,
-                        produce.base_sequence,
-                        false,
-                        now,
-                    )
-                    .map_err(ErrorCode::code)?;
-                if let VerificationGuard::Guard(_) = g {
-                    let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
-                        &CoreAddPartitions {
-                            transactional_id: txn_id.to_string(),
-                            producer_id: produce.producer_id,
-                            producer_epoch: produce.producer_epoch,
-                            partitions: BTreeSet::from([tp.clone()]),
-                            verify_only: true,
-                            transaction_version: TransactionVersion::Tv0,
-                        },
-                        now,
-                    );
-                    self.apply_coordinator_outputs(outputs, now);
-                    verified.map_err(|e| verification_error_for_produce(e, version).code())?;
-                }
-                guard = Some(g);
+        let batch = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
+        let request = CoreProduce {
+            transactional_id: transactional_id.map(str::to_string),
+            partition: tp.clone(),
+            producer_id: batch.producer_id,
+            producer_epoch: batch.producer_epoch,
+            base_sequence: batch.base_sequence,
+            record_count: batch.record_count,
+            is_transactional: batch.is_transactional,
+            max_timestamp: Some(batch.max_timestamp),
+            // Stored as the client sent it: the fetch path writes the base offset the leader
+            // assigned (`LogBatch::base_offset`) into the bytes it serves.
+            payload: batch.payload,
+            version,
+        };
+        let step = self
+            .leader_mut(tp)
+            .map_err(ErrorCode::code)?
+            .handle_produce(now, request);
+        let result: ProduceResult = match step {
+            ProduceStep::Answered(result) => result,
+            ProduceStep::Verify { request, pending } => {
+                let (answer, outputs) =
+                    self.coordinator.handle_add_partitions_to_txn(&request, now);
+                self.apply_coordinator_outputs(outputs, now);
+                self.leader_mut(tp)
+                    .map_err(ErrorCode::code)?
+                    .handle_verification_response(now, pending, answer)
             }
-        }
-        let leader = self
-            .partitions
-            .get_mut(tp)
-            .ok_or(ErrorCode::UnknownTopicOrPartition.code())?;
-        // Store the batch with the base offset the leader will assign (the log end offset):
-        // the fetch path re-checks it, so a mismatch can never reach a consumer.
-        produce.payload = batch::with_base_offset(&produce.payload, leader.log_end_offset());
-        let outcome = leader.append(produce, guard).map_err(ErrorCode::code)?;
+        };
+        let outcome = result.map_err(ErrorCode::code)?;
         match outcome {
             AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
             AppendOutcome::Duplicate { .. } => self.stats.duplicates_suppressed += 1,
@@ -477,9 +484,19 @@ impl Broker {
         Ok(outcome)
     }
 
+    fn leader_mut(
+        &mut self,
+        tp: &TopicPartition,
+    ) -> Result<&mut PartitionLeader<Bytes>, ErrorCode> {
+        self.partitions
+            .get_mut(tp)
+            .ok_or(ErrorCode::UnknownTopicOrPartition)
+    }
+
     fn init_producer_id(
         &mut self,
         r: &InitProducerIdRequest,
+        version: i16,
         now: TimestampMs,
     ) -> InitProducerIdResponse {
         let request = CoreInitProducerId {
@@ -487,6 +504,7 @@ impl Broker {
             transaction_timeout_ms: r.transaction_timeout_ms,
             producer_id: r.producer_id.0,
             producer_epoch: r.producer_epoch,
+            version,
         };
         let (result, outputs) = self.coordinator.handle_init_producer_id(&request, now);
         self.apply_coordinator_outputs(outputs, now);
@@ -504,6 +522,7 @@ impl Broker {
     fn add_partitions_to_txn(
         &mut self,
         r: &AddPartitionsToTxnRequest,
+        version: i16,
         now: TimestampMs,
     ) -> AddPartitionsToTxnResponse {
         // KafkaApis.handleAddPartitionsToTxnRequest: unknown partitions answer
@@ -530,8 +549,9 @@ impl Broker {
                     producer_id: r.v3_and_below_producer_id.0,
                     producer_epoch: r.v3_and_below_producer_epoch,
                     partitions,
+                    // A client's request (v0-3; the broker-to-coordinator v4+ is not served).
                     verify_only: false,
-                    transaction_version: TransactionVersion::Tv0,
+                    version,
                 },
                 now,
             );
@@ -573,18 +593,18 @@ impl Broker {
     fn add_offsets_to_txn(
         &mut self,
         r: &AddOffsetsToTxnRequest,
+        version: i16,
         now: TimestampMs,
     ) -> AddOffsetsToTxnResponse {
-        // KafkaApis.handleAddOffsetsToTxnRequest: the group's offsets partition is added to the
-        // transaction through the coordinator's AddPartitionsToTxn.
-        let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(
-            &CoreAddPartitions {
+        // KafkaApis.handleAddOffsetsToTxnRequest: the coordinator adds the group's offsets
+        // partition (its choice; every one of them exists here) to the transaction.
+        let (result, outputs) = self.coordinator.handle_add_offsets_to_txn(
+            &CoreAddOffsets {
                 transactional_id: name_of(&r.transactional_id.0),
                 producer_id: r.producer_id.0,
                 producer_epoch: r.producer_epoch,
-                partitions: BTreeSet::from([TopicPartition::new(OFFSETS_TOPIC, 0)]),
-                verify_only: false,
-                transaction_version: TransactionVersion::Tv0,
+                group_id: name_of(&r.group_id.0),
+                version,
             },
             now,
         );
@@ -595,28 +615,38 @@ impl Broker {
     fn txn_offset_commit(
         &mut self,
         r: &TxnOffsetCommitRequest,
+        version: i16,
         now: TimestampMs,
     ) -> TxnOffsetCommitResponse {
-        // The group coordinator's TxnOffsetCommit with KIP-890 part 1: the offsets partition must
-        // be in the transaction (verify-only AddPartitionsToTxn). The offsets themselves are not
-        // stored: this broker serves no OffsetFetch (documented simplification).
-        let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
-            &CoreAddPartitions {
-                transactional_id: name_of(&r.transactional_id.0),
-                producer_id: r.producer_id.0,
-                producer_epoch: r.producer_epoch,
-                partitions: BTreeSet::from([TopicPartition::new(OFFSETS_TOPIC, 0)]),
-                verify_only: true,
-                transaction_version: TransactionVersion::Tv0,
-            },
-            now,
+        // The group coordinator's TxnOffsetCommit with KIP-890 part 1: the group's offsets
+        // partition must be in the transaction (the leader's verify-only AddPartitionsToTxn;
+        // TxnOffsetCommit v5+, the TV2 implicit add, is not served). The error is translated
+        // for the request version by the core. The offsets themselves are not stored: this
+        // broker serves no OffsetFetch (documented simplification).
+        let partition = offsets_partition_for(
+            &name_of(&r.group_id.0),
+            self.coordinator.config().offsets_topic_partitions,
         );
-        self.apply_coordinator_outputs(outputs, now);
-        let code = match verified {
-            Ok(()) => 0,
-            // TxnOffsetCommit v0-3 predates TRANSACTION_ABORTABLE, as Produce v10 does: the
-            // core's translation for a legacy produce applies.
-            Err(e) => verification_error_for_produce(e, 10).code(),
+        let code = match partition {
+            None => ErrorCode::UnknownTopicOrPartition.code(),
+            Some(partition) => {
+                let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
+                    &CoreAddPartitions {
+                        transactional_id: name_of(&r.transactional_id.0),
+                        producer_id: r.producer_id.0,
+                        producer_epoch: r.producer_epoch,
+                        partitions: BTreeSet::from([partition]),
+                        verify_only: true,
+                        version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
+                    },
+                    now,
+                );
+                self.apply_coordinator_outputs(outputs, now);
+                match verified {
+                    Ok(()) => 0,
+                    Err(e) => verification_error_for_txn_offset_commit(e, version).code(),
+                }
+            }
         };
         let topics = r
             .topics
@@ -639,7 +669,7 @@ impl Broker {
         TxnOffsetCommitResponse::default().with_topics(topics)
     }
 
-    fn end_txn(&mut self, r: &EndTxnRequest, now: TimestampMs) -> EndTxnResponse {
+    fn end_txn(&mut self, r: &EndTxnRequest, version: i16, now: TimestampMs) -> EndTxnResponse {
         let request = CoreEndTxn {
             transactional_id: name_of(&r.transactional_id.0),
             producer_id: r.producer_id.0,
@@ -649,25 +679,30 @@ impl Broker {
             } else {
                 TransactionResult::Abort
             },
-            // EndTxn v5+ marks a TV2 client; this broker serves up to v3.
-            transaction_version: TransactionVersion::Tv0,
+            version,
         };
         let (result, outputs) = self.coordinator.handle_end_txn(&request, now);
         self.apply_coordinator_outputs(outputs, now);
-        EndTxnResponse::default().with_error_code(ok_or_code(&result))
+        let response = EndTxnResponse::default().with_error_code(ok_or_code(&result));
+        match result {
+            // EndTxn v5+ (TV2): the id and epoch the client must adopt.
+            Ok(Some(p)) => response
+                .with_producer_id(ProducerId(p.producer_id))
+                .with_producer_epoch(p.producer_epoch),
+            _ => response,
+        }
     }
 
-    /// The periodic work of a broker (a real clock drives it): the coordinator's transaction
-    /// timeouts and transactional-id expiry, the partitions' producer-state expiry, and the
+    /// The periodic work of a broker (a real clock drives it): the coordinator's timeouts
+    /// (transaction timeouts and transactional-id expiry, [`TransactionCoordinator::handle_timeout`])
+    /// and every leader's ([`PartitionLeader::handle_timeout`]: producer-state expiry), then the
     /// re-sending of markers the coordinator asked to retry.
     pub fn tick(&mut self, now: TimestampMs) {
-        let (aborted, outputs) = self.coordinator.abort_timed_out_transactions(now);
-        self.stats.transactions_timed_out += aborted.len() as u64;
-        self.apply_coordinator_outputs(outputs, now);
-        let (_, outputs) = self.coordinator.expire_transactional_ids(now);
-        self.apply_coordinator_outputs(outputs, now);
+        let timeout = self.coordinator.handle_timeout(now);
+        self.stats.transactions_timed_out += timeout.aborted.len() as u64;
+        self.apply_coordinator_outputs(timeout.outputs, now);
         for leader in self.partitions.values_mut() {
-            leader.expire_producers(now);
+            let _expired = leader.handle_timeout(now);
         }
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
@@ -677,9 +712,12 @@ impl Broker {
     }
 
     /// Carries out the coordinator's outputs in process: a transaction-log record is counted
-    /// (the log is in memory: appends always succeed, as the core assumes); a marker is written
-    /// to its partition leader (`write_marker`) and the leader's answer fed back with
-    /// `handle_write_txn_markers_response`. Markers to retry wait for the next tick.
+    /// (the log is in memory: appends always succeed, as the core assumes); a marker is
+    /// delivered to its partition leader ([`PartitionLeader::handle_write_txn_marker`]; a
+    /// partition this node does not have answers UNKNOWN_TOPIC_OR_PARTITION) and the answer fed
+    /// back with [`TransactionCoordinator::handle_write_txn_markers_response`]. Markers the
+    /// coordinator re-sends after an error wait for the next tick (the marker channel's retry
+    /// backoff); the rest are carried out at once.
     fn apply_coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>, now: TimestampMs) {
         let mut work: VecDeque<CoordinatorOutput> = outputs.into();
         while let Some(output) = work.pop_front() {
@@ -688,35 +726,14 @@ impl Broker {
                     self.stats.txn_log_records += 1;
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
-                    let transaction_version = self
-                        .coordinator
-                        .transaction(&m.transactional_id)
-                        .map_or(TransactionVersion::Tv0, |t| t.client_transaction_version);
-                    let error = match self.partitions.get_mut(&m.partition) {
-                        None => Some(ErrorCode::UnknownTopicOrPartition),
-                        Some(leader) => leader
-                            .write_marker(TxnMarker {
-                                producer_id: m.producer_id,
-                                producer_epoch: m.producer_epoch,
-                                coordinator_epoch: m.coordinator_epoch,
-                                result: m.result,
-                                timestamp: now,
-                                transaction_version,
-                            })
-                            .err(),
+                    let response = match self.partitions.get_mut(&m.partition) {
+                        None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
+                        Some(leader) => leader.handle_write_txn_marker(now, &m),
                     };
-                    if error.is_none() {
+                    let failed = response.error.is_some();
+                    if !failed {
                         self.stats.markers_written += 1;
                     }
-                    let response = WriteTxnMarkersResponse {
-                        transactional_id: m.transactional_id.clone(),
-                        producer_id: m.producer_id,
-                        producer_epoch: m.producer_epoch,
-                        coordinator_epoch: m.coordinator_epoch,
-                        result: m.result,
-                        partitions: BTreeSet::from([m.partition.clone()]),
-                        error,
-                    };
                     match self
                         .coordinator
                         .handle_write_txn_markers_response(&response)
@@ -724,18 +741,35 @@ impl Broker {
                         Ok(more) => {
                             for o in more {
                                 match o {
-                                    CoordinatorOutput::WriteTxnMarker(retry) if error.is_some() => {
+                                    CoordinatorOutput::WriteTxnMarker(retry) if failed => {
                                         self.deferred_markers.push(retry)
                                     }
                                     other => work.push_back(other),
                                 }
                             }
                         }
-                        Err(e) => eprintln!("kafka-eos-broker: marker for {}: {e}", m.partition),
+                        Err(e) => self.coordinator_error(
+                            &format!(
+                                "WriteTxnMarkers answer {:?} for {} of {:?} (producer {} epoch {})",
+                                response.error,
+                                m.partition,
+                                m.transactional_id,
+                                m.producer_id,
+                                m.producer_epoch
+                            ),
+                            &e,
+                        ),
                     }
                 }
             }
         }
+    }
+
+    /// A [`CoordinatorError`] (the core refused its input as API misuse): logged with its
+    /// context and counted ([`Stats::coordinator_errors`]); the broker keeps serving.
+    fn coordinator_error(&mut self, context: &str, error: &CoordinatorError) {
+        self.stats.coordinator_errors += 1;
+        eprintln!("kafka-eos-broker: coordinator error: {context}: {error}");
     }
 
     /// Fetch (`ReplicaManager.fetchMessages`, one pass): per partition the core's `fetch` at the
@@ -743,11 +777,7 @@ impl Broker {
     /// from the marker) are concatenated up to `partition_max_bytes` and the request's
     /// `max_bytes`, always at least one batch (KIP-74). Returns the response and its record bytes.
     pub fn fetch(&self, r: &FetchRequest) -> (FetchResponse, usize) {
-        let isolation = if r.isolation_level == 1 {
-            IsolationLevel::ReadCommitted
-        } else {
-            IsolationLevel::ReadUncommitted
-        };
+        let isolation = isolation_level(r.isolation_level);
         let max_total = usize::try_from(r.max_bytes).unwrap_or(0).max(1);
         let mut total = 0usize;
         let mut responses = Vec::new();
@@ -781,6 +811,8 @@ impl Broker {
                 let mut records = BytesMut::new();
                 for b in &fetched.batches {
                     let raw = match &b.content {
+                        // The log holds the client's bytes; the served batch carries the base
+                        // offset the leader assigned (outside the CRC).
                         BatchContent::Data(raw) => {
                             if raw.get(..8) == Some(&b.base_offset.to_be_bytes()[..]) {
                                 raw.clone()
@@ -821,7 +853,7 @@ impl Broker {
                 partitions.push(
                     data.with_high_watermark(fetched.high_watermark)
                         .with_last_stable_offset(fetched.last_stable_offset)
-                        .with_log_start_offset(0)
+                        .with_log_start_offset(leader.log_start_offset())
                         .with_aborted_transactions(aborted)
                         .with_records(Some(records.freeze())),
                 );

@@ -539,3 +539,200 @@ fn late_stale_transactional_batch_between_transactions_blocks_the_next_first_bat
     let f = fetch(&mut c, 0, 0, 0);
     assert_eq!(f.high_watermark, 3); // two records and the COMMIT marker
 }
+
+// KIP-588: PRODUCER_FENCED (90) exists only from EndTxn v2, AddPartitionsToTxn v2,
+// AddOffsetsToTxn v2 and InitProducerId v4; an older request of a fenced producer is answered
+// INVALID_PRODUCER_EPOCH (47) (the core's coordinator downgrades it by the wire version the
+// broker passes). Each test fences the producer with a second InitProducerId (epoch bump), then
+// sends the old epoch's request at the old version and at the newest advertised one.
+
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const PRODUCER_FENCED: i16 = 90;
+
+/// A producer of transactional id `txn` fenced by a second InitProducerId: the old producer id
+/// and epoch.
+fn fenced_producer(c: &mut Client, txn: &str) -> (i64, i16) {
+    let (pid, epoch) = init_pid(c, Some(txn));
+    let (pid2, epoch2) = init_pid(c, Some(txn));
+    assert_eq!(pid2, pid);
+    assert!(epoch2 > epoch);
+    (pid, epoch)
+}
+
+/// The old version under test and the newest advertised version of `api`.
+fn old_and_newest(api: ApiKey, old: i16) -> [i16; 2] {
+    let (min, max) = kafka_eos_broker::versions::advertised(api).expect("advertised");
+    assert!((min..=max).contains(&old), "{api:?} v{old} not advertised");
+    [old, max]
+}
+
+fn txn_id(txn: &str) -> TransactionalId {
+    TransactionalId(StrBytes::from_string(txn.into()))
+}
+
+#[test]
+fn fenced_end_txn_is_invalid_producer_epoch_at_v1_and_producer_fenced_at_newest() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = fenced_producer(&mut c, "fe");
+    let codes: Vec<i16> = old_and_newest(ApiKey::EndTxn, 1)
+        .into_iter()
+        .map(|v| {
+            let r: EndTxnResponse = c
+                .call(
+                    ApiKey::EndTxn,
+                    v,
+                    &EndTxnRequest::default()
+                        .with_transactional_id(txn_id("fe"))
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch)
+                        .with_committed(true),
+                )
+                .expect("EndTxn answered");
+            r.error_code
+        })
+        .collect();
+    assert_eq!(codes, [INVALID_PRODUCER_EPOCH, PRODUCER_FENCED]);
+}
+
+#[test]
+fn fenced_add_partitions_is_invalid_producer_epoch_at_v1_and_producer_fenced_at_newest() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = fenced_producer(&mut c, "fa");
+    let codes: Vec<i16> = old_and_newest(ApiKey::AddPartitionsToTxn, 1)
+        .into_iter()
+        .map(|v| {
+            let r: AddPartitionsToTxnResponse = c
+                .call(
+                    ApiKey::AddPartitionsToTxn,
+                    v,
+                    &AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(txn_id("fa"))
+                        .with_v3_and_below_producer_id(ProducerId(pid))
+                        .with_v3_and_below_producer_epoch(epoch)
+                        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                            .with_name(topic())
+                            .with_partitions(vec![0])]),
+                )
+                .expect("AddPartitionsToTxn answered");
+            r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+        })
+        .collect();
+    assert_eq!(codes, [INVALID_PRODUCER_EPOCH, PRODUCER_FENCED]);
+}
+
+#[test]
+fn fenced_add_offsets_is_invalid_producer_epoch_at_v1_and_producer_fenced_at_newest() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = fenced_producer(&mut c, "fo");
+    let codes: Vec<i16> = old_and_newest(ApiKey::AddOffsetsToTxn, 1)
+        .into_iter()
+        .map(|v| {
+            let r: AddOffsetsToTxnResponse = c
+                .call(
+                    ApiKey::AddOffsetsToTxn,
+                    v,
+                    &AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(txn_id("fo"))
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch)
+                        .with_group_id(GroupId(StrBytes::from_static_str("g"))),
+                )
+                .expect("AddOffsetsToTxn answered");
+            r.error_code
+        })
+        .collect();
+    assert_eq!(codes, [INVALID_PRODUCER_EPOCH, PRODUCER_FENCED]);
+}
+
+// KIP-360: an InitProducerId whose expected id and epoch are the fenced ones is PRODUCER_FENCED
+// (the current epoch moved on and the old one is not the last epoch of a retried bump).
+#[test]
+fn fenced_init_producer_id_is_invalid_producer_epoch_at_v3_and_producer_fenced_at_newest() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = fenced_producer(&mut c, "fi");
+    let codes: Vec<i16> = old_and_newest(ApiKey::InitProducerId, 3)
+        .into_iter()
+        .map(|v| {
+            let r: InitProducerIdResponse = c
+                .call(
+                    ApiKey::InitProducerId,
+                    v,
+                    &InitProducerIdRequest::default()
+                        .with_transactional_id(Some(txn_id("fi")))
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch),
+                )
+                .expect("InitProducerId answered");
+            r.error_code
+        })
+        .collect();
+    assert_eq!(codes, [INVALID_PRODUCER_EPOCH, PRODUCER_FENCED]);
+}
+
+fn txn_offset_commit(c: &mut Client, txn: &str, pid: i64, epoch: i16, group: &str) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let r: TxnOffsetCommitResponse = c
+        .call(
+            ApiKey::TxnOffsetCommit,
+            3,
+            &TxnOffsetCommitRequest::default()
+                .with_transactional_id(txn_id(txn))
+                .with_group_id(GroupId(StrBytes::from_string(group.into())))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic())
+                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(1)])]),
+        )
+        .expect("TxnOffsetCommit answered");
+    r.topics[0].partitions[0].error_code
+}
+
+fn markers_written(server: &kafka_eos_broker::server::Server) -> String {
+    let stats = server.shared.stats_json();
+    let at = stats.find("\"markers_written\":").expect("counter") + 18;
+    stats[at..].split(',').next().unwrap().to_string()
+}
+
+// AddOffsetsToTxn adds the group's `__consumer_offsets` partition, chosen by the core: a
+// TxnOffsetCommit of that group then passes the KIP-890 verification, and the commit writes one
+// marker to the data partition and one to the offsets partition. Without AddOffsetsToTxn the
+// verification fails: TRANSACTION_ABORTABLE is INVALID_TXN_STATE (48) for TxnOffsetCommit v3.
+#[test]
+fn add_offsets_makes_the_groups_offsets_partition_part_of_the_transaction() {
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    let (pid, epoch) = init_pid(&mut c, Some("ao"));
+    assert_eq!(txn_offset_commit(&mut c, "ao", pid, epoch, "grp"), 48);
+    assert_eq!(add_partitions(&mut c, "ao", pid, epoch, 0), 0);
+    assert_eq!(
+        produce(&mut c, Some("ao"), 0, data_batch(pid, epoch, 0, 1, true)).0,
+        0
+    );
+    let r: AddOffsetsToTxnResponse = c
+        .call(
+            ApiKey::AddOffsetsToTxn,
+            3,
+            &AddOffsetsToTxnRequest::default()
+                .with_transactional_id(txn_id("ao"))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_group_id(GroupId(StrBytes::from_static_str("grp"))),
+        )
+        .expect("AddOffsetsToTxn answered");
+    assert_eq!(r.error_code, 0);
+    assert_eq!(txn_offset_commit(&mut c, "ao", pid, epoch, "grp"), 0);
+    assert_eq!(txn_offset_commit(&mut c, "ao", pid, epoch, "other"), 48);
+    assert_eq!(end_txn(&mut c, "ao", pid, epoch, true), 0);
+    assert_eq!(markers_written(&server), "2");
+    assert_eq!(fetch(&mut c, 0, 0, 1).last_stable_offset, 2);
+}
