@@ -39,20 +39,41 @@
 //! (duplicate or not, which markers to write, what the LSO is) is the core's.
 //!
 //! ```
-//! use std::collections::BTreeSet;
-//! use kafka_eos::coordinator::{
-//!     CoordinatorConfig, CoordinatorOutput, EndTxnRequest, InitProducerIdRequest,
-//!     TransactionCoordinator, WriteTxnMarkersResponse,
+//! use kafka_eos::coordinator::{CoordinatorConfig, CoordinatorOutput, TransactionCoordinator};
+//! use kafka_eos::messages::{
+//!     EndTxnRequest, InitProducerIdRequest, ProduceRequest, END_TXN_VERSION,
+//!     INIT_PRODUCER_ID_VERSION, PRODUCE_VERSION,
 //! };
 //! use kafka_eos::partition::{
-//!     AppendOutcome, IsolationLevel, PartitionConfig, PartitionLeader, ProduceBatch, TxnMarker,
+//!     produce_response, AppendOutcome, IsolationLevel, PartitionConfig, PartitionLeader,
+//!     ProduceResult, ProduceStep,
 //! };
-//! use kafka_eos::{TopicPartition, TransactionResult, TransactionVersion};
+//! use kafka_eos::{TopicPartition, TransactionResult};
+//!
+//! type Leader = PartitionLeader<&'static str>;
+//!
+//! /// The broker's Produce path: the leader answers at once, or hands back the KIP-890
+//! /// AddPartitionsToTxn to send to the coordinator, whose answer goes back with the held batch.
+//! fn produce(
+//!     leader: &mut Leader,
+//!     coordinator: &mut TransactionCoordinator,
+//!     request: ProduceRequest<&'static str>,
+//!     now: i64,
+//! ) -> ProduceResult {
+//!     match leader.handle_produce(now, request) {
+//!         ProduceStep::Answered(result) => result,
+//!         ProduceStep::Verify { request, pending } => {
+//!             // (The outputs are `__transaction_state` appends; this toy persists nothing.)
+//!             let (answer, _outputs) = coordinator.handle_add_partitions_to_txn(&request, now);
+//!             leader.handle_verification_response(now, pending, answer)
+//!         }
+//!     }
+//! }
 //!
 //! let now = 0;
 //! let topic_0: TopicPartition = "orders-0".parse()?;
 //! let mut coordinator = TransactionCoordinator::new(CoordinatorConfig::default(), 1000, 0)?;
-//! let mut leader: PartitionLeader<&str> = PartitionLeader::new(PartitionConfig::default());
+//! let mut leader: Leader = PartitionLeader::new(PartitionConfig::default());
 //!
 //! // An idempotent producer asks for a producer id.
 //! let init = InitProducerIdRequest {
@@ -60,60 +81,47 @@
 //!     transaction_timeout_ms: 60_000,
 //!     producer_id: -1,
 //!     producer_epoch: -1,
+//!     version: INIT_PRODUCER_ID_VERSION,
 //! };
-//! let (pid, _) = coordinator.handle_init_producer_id(&init, now);
-//! let pid = pid.expect("a fresh producer id");
+//! let pid = coordinator.handle_init_producer_id(&init, now).0?;
 //!
 //! // Its first batch is appended; the response is lost and the producer retries it.
-//! let batch = ProduceBatch {
+//! let batch = ProduceRequest {
+//!     transactional_id: None,
+//!     partition: topic_0,
 //!     producer_id: pid.producer_id,
 //!     producer_epoch: pid.producer_epoch,
 //!     base_sequence: 0,
 //!     record_count: 1,
 //!     is_transactional: false,
-//!     max_timestamp: now,
+//!     max_timestamp: Some(now),
 //!     payload: "order #1",
+//!     version: PRODUCE_VERSION,
 //! };
-//! assert_eq!(
-//!     leader.append(batch.clone(), None),
-//!     Ok(AppendOutcome::Appended { base_offset: 0, last_offset: 0 })
-//! );
+//! let first = produce(&mut leader, &mut coordinator, batch.clone(), now);
+//! assert_eq!(first, Ok(AppendOutcome::Appended { base_offset: 0, last_offset: 0 }));
 //! // The retry is a duplicate of a retained batch: nothing is written, and the answer is the
 //! // original offset (`UnifiedLog.append`, `ProducerStateEntry.findDuplicateBatch`).
-//! assert_eq!(
-//!     leader.append(batch, None),
-//!     Ok(AppendOutcome::Duplicate { base_offset: 0, last_offset: 0 })
-//! );
+//! let retry = produce(&mut leader, &mut coordinator, batch.clone(), now);
+//! assert_eq!(retry, Ok(AppendOutcome::Duplicate { base_offset: 0, last_offset: 0 }));
+//! assert_eq!(produce_response(&retry), Ok(0));
 //! assert_eq!(leader.log_end_offset(), 1);
 //!
-//! // A transactional producer (TV2): InitProducerId, a verified append, EndTxn(COMMIT).
+//! // A transactional producer (TV2): InitProducerId, Produce v12, EndTxn v5 (COMMIT).
 //! let init = InitProducerIdRequest { transactional_id: Some("tx".into()), ..init };
-//! let (txn_pid, _) = coordinator.handle_init_producer_id(&init, now);
-//! let txn_pid = txn_pid?;
-//! // KIP-890: the leader asks the coordinator to add the partition before the first append of
-//! // the transaction (the TV2 implicit add), then appends with the verification guard.
-//! let guard = leader.start_verification(txn_pid.producer_id, txn_pid.producer_epoch, 0, true, now)?;
-//! let add = kafka_eos::coordinator::AddPartitionsToTxnRequest {
-//!     transactional_id: "tx".into(),
+//! let txn_pid = coordinator.handle_init_producer_id(&init, now).0?;
+//! // KIP-890: the leader has the coordinator add the partition before the transaction's first
+//! // append (the TV2 implicit add), then appends.
+//! let txn_batch = ProduceRequest {
+//!     transactional_id: Some("tx".into()),
 //!     producer_id: txn_pid.producer_id,
 //!     producer_epoch: txn_pid.producer_epoch,
-//!     partitions: BTreeSet::from([topic_0.clone()]),
-//!     verify_only: false,
-//!     transaction_version: TransactionVersion::Tv2,
+//!     record_count: 2,
+//!     is_transactional: true,
+//!     payload: "two records",
+//!     ..batch
 //! };
-//! coordinator.handle_add_partitions_to_txn(&add, now).0?;
-//! leader.append(
-//!     ProduceBatch {
-//!         producer_id: txn_pid.producer_id,
-//!         producer_epoch: txn_pid.producer_epoch,
-//!         base_sequence: 0,
-//!         record_count: 2,
-//!         is_transactional: true,
-//!         max_timestamp: now,
-//!         payload: "two records",
-//!     },
-//!     Some(guard),
-//! )?;
+//! produce(&mut leader, &mut coordinator, txn_batch, now)?;
 //! // The open transaction holds the last stable offset at its first offset.
 //! assert_eq!((leader.last_stable_offset(), leader.high_watermark()), (1, 3));
 //!
@@ -122,31 +130,20 @@
 //!     producer_id: txn_pid.producer_id,
 //!     producer_epoch: txn_pid.producer_epoch,
 //!     result: TransactionResult::Commit,
-//!     transaction_version: TransactionVersion::Tv2,
+//!     version: END_TXN_VERSION,
 //! };
-//! let (bumped, outputs) = coordinator.handle_end_txn(&end, now);
+//! let (bumped, mut outputs) = coordinator.handle_end_txn(&end, now);
 //! // TV2: the client adopts the bumped epoch from the response.
 //! assert_eq!(bumped?.map(|p| p.producer_epoch), Some(txn_pid.producer_epoch + 1));
-//! // The broker forwards each marker the coordinator asks for, and reports the answer back.
-//! for output in outputs {
-//!     if let CoordinatorOutput::WriteTxnMarker(m) = output {
-//!         let written = leader.write_marker(TxnMarker {
-//!             producer_id: m.producer_id,
-//!             producer_epoch: m.producer_epoch,
-//!             coordinator_epoch: m.coordinator_epoch,
-//!             result: m.result,
-//!             timestamp: now,
-//!             transaction_version: TransactionVersion::Tv2,
-//!         });
-//!         coordinator.handle_write_txn_markers_response(&WriteTxnMarkersResponse {
-//!             transactional_id: m.transactional_id,
-//!             producer_id: m.producer_id,
-//!             producer_epoch: m.producer_epoch,
-//!             coordinator_epoch: m.coordinator_epoch,
-//!             result: m.result,
-//!             partitions: BTreeSet::from([m.partition]),
-//!             error: written.err(),
-//!         })?;
+//! // The broker carries out the coordinator's outputs: each marker goes to its partition's
+//! // leader, and the leader's answer back to the coordinator.
+//! while let Some(output) = outputs.pop() {
+//!     match output {
+//!         CoordinatorOutput::AppendTransactionLog { .. } => {} // persisted by a real broker
+//!         CoordinatorOutput::WriteTxnMarker(marker) => {
+//!             let answer = leader.handle_write_txn_marker(now, &marker);
+//!             outputs.extend(coordinator.handle_write_txn_markers_response(&answer)?);
+//!         }
 //!     }
 //! }
 //! // The COMMIT marker released the LSO; a read_committed consumer now sees all three records.
@@ -168,6 +165,16 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The core never panics on input: no unwrap, expect, panic or unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod coordinator;
 pub mod error;

@@ -211,7 +211,7 @@ fn response_for(
     parts: Option<&[&str]>,
     error: Option<ErrorCode>,
 ) -> WriteTxnMarkersResponse {
-    let pending = pending_markers(&c, tid);
+    let pending = pending_markers(c, tid);
     let m = pending.first().expect("markers pending");
     WriteTxnMarkersResponse {
         transactional_id: tid.to_string(),

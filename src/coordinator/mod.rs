@@ -97,6 +97,7 @@ impl Default for CoordinatorConfig {
 }
 
 /// What the caller must do after a handler (sans-IO outputs).
+#[must_use]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CoordinatorOutput {
     /// Durable state: this record was appended to `__transaction_state` for the id (`None`: a
