@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_eos::error::ErrorCode;
+use kafka_eos::messages::{ProduceRequest, ProducerIdAndEpoch};
 use kafka_eos::producer::{
     Outstanding, Producer, ProducerBugs, ProducerConfig, ProducerEvent, ProducerOutput, Request,
     RequestId, Response, TransactionState, TxnRequest,
@@ -68,6 +69,13 @@ const TXN_ERRORS: &[ErrorCode] = &[
     ErrorCode::InvalidProducerEpoch,
 ];
 
+fn pe(producer_id: i64, producer_epoch: i16) -> ProducerIdAndEpoch {
+    ProducerIdAndEpoch {
+        producer_id,
+        producer_epoch,
+    }
+}
+
 /// A well-behaved fake coordinator and partition leader: ids, epochs and offsets as Kafka would
 /// hand them out.
 struct World {
@@ -80,20 +88,19 @@ impl World {
     fn answer(&mut self, req: &Request<u32>, outcome: usize) -> Response {
         let pick = |list: &[ErrorCode]| list[(outcome - 1) % list.len()];
         match req {
-            Request::InitProducerId {
-                producer_id,
-                producer_epoch,
-                ..
-            } => {
+            Request::InitProducerId { request, .. } => {
                 if outcome != 0 {
                     return Response::InitProducerId(Err(pick(TXN_ERRORS)));
                 }
-                if *producer_id >= 0 && *producer_epoch < 32766 {
-                    Response::InitProducerId(Ok((*producer_id, *producer_epoch + 1)))
+                if request.producer_id >= 0 && request.producer_epoch < 32766 {
+                    Response::InitProducerId(Ok(pe(
+                        request.producer_id,
+                        request.producer_epoch + 1,
+                    )))
                 } else {
                     self.next_pid += 1;
                     let epoch = if self.high_epoch_start { 32766 } else { 0 };
-                    Response::InitProducerId(Ok((self.next_pid, epoch)))
+                    Response::InitProducerId(Ok(pe(self.next_pid, epoch)))
                 }
             }
             Request::AddPartitionsToTxn { .. } => Response::AddPartitionsToTxn(if outcome == 0 {
@@ -101,30 +108,28 @@ impl World {
             } else {
                 Err(pick(TXN_ERRORS))
             }),
-            Request::Produce { record_count, .. } => {
+            Request::Produce { request, .. } => {
                 if outcome != 0 {
                     return Response::Produce(Err(pick(PRODUCE_ERRORS)));
                 }
                 let o = self.next_offset;
-                self.next_offset += i64::from(*record_count);
+                self.next_offset += i64::from(request.record_count);
                 Response::Produce(Ok(o))
             }
-            Request::EndTxn {
-                producer_id,
-                producer_epoch,
-                transaction_v2,
-                ..
-            } => {
+            Request::EndTxn { request, .. } => {
                 if outcome != 0 {
                     return Response::EndTxn(Err(pick(TXN_ERRORS)));
                 }
-                if !*transaction_v2 {
+                if request.transaction_version() != TransactionVersion::Tv2 {
                     Response::EndTxn(Ok(None))
-                } else if *producer_epoch < 32766 {
-                    Response::EndTxn(Ok(Some((*producer_id, *producer_epoch + 1))))
+                } else if request.producer_epoch < 32766 {
+                    Response::EndTxn(Ok(Some(pe(
+                        request.producer_id,
+                        request.producer_epoch + 1,
+                    ))))
                 } else {
                     self.next_pid += 1;
-                    Response::EndTxn(Ok(Some((self.next_pid, 0))))
+                    Response::EndTxn(Ok(Some(pe(self.next_pid, 0))))
                 }
             }
         }
@@ -186,16 +191,15 @@ impl Checker {
         // Sequences: contiguous per (pid, epoch, partition); a retry keeps (base, count).
         // (A known-bug switch may break this on purpose.)
         for r in out.sends.iter().filter(|_| strict) {
-            if let Request::Produce {
-                id,
-                partition,
-                producer_id,
-                producer_epoch,
-                base_sequence,
-                record_count,
-                ..
-            } = r
-            {
+            if let Request::Produce { id, request } = r {
+                let ProduceRequest {
+                    partition,
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                    record_count,
+                    ..
+                } = request;
                 let batch = ids[id];
                 let key = (*producer_id, *producer_epoch, partition.clone());
                 let now = (*producer_id, *producer_epoch, *base_sequence, *record_count);

@@ -1,7 +1,10 @@
 //! Rule table of the producer client (`TransactionManager`, `Sender`): one test per rule, each
 //! citing the Kafka test or KIP section it mirrors.
 
+use std::collections::BTreeSet;
+
 use kafka_eos::error::ErrorCode;
+use kafka_eos::messages::{ProducerIdAndEpoch, END_TXN_TV2_VERSION};
 use kafka_eos::producer::{
     BatchError, ErrorClass, Producer, ProducerBugs, ProducerCallError, ProducerConfig,
     ProducerConfigError, ProducerEvent, ProducerOutput, Request, RequestId, Response,
@@ -13,6 +16,13 @@ use TransactionState::*;
 
 fn tp(n: i32) -> TopicPartition {
     TopicPartition::new("topic", n)
+}
+
+fn pe(producer_id: i64, producer_epoch: i16) -> ProducerIdAndEpoch {
+    ProducerIdAndEpoch {
+        producer_id,
+        producer_epoch,
+    }
 }
 
 fn names(out: &ProducerOutput<u32>) -> Vec<&'static str> {
@@ -60,7 +70,7 @@ impl H {
         self.respond(
             "InitProducerId",
             None,
-            Response::InitProducerId(Ok((pid, epoch))),
+            Response::InitProducerId(Ok(pe(pid, epoch))),
         );
         assert_eq!(self.p.state(), Ready);
     }
@@ -78,7 +88,7 @@ impl H {
             .position(|r| {
                 r.api_name() == api
                     && match (r, part) {
-                        (Request::Produce { partition, .. }, Some(n)) => *partition == tp(n),
+                        (Request::Produce { request, .. }, Some(n)) => request.partition == tp(n),
                         _ => true,
                     }
             })
@@ -112,15 +122,11 @@ impl H {
         self.pending
             .iter()
             .filter_map(|r| match r {
-                Request::Produce {
-                    partition,
-                    producer_epoch,
-                    base_sequence,
-                    record_count,
-                    ..
-                } if *partition == tp(part) => {
-                    Some((*producer_epoch, *base_sequence, *record_count))
-                }
+                Request::Produce { request, .. } if request.partition == tp(part) => Some((
+                    request.producer_epoch,
+                    request.base_sequence,
+                    request.record_count,
+                )),
                 _ => None,
             })
             .collect()
@@ -129,12 +135,11 @@ impl H {
 
 fn produce_seq(r: &Request<u32>) -> (i64, i16, i32) {
     match r {
-        Request::Produce {
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            ..
-        } => (*producer_id, *producer_epoch, *base_sequence),
+        Request::Produce { request, .. } => (
+            request.producer_id,
+            request.producer_epoch,
+            request.base_sequence,
+        ),
         other => panic!("not a produce: {other:?}"),
     }
 }
@@ -379,18 +384,21 @@ fn idempotent_bump_at_epoch_32767_resets_the_producer_id() {
     assert_eq!(h.p.state(), Initializing);
     assert_eq!(h.p.producer_id(), -1);
     match &out.sends[0] {
-        Request::InitProducerId {
-            producer_id,
-            producer_epoch,
-            transactional_id,
-            ..
-        } => assert_eq!(
-            (*producer_id, *producer_epoch, transactional_id),
+        Request::InitProducerId { request, .. } => assert_eq!(
+            (
+                request.producer_id,
+                request.producer_epoch,
+                &request.transactional_id
+            ),
             (-1, -1, &None)
         ),
         _ => unreachable!(),
     }
-    let out = h.respond("InitProducerId", None, Response::InitProducerId(Ok((2, 0))));
+    let out = h.respond(
+        "InitProducerId",
+        None,
+        Response::InitProducerId(Ok(pe(2, 0))),
+    );
     assert_eq!(
         produce_seq(&out.sends[0]),
         (2, 0, 0),
@@ -462,7 +470,9 @@ fn tv1_one_add_in_flight_and_transactional_request_before_produce() {
     );
     assert_eq!(names(&out), ["AddPartitionsToTxn", "Produce"]);
     match &out.sends[0] {
-        Request::AddPartitionsToTxn { partitions, .. } => assert_eq!(partitions, &[tp(1)]),
+        Request::AddPartitionsToTxn { request, .. } => {
+            assert_eq!(request.partitions, BTreeSet::from([tp(1)]))
+        }
         _ => unreachable!(),
     }
 }
@@ -510,15 +520,17 @@ fn tv1_abortable_produce_error_bumps_the_epoch_after_abort() {
     let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
     assert_eq!(names(&out), ["InitProducerId"]);
     match &out.sends[0] {
-        Request::InitProducerId {
-            producer_id,
-            producer_epoch,
-            ..
-        } => assert_eq!((*producer_id, *producer_epoch), (1, 1)),
+        Request::InitProducerId { request, .. } => {
+            assert_eq!((request.producer_id, request.producer_epoch), (1, 1))
+        }
         _ => unreachable!(),
     }
     assert_eq!(h.p.state(), Initializing);
-    h.respond("InitProducerId", None, Response::InitProducerId(Ok((1, 2))));
+    h.respond(
+        "InitProducerId",
+        None,
+        Response::InitProducerId(Ok(pe(1, 2))),
+    );
     assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 2));
     assert_eq!(h.p.next_sequence(&tp(0)), 0);
 }
@@ -537,7 +549,7 @@ fn tv2_adopts_the_epoch_from_end_txn_and_resets_sequences() {
     let out = h.p.abort(0).unwrap();
     assert_eq!(names(&out), ["EndTxn"]);
     h.take(out);
-    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some(pe(1, 2)))));
     assert!(out.sends.is_empty());
     assert_eq!((h.p.state(), h.p.producer_epoch()), (Ready, 2));
     assert_eq!(h.p.next_sequence(&tp(0)), 0);
@@ -570,17 +582,21 @@ fn commit_waits_for_in_flight_batches() {
     let out = h.produce_ok(0, 0);
     assert_eq!(names(&out), ["EndTxn"]);
     match &out.sends[0] {
-        Request::EndTxn {
-            result,
-            transaction_v2,
-            ..
-        } => assert_eq!(
-            (*result, *transaction_v2),
-            (TransactionResult::Commit, true)
+        Request::EndTxn { request, .. } => assert_eq!(
+            (
+                request.result,
+                request.transaction_version(),
+                request.version
+            ),
+            (
+                TransactionResult::Commit,
+                TransactionVersion::Tv2,
+                END_TXN_TV2_VERSION
+            )
         ),
         _ => unreachable!(),
     }
-    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some(pe(1, 2)))));
     assert_eq!(out.events, [ProducerEvent::TransactionCommitted]);
 }
 
@@ -617,7 +633,7 @@ fn abortable_error_while_aborting_is_ignored() {
     let out = h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
     assert_eq!(h.p.state(), AbortingTransaction);
     assert_eq!(names(&out), ["EndTxn"]);
-    h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    h.respond("EndTxn", None, Response::EndTxn(Ok(Some(pe(1, 2)))));
     assert_eq!(h.p.state(), Ready);
 }
 
@@ -1129,8 +1145,8 @@ fn produce_answer(h: &mut H, part: i32, base_sequence: i32, resp: Response) -> P
         .pending
         .iter()
         .position(|r| {
-            matches!(r, Request::Produce { partition, base_sequence: s, .. }
-                if *partition == tp(part) && *s == base_sequence)
+            matches!(r, Request::Produce { request, .. }
+                if request.partition == tp(part) && request.base_sequence == base_sequence)
         })
         .expect("outstanding Produce with that sequence");
     let req = h.pending.remove(i);
@@ -1334,7 +1350,11 @@ fn tv1_abort_completes_when_the_epoch_bump_completes() {
     h.take(out);
     let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
     assert!(!out.events.contains(&ProducerEvent::TransactionAborted));
-    let out = h.respond("InitProducerId", None, Response::InitProducerId(Ok((1, 2))));
+    let out = h.respond(
+        "InitProducerId",
+        None,
+        Response::InitProducerId(Ok(pe(1, 2))),
+    );
     assert_eq!(
         out.events,
         [
@@ -1351,6 +1371,6 @@ fn tv1_abort_completes_when_the_epoch_bump_completes() {
     h.produce_err(0, ErrorCode::TopicAuthorizationFailed);
     let out = h.p.abort(0).unwrap();
     h.take(out);
-    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some((1, 2)))));
+    let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some(pe(1, 2)))));
     assert!(out.events.contains(&ProducerEvent::TransactionAborted));
 }

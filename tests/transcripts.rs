@@ -7,15 +7,15 @@
 //! The cluster makes no protocol decision: it calls the core and forwards the core's outputs,
 //! exactly as an adapter must.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kafka_eos::coordinator::{
-    AddPartitionsToTxnRequest, CoordinatorConfig, CoordinatorOutput, EndTxnRequest,
-    InitProducerIdRequest, TransactionCoordinator, WriteTxnMarker, WriteTxnMarkersResponse,
+    CoordinatorConfig, CoordinatorOutput, TransactionCoordinator, WriteTxnMarker,
 };
+use kafka_eos::messages::ProduceRequest;
 use kafka_eos::partition::{
-    consumer_records, verification_error_for_produce, BatchContent, IsolationLevel,
-    PartitionConfig, PartitionLeader, ProduceBatch, TxnMarker, VerificationGuard,
+    consumer_records, produce_response, BatchContent, IsolationLevel, PartitionConfig,
+    PartitionLeader, ProduceResult, ProduceStep,
 };
 use kafka_eos::producer::{
     ErrorClass, Producer, ProducerConfig, ProducerEvent, ProducerOutput, Request, RequestId,
@@ -25,18 +25,8 @@ use kafka_eos::{ErrorCode, TopicPartition, TransactionVersion};
 
 type Payload = &'static str;
 
-/// The Produce request version a client of this transaction version sends (TV2 = v12+).
-fn produce_version(tv: TransactionVersion) -> i16 {
-    if tv.supports_epoch_bump() {
-        12
-    } else {
-        11
-    }
-}
-
 struct Cluster {
     now: i64,
-    tv: TransactionVersion,
     producers: Vec<Producer<Payload>>,
     partitions: BTreeMap<TopicPartition, PartitionLeader<Payload>>,
     coordinator: TransactionCoordinator,
@@ -55,51 +45,38 @@ fn tp(s: &str) -> TopicPartition {
 
 fn render_request(r: &Request<Payload>) -> String {
     match r {
-        Request::InitProducerId {
-            transactional_id,
-            producer_id,
-            producer_epoch,
-            ..
-        } => format!(
-            "InitProducerId tid={} expected=({producer_id},{producer_epoch})",
-            transactional_id.as_deref().unwrap_or("-")
+        Request::InitProducerId { request: r, .. } => format!(
+            "InitProducerId tid={} expected=({},{})",
+            r.transactional_id.as_deref().unwrap_or("-"),
+            r.producer_id,
+            r.producer_epoch
         ),
-        Request::AddPartitionsToTxn {
-            transactional_id,
-            producer_id,
-            producer_epoch,
-            partitions,
-            ..
-        } => {
-            let ps: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+        Request::AddPartitionsToTxn { request: r, .. } => {
+            let ps: Vec<String> = r.partitions.iter().map(ToString::to_string).collect();
             format!(
-                "AddPartitionsToTxn tid={transactional_id} pid={producer_id} epoch={producer_epoch} [{}]",
+                "AddPartitionsToTxn tid={} pid={} epoch={} [{}]",
+                r.transactional_id,
+                r.producer_id,
+                r.producer_epoch,
                 ps.join(", ")
             )
         }
-        Request::Produce {
-            partition,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            record_count,
-            transactional,
-            payload,
-            ..
-        } => format!(
-            "Produce {partition} pid={producer_id} epoch={producer_epoch} seq={base_sequence}..{}{} {payload:?}",
-            base_sequence + record_count - 1,
-            if *transactional { " txn" } else { "" }
+        Request::Produce { request: r, .. } => format!(
+            "Produce {} pid={} epoch={} seq={}..{}{} {:?}",
+            r.partition,
+            r.producer_id,
+            r.producer_epoch,
+            r.base_sequence,
+            r.base_sequence + r.record_count - 1,
+            if r.is_transactional { " txn" } else { "" },
+            r.payload
         ),
-        Request::EndTxn {
-            transactional_id,
-            producer_id,
-            producer_epoch,
-            result,
-            ..
-        } => format!(
-            "EndTxn tid={transactional_id} pid={producer_id} epoch={producer_epoch} {}",
-            result.to_string().to_uppercase()
+        Request::EndTxn { request: r, .. } => format!(
+            "EndTxn tid={} pid={} epoch={} {}",
+            r.transactional_id,
+            r.producer_id,
+            r.producer_epoch,
+            r.result.to_string().to_uppercase()
         ),
     }
 }
@@ -109,13 +86,19 @@ fn render_response(r: &Response) -> String {
         format!("error {}", e.name())
     }
     match r {
-        Response::InitProducerId(Ok((p, e))) => format!("InitProducerId ok pid={p} epoch={e}"),
+        Response::InitProducerId(Ok(pe)) => format!(
+            "InitProducerId ok pid={} epoch={}",
+            pe.producer_id, pe.producer_epoch
+        ),
         Response::InitProducerId(Err(e)) => format!("InitProducerId {}", err(e)),
         Response::AddPartitionsToTxn(Ok(())) => "AddPartitionsToTxn ok".into(),
         Response::AddPartitionsToTxn(Err(e)) => format!("AddPartitionsToTxn {}", err(e)),
         Response::Produce(Ok(o)) => format!("Produce ok base_offset={o}"),
         Response::Produce(Err(e)) => format!("Produce {}", err(e)),
-        Response::EndTxn(Ok(Some((p, e)))) => format!("EndTxn ok pid={p} epoch={e}"),
+        Response::EndTxn(Ok(Some(pe))) => format!(
+            "EndTxn ok pid={} epoch={}",
+            pe.producer_id, pe.producer_epoch
+        ),
         Response::EndTxn(Ok(None)) => "EndTxn ok".into(),
         Response::EndTxn(Err(e)) => format!("EndTxn {}", err(e)),
     }
@@ -163,7 +146,6 @@ impl Cluster {
         .unwrap();
         Cluster {
             now: 0,
-            tv,
             producers: producers
                 .into_iter()
                 .map(|c| Producer::new(c).unwrap())
@@ -231,97 +213,27 @@ impl Cluster {
         let req = self.requests.remove(&(p, id)).expect("request in flight");
         let now = self.now;
         let (dest, response) = match &req {
-            Request::InitProducerId {
-                transactional_id,
-                transaction_timeout_ms,
-                producer_id,
-                producer_epoch,
-                ..
-            } => {
-                let (res, outputs) = self.coordinator.handle_init_producer_id(
-                    &InitProducerIdRequest {
-                        transactional_id: transactional_id.clone(),
-                        transaction_timeout_ms: *transaction_timeout_ms,
-                        producer_id: *producer_id,
-                        producer_epoch: *producer_epoch,
-                    },
-                    now,
-                );
+            Request::InitProducerId { request, .. } => {
+                let (res, outputs) = self.coordinator.handle_init_producer_id(request, now);
                 self.coordinator_outputs(outputs);
-                let res = res.map(|pe| (pe.producer_id, pe.producer_epoch));
                 ("coordinator".to_string(), Response::InitProducerId(res))
             }
-            Request::AddPartitionsToTxn {
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                partitions,
-                ..
-            } => {
-                let (res, outputs) = self.coordinator.handle_add_partitions_to_txn(
-                    &AddPartitionsToTxnRequest {
-                        transactional_id: transactional_id.clone(),
-                        producer_id: *producer_id,
-                        producer_epoch: *producer_epoch,
-                        partitions: partitions.iter().cloned().collect(),
-                        verify_only: false,
-                        transaction_version: TransactionVersion::Tv0,
-                    },
-                    now,
-                );
+            Request::AddPartitionsToTxn { request, .. } => {
+                let (res, outputs) = self.coordinator.handle_add_partitions_to_txn(request, now);
                 self.coordinator_outputs(outputs);
                 ("coordinator".to_string(), Response::AddPartitionsToTxn(res))
             }
-            Request::EndTxn {
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                result,
-                transaction_v2,
-                ..
-            } => {
-                let (res, outputs) = self.coordinator.handle_end_txn(
-                    &EndTxnRequest {
-                        transactional_id: transactional_id.clone(),
-                        producer_id: *producer_id,
-                        producer_epoch: *producer_epoch,
-                        result: *result,
-                        transaction_version: if *transaction_v2 {
-                            TransactionVersion::Tv2
-                        } else {
-                            TransactionVersion::Tv1
-                        },
-                    },
-                    now,
-                );
+            Request::EndTxn { request, .. } => {
+                let (res, outputs) = self.coordinator.handle_end_txn(request, now);
                 self.coordinator_outputs(outputs);
-                let res = res.map(|o| o.map(|pe| (pe.producer_id, pe.producer_epoch)));
                 ("coordinator".to_string(), Response::EndTxn(res))
             }
-            Request::Produce {
-                partition,
-                producer_id,
-                producer_epoch,
-                base_sequence,
-                record_count,
-                transactional,
-                payload,
-                ..
-            } => {
-                let res = self.produce(
-                    partition,
-                    ProduceBatch {
-                        producer_id: *producer_id,
-                        producer_epoch: *producer_epoch,
-                        base_sequence: *base_sequence,
-                        record_count: *record_count,
-                        is_transactional: *transactional,
-                        max_timestamp: now,
-                        payload,
-                    },
-                    self.producers[p].config().transactional_id.clone(),
-                );
-                (partition.to_string(), Response::Produce(res))
+            Request::Produce { request, .. } => {
+                let res = self.produce(request.clone());
+                (
+                    request.partition.to_string(),
+                    Response::Produce(produce_response(&res)),
+                )
             }
         };
         self.line(format!(
@@ -333,49 +245,29 @@ impl Cluster {
         self.responses.insert((p, id), response);
     }
 
-    /// A partition leader's produce path with KIP-890 verification: the leader asks the
-    /// coordinator (the TV2 implicit add, or verify-only under TV1) when the core hands out a
-    /// guard, then appends with it.
-    fn produce(
-        &mut self,
-        partition: &TopicPartition,
-        batch: ProduceBatch<Payload>,
-        transactional_id: Option<String>,
-    ) -> Result<i64, ErrorCode> {
+    /// A partition leader's Produce: the core appends at once or hands back the KIP-890
+    /// verification request (the TV2 implicit add, or verify-only below Produce v12), which goes
+    /// to the coordinator; its answer goes back to the leader with the held produce.
+    fn produce(&mut self, request: ProduceRequest<Payload>) -> ProduceResult {
         let now = self.now;
-        let tv = self.tv;
-        let leader = self.partitions.get_mut(partition).expect("known partition");
-        let guard = if batch.is_transactional {
-            let guard = leader.start_verification(
-                batch.producer_id,
-                batch.producer_epoch,
-                batch.base_sequence,
-                tv.supports_epoch_bump(),
-                now,
-            )?;
-            if let VerificationGuard::Guard(_) = guard {
-                let (res, outputs) = self.coordinator.handle_add_partitions_to_txn(
-                    &AddPartitionsToTxnRequest {
-                        transactional_id: transactional_id.unwrap_or_default(),
-                        producer_id: batch.producer_id,
-                        producer_epoch: batch.producer_epoch,
-                        partitions: BTreeSet::from([partition.clone()]),
-                        verify_only: !tv.supports_epoch_bump(),
-                        transaction_version: tv,
-                    },
-                    now,
-                );
+        let partition = request.partition.clone();
+        let leader = self
+            .partitions
+            .get_mut(&partition)
+            .expect("known partition");
+        match leader.handle_produce(now, request) {
+            ProduceStep::Answered(result) => result,
+            ProduceStep::Verify { request, pending } => {
+                let (answer, outputs) =
+                    self.coordinator.handle_add_partitions_to_txn(&request, now);
                 self.coordinator_outputs(outputs);
-                res.map_err(|e| verification_error_for_produce(e, produce_version(tv)))?;
+                let leader = self
+                    .partitions
+                    .get_mut(&partition)
+                    .expect("known partition");
+                leader.handle_verification_response(now, pending, answer)
             }
-            Some(guard)
-        } else {
-            None
-        };
-        let leader = self.partitions.get_mut(partition).expect("known partition");
-        leader
-            .append(batch, guard)
-            .map(|outcome| outcome.base_offset())
+        }
     }
 
     fn coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>) {
@@ -449,14 +341,12 @@ impl Cluster {
                 .partitions
                 .get_mut(&m.partition)
                 .expect("known partition");
-            let res = leader.write_marker(TxnMarker {
-                producer_id: m.producer_id,
-                producer_epoch: m.producer_epoch,
-                coordinator_epoch: m.coordinator_epoch,
-                result: m.result,
-                timestamp: now,
-                transaction_version: self.tv,
-            });
+            let answer = leader.handle_write_txn_marker(now, &m);
+            // An accepted marker takes one offset: the last one.
+            let outcome = match answer.error {
+                None => format!("written at offset {}", leader.log_end_offset() - 1),
+                Some(e) => format!("error {}", e.name()),
+            };
             self.line(format!(
                 "coordinator -> {}: WriteTxnMarker pid={} epoch={} coordinator_epoch={} {} => {}",
                 m.partition,
@@ -464,22 +354,11 @@ impl Cluster {
                 m.producer_epoch,
                 m.coordinator_epoch,
                 m.result.to_string().to_uppercase(),
-                match res {
-                    Ok(o) => format!("written at offset {o}"),
-                    Err(e) => format!("error {}", e.name()),
-                }
+                outcome
             ));
             let outputs = self
                 .coordinator
-                .handle_write_txn_markers_response(&WriteTxnMarkersResponse {
-                    transactional_id: m.transactional_id.clone(),
-                    producer_id: m.producer_id,
-                    producer_epoch: m.producer_epoch,
-                    coordinator_epoch: m.coordinator_epoch,
-                    result: m.result,
-                    partitions: BTreeSet::from([m.partition.clone()]),
-                    error: res.err(),
-                })
+                .handle_write_txn_markers_response(&answer)
                 .expect("marker answer of a known class");
             self.coordinator_outputs(outputs);
         }
