@@ -38,6 +38,26 @@ pub const PRODUCE_VERSION: i16 = 12;
 /// which the Java client sends while TV2 is not enabled.
 pub const PRODUCE_LAST_BEFORE_TV2_VERSION: i16 = 11;
 
+/// The Produce version a Java client of `transaction_version` sends (`ProduceRequest.builder`):
+/// the newest with TV2, else the last before TV2.
+pub fn produce_version_for(transaction_version: TransactionVersion) -> i16 {
+    if transaction_version.supports_epoch_bump() {
+        PRODUCE_VERSION
+    } else {
+        PRODUCE_LAST_BEFORE_TV2_VERSION
+    }
+}
+
+/// The EndTxn version a Java client of `transaction_version` sends (`TransactionManager`:
+/// EndTxn v5 only with TV2).
+pub fn end_txn_version_for(transaction_version: TransactionVersion) -> i16 {
+    if transaction_version.supports_epoch_bump() {
+        END_TXN_VERSION
+    } else {
+        END_TXN_LAST_BEFORE_TV2_VERSION
+    }
+}
+
 /// The Kafka APIs whose answers depend on the request version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ApiKey {
@@ -134,6 +154,25 @@ impl AddPartitionsToTxnRequest {
             partitions,
             verify_only: false,
             version: ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
+        }
+    }
+
+    /// A partition leader's AddPartitionsToTxn (v4+, `AddPartitionsToTxnManager`): with
+    /// `verify_only` KIP-890 part 1's membership check, without it TV2's implicit add.
+    pub fn from_leader(
+        transactional_id: String,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        partitions: BTreeSet<TopicPartition>,
+        verify_only: bool,
+    ) -> Self {
+        AddPartitionsToTxnRequest {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+            verify_only,
+            version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
         }
     }
 

@@ -10,8 +10,8 @@ use kafka_eos::coordinator::{
     WriteTxnMarker, WriteTxnMarkersResponse,
 };
 use kafka_eos::messages::{
-    ADD_PARTITIONS_TO_TXN_BROKER_VERSION, ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
-    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
+    end_txn_version_for, ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
+    ADD_PARTITIONS_TO_TXN_CLIENT_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
 };
 use kafka_eos::{ErrorCode, TopicPartition, TransactionResult, TransactionVersion};
 
@@ -166,16 +166,7 @@ fn end_req(
         producer_id: pid,
         producer_epoch: epoch,
         result,
-        version: end_txn_version(tv),
-    }
-}
-
-/// The EndTxn version a client of `tv` sends (v5 is TV2).
-fn end_txn_version(tv: TransactionVersion) -> i16 {
-    if tv.supports_epoch_bump() {
-        END_TXN_VERSION
-    } else {
-        END_TXN_LAST_BEFORE_TV2_VERSION
+        version: end_txn_version_for(tv),
     }
 }
 

@@ -15,8 +15,7 @@ use super::{
 use crate::error::ErrorCode;
 use crate::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, OffsetSpec, ProduceRequest,
-    ProduceResponse, WriteTxnMarker, WriteTxnMarkersResponse, ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
-    PRODUCE_VERSION,
+    ProduceResponse, WriteTxnMarker, WriteTxnMarkersResponse, PRODUCE_VERSION,
 };
 use crate::types::{Offset, ProducerId, TimestampMs};
 
@@ -103,14 +102,13 @@ impl<P: Clone> PartitionLeader<P> {
                     }
                     Ok(guard) => {
                         return ProduceStep::Verify {
-                            request: AddPartitionsToTxnRequest {
+                            request: AddPartitionsToTxnRequest::from_leader(
                                 transactional_id,
-                                producer_id: request.producer_id,
-                                producer_epoch: request.producer_epoch,
-                                partitions: BTreeSet::from([request.partition.clone()]),
-                                verify_only: !tv2,
-                                version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
-                            },
+                                request.producer_id,
+                                request.producer_epoch,
+                                BTreeSet::from([request.partition.clone()]),
+                                !tv2,
+                            ),
                             pending: PendingProduce { request, guard },
                         };
                     }

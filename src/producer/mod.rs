@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::messages::{PRODUCE_LAST_BEFORE_TV2_VERSION, PRODUCE_VERSION};
+use crate::messages::produce_version_for;
 use crate::types::{
     ProducerEpoch, ProducerId, Sequence, TimestampMs, TopicPartition, TransactionResult,
     TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NUM_BATCHES_TO_RETAIN,
@@ -290,11 +290,7 @@ impl<P: Clone> Producer<P> {
     /// TV2, else the last before TV2, so that the leader verifies (KIP-890 part 1) without the
     /// implicit add.
     fn produce_version(&self) -> i16 {
-        if self.tv2() {
-            PRODUCE_VERSION
-        } else {
-            PRODUCE_LAST_BEFORE_TV2_VERSION
-        }
+        produce_version_for(self.config.transaction_version)
     }
 
     /// The next request id.

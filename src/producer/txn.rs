@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProducerIdAndEpoch,
-    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
+    end_txn_version_for, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
+    ProducerIdAndEpoch, INIT_PRODUCER_ID_VERSION,
 };
 use crate::types::{TopicPartition, TransactionResult, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 
@@ -286,12 +286,7 @@ impl<P: Clone> Producer<P> {
                         producer_id: self.producer_id,
                         producer_epoch: self.producer_epoch,
                         result: *result,
-                        // `TransactionManager`: EndTxn v5 only with TV2.
-                        version: if self.tv2() {
-                            END_TXN_VERSION
-                        } else {
-                            END_TXN_LAST_BEFORE_TV2_VERSION
-                        },
+                        version: end_txn_version_for(self.config.transaction_version),
                     },
                 },
             };

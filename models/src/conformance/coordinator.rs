@@ -10,10 +10,7 @@ use kafka_eos::coordinator::{
     AddPartitionsToTxnRequest, CoordinatorConfig, EndTxnRequest, InitProducerIdRequest,
     TransactionCoordinator, TransactionLogValue, TransactionState, WriteTxnMarkersResponse,
 };
-use kafka_eos::messages::{
-    ADD_PARTITIONS_TO_TXN_BROKER_VERSION, ADD_PARTITIONS_TO_TXN_CLIENT_VERSION,
-    END_TXN_LAST_BEFORE_TV2_VERSION, END_TXN_VERSION, INIT_PRODUCER_ID_VERSION,
-};
+use kafka_eos::messages::{end_txn_version_for, INIT_PRODUCER_ID_VERSION};
 use kafka_eos::{
     ErrorCode, TopicPartition, TransactionResult, TransactionVersion, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
@@ -274,20 +271,29 @@ impl Runner {
             .opt_str_list("partitions")?
             .ok_or_else(|| "missing field \"partitions\"".to_string())?;
         let verify_only = r.bool("verify_only", false)?;
-        // A TV2 add and every verify-only request come from a partition leader (v4+); a TV0/1
-        // add is a client's.
-        let version = if verify_only || self.version.supports_epoch_bump() {
-            ADD_PARTITIONS_TO_TXN_BROKER_VERSION
+        let (transactional_id, producer_id, producer_epoch, partitions) = (
+            r.str("transactional_id")?.to_string(),
+            required_int(&r, "producer_id")?,
+            required_int(&r, "producer_epoch")?,
+            parse_partitions(partitions)?,
+        );
+        // A TV2 add and every verify-only request come from a partition leader; a TV0/1 add is
+        // a client's.
+        let request = if verify_only || self.version.supports_epoch_bump() {
+            AddPartitionsToTxnRequest::from_leader(
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                partitions,
+                verify_only,
+            )
         } else {
-            ADD_PARTITIONS_TO_TXN_CLIENT_VERSION
-        };
-        let request = AddPartitionsToTxnRequest {
-            transactional_id: r.str("transactional_id")?.to_string(),
-            producer_id: required_int(&r, "producer_id")?,
-            producer_epoch: required_int(&r, "producer_epoch")?,
-            partitions: parse_partitions(partitions)?,
-            verify_only,
-            version,
+            AddPartitionsToTxnRequest::from_client(
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                partitions,
+            )
         };
         let (result, _) = self
             .coordinator
@@ -313,12 +319,8 @@ impl Runner {
             producer_id: required_int(&r, "producer_id")?,
             producer_epoch: required_int(&r, "producer_epoch")?,
             result: parse_result(r.str("result")?)?,
-            // One vector version stands for the client's: TV2 is EndTxn v5.
-            version: if self.version.supports_epoch_bump() {
-                END_TXN_VERSION
-            } else {
-                END_TXN_LAST_BEFORE_TV2_VERSION
-            },
+            // One vector version stands for the client's.
+            version: end_txn_version_for(self.version),
         };
         let (result, _) = self.coordinator.handle_end_txn(&request, self.clock);
         Ok(Outcome::EndTxn(match result {
