@@ -77,7 +77,7 @@ pub struct CoordinatorConfig {
     /// Producer ids per block (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`, 1000).
     pub producer_id_block_size: i64,
     /// `offsets.topic.num.partitions` (50): AddOffsetsToTxn adds the group's partition of
-    /// `__consumer_offsets` ([`offsets_partition_for`](crate::messages::offsets_partition_for)).
+    /// `__consumer_offsets` ([`offsets_partition_for`]).
     pub offsets_topic_partitions: i32,
     /// Known-bug switches (all off by default).
     pub bugs: CoordinatorBugs,
