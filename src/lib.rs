@@ -20,6 +20,25 @@
 //!
 //! ## The shape: inputs in, outputs out
 //!
+//! The roles speak one vocabulary, [`messages`], in Kafka's names; each request carries the API
+//! version it was sent at, because Kafka's answer depends on it:
+//!
+//! ```text
+//!             InitProducerId, AddPartitionsToTxn v0-3, EndTxn
+//!   Producer ───────────────────────────────────────────────▶ TransactionCoordinator
+//!      │                                                         ▲            │
+//!      │ Produce       AddPartitionsToTxn v4+ (ProduceStep::     │            │ WriteTxnMarkers
+//!      ▼               Verify; the answer resumes the produce)   │            ▼
+//!   PartitionLeader ─────────────────────────────────────────────┘     PartitionLeader
+//!                                                          (answers WriteTxnMarkersResponse)
+//! ```
+//!
+//! Each role takes a message or the passage of time, with `now`, and returns what its caller must
+//! do next: the answer, messages addressed to another role, records to persist before the
+//! answers that depend on them are released, and events. The partition leader and the
+//! coordinator report their next deadline (`next_deadline`) and take time through
+//! `handle_timeout`. `docs/embedding.md` shows the loop an async broker runs around them.
+//!
 //! Every role is plain data plus transition functions. Nothing here does I/O, reads a clock,
 //! spawns a thread or draws a random number: time is an input (`now`, in milliseconds), and
 //! what must happen next (a response, a message to send, a record to persist, an event for the
