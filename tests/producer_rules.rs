@@ -1374,3 +1374,253 @@ fn tv1_abort_completes_when_the_epoch_bump_completes() {
     let out = h.respond("EndTxn", None, Response::EndTxn(Ok(Some(pe(1, 2)))));
     assert!(out.events.contains(&ProducerEvent::TransactionAborted));
 }
+
+// ------------------------------- time: delivery deadlines (`next_deadline`, `handle_timeout`)
+
+/// `Producer::handle_timeout` at `now`, recorded like any other input.
+fn tick(h: &mut H, now: i64) -> ProducerOutput<u32> {
+    h.now = now;
+    let out = h.p.handle_timeout(now);
+    h.take(out)
+}
+
+fn timed_out(batch: u64, part: i32) -> ProducerEvent {
+    ProducerEvent::SendFailed {
+        batch,
+        partition: tp(part),
+        error: BatchError::Kafka(ErrorCode::RequestTimedOut),
+    }
+}
+
+/// RecordAccumulator.nextExpiryTimeMs is Long.MAX_VALUE while the accumulator holds no batch
+/// (`resetNextBatchExpiryTime`): an idle producer, or one whose batches are all acknowledged,
+/// has no deadline. A batch whose Produce request is outstanding is not counted either: the
+/// core expires it when its request ends (`docs/producer.md` §7).
+#[test]
+fn idle_producer_has_no_deadline() {
+    let mut h = H::idempotent();
+    assert_eq!(h.p.next_deadline(), None);
+    h.ready(1, 0);
+    assert_eq!(h.p.next_deadline(), None);
+    h.send(0, 1);
+    assert_eq!(h.produces(0), [(0, 0, 1)]);
+    assert_eq!(h.p.next_deadline(), None);
+    h.produce_ok(0, 0);
+    assert_eq!(h.p.next_deadline(), None);
+    let out = tick(&mut h, 1_000_000);
+    assert_eq!(out, ProducerOutput::default());
+}
+
+/// ProducerBatch.hasReachedDeliveryTimeout (`deliveryTimeoutMs <= now - createdMs`) and
+/// RecordAccumulator.maybeUpdateNextBatchExpiryTime: the deadline is the earliest
+/// `createdMs + delivery.timeout.ms` of the batches waiting in the accumulator (here: waiting
+/// for a producer id).
+#[test]
+fn deadline_is_creation_plus_delivery_timeout() {
+    let mut h = H::new(ProducerConfig {
+        delivery_timeout_ms: 30_000,
+        ..ProducerConfig::default()
+    });
+    h.init();
+    h.now = 1_000;
+    h.send(0, 1);
+    assert_eq!(h.p.next_deadline(), Some(31_000));
+    h.now = 5_000;
+    h.send(1, 1);
+    assert_eq!(h.p.next_deadline(), Some(31_000));
+}
+
+/// RecordAccumulatorTest.testExpiredBatchSingle (`doExpireBatchSingle`): the batch does not
+/// expire before its delivery timeout, and does at it although it cannot be drained (muted
+/// partition there; no producer id here). Afterwards no deadline is left at or before `now`.
+#[test]
+fn queued_batch_expires_at_its_deadline_not_one_ms_before() {
+    let mut h = H::idempotent();
+    h.init();
+    h.now = 10;
+    let batch = h.send(0, 2).batch.unwrap();
+    let deadline = h.p.next_deadline().unwrap();
+    assert_eq!(deadline, 120_010);
+
+    let out = tick(&mut h, deadline - 1);
+    assert!(out.events.is_empty() && out.sends.is_empty());
+    assert_eq!(h.p.partition(&tp(0)).unwrap().queued.len(), 1);
+    assert_eq!(h.p.next_deadline(), Some(deadline));
+
+    let out = tick(&mut h, deadline);
+    assert_eq!(out.events, [timed_out(batch, 0)]);
+    assert!(out.sends.is_empty());
+    assert!(h.p.partition(&tp(0)).unwrap().queued.is_empty());
+    assert_eq!(h.p.next_deadline(), None);
+    assert_eq!(h.p.state(), Initializing);
+    // The producer id arrives later: nothing is left to send.
+    let out = h.respond(
+        "InitProducerId",
+        None,
+        Response::InitProducerId(Ok(pe(1, 0))),
+    );
+    assert!(out.sends.is_empty());
+}
+
+/// SenderTest.testExpiryOfUnsentBatchesShouldNotCauseUnresolvedSequences: an idempotent batch
+/// that was never drained (here behind `max.in.flight` = 1) expires with a TimeoutException,
+/// has no sequence, and leaves the partition resolved: the batch in flight keeps its sequence,
+/// the next batch takes the sequence after it, no epoch bump (`failBatch(batch, e, false)`).
+#[test]
+fn idempotent_unsent_batch_expiry_does_not_disturb_sequences() {
+    let mut h = H::new(ProducerConfig {
+        max_in_flight: 1,
+        ..ProducerConfig::default()
+    });
+    h.ready(1, 0);
+    h.send(0, 1);
+    h.now = 50;
+    let held = h.send(0, 3).batch.unwrap();
+    assert_eq!(h.produces(0), [(0, 0, 1)]);
+    assert_eq!(h.p.next_deadline(), Some(120_050));
+
+    let out = tick(&mut h, 120_050);
+    assert_eq!(out.events, [timed_out(held, 0)]);
+    let entry = h.p.partition(&tp(0)).unwrap();
+    assert_eq!((entry.unresolved, entry.next_sequence), (None, 1));
+    assert_eq!(h.p.producer_epoch(), 0);
+
+    h.produce_ok(0, 0);
+    assert_eq!(h.p.partition(&tp(0)).unwrap().last_acked_sequence, 0);
+    h.send(0, 1);
+    assert_eq!(h.produces(0), [(0, 1, 1)]);
+}
+
+/// TransactionManagerTest.testTransitionToAbortableErrorOnBatchExpiry
+/// (`handleFailedBatch` → `maybeTransitionToErrorState`): an expired transactional batch (here
+/// still waiting for its partition to be added, TV1) makes the transaction ABORTABLE_ERROR and,
+/// under TV1 with InitProducerId v3+, requires the client epoch bump; not while committing
+/// (`!isCompleting()`). The other held batches then fail with the abortable error
+/// (`abortUndrainedBatches`).
+#[test]
+fn expired_transactional_queued_batch_makes_the_transaction_abortable() {
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    let first = h.send(0, 1).batch.unwrap();
+    h.now = 1;
+    let second = h.send(0, 1).batch.unwrap();
+    assert_eq!(h.p.next_deadline(), Some(120_000));
+    let out = tick(&mut h, 120_000);
+    assert_eq!(
+        failed(&out),
+        [
+            (first, BatchError::Kafka(ErrorCode::RequestTimedOut)),
+            (second, BatchError::Kafka(ErrorCode::TransactionAbortable))
+        ]
+    );
+    assert_eq!(
+        (h.p.state(), h.p.last_error()),
+        (AbortableError, Some(ErrorCode::TransactionAbortable))
+    );
+    assert!(h.p.epoch_bump_required());
+    assert_eq!(h.p.next_deadline(), None);
+
+    // While committing: abortable, but no client bump.
+    let mut h = txn_in_progress(TransactionVersion::Tv1);
+    let batch = h.send(0, 1).batch.unwrap();
+    let out = h.p.commit(0).unwrap();
+    h.take(out);
+    let out = tick(&mut h, 120_000);
+    assert_eq!(
+        failed(&out),
+        [(batch, BatchError::Kafka(ErrorCode::RequestTimedOut))]
+    );
+    assert_eq!(h.p.state(), AbortableError);
+    assert!(!h.p.epoch_bump_required());
+
+    // TV2: abortable, the coordinator bumps with the abort.
+    let mut h = H::new(ProducerConfig {
+        transactional_id: Some("foobar".into()),
+        max_in_flight: 1,
+        ..ProducerConfig::default()
+    });
+    h.ready(1, 1);
+    h.begin();
+    h.send(0, 1);
+    let held = h.send(0, 1).batch.unwrap();
+    let out = tick(&mut h, 120_000);
+    assert_eq!(
+        failed(&out),
+        [(held, BatchError::Kafka(ErrorCode::RequestTimedOut))]
+    );
+    assert_eq!(h.p.state(), AbortableError);
+    assert!(!h.p.epoch_bump_required());
+}
+
+/// SenderTest.testExpiryOfFirstBatchShouldNotCauseUnresolvedSequencesIfFutureBatchesSucceed
+/// and testExpiryOfAllSentBatchesShouldCauseUnresolvedSequences: a retry waiting to be re-sent
+/// is in Kafka's accumulator queue with `inRetry()`, so its expiry marks the partition's
+/// sequence unresolved (`markSequenceUnresolved`); new batches wait until it resolves. If a
+/// later batch succeeds the partition is resolved; if none does, the idempotent producer bumps
+/// its epoch locally once nothing is in flight (`maybeResolveSequences` →
+/// `requestIdempotentEpochBumpForPartition`) and the held batch starts again at sequence 0.
+#[test]
+fn expired_retry_leaves_the_sequence_unresolved_until_a_later_batch_settles_it() {
+    for later_batch in [true, false] {
+        let mut h = H::idempotent();
+        h.ready(1, 0);
+        h.send(0, 1);
+        h.now = 10;
+        let retried = h.send(0, 1).batch.unwrap();
+        if later_batch {
+            h.now = 20;
+            h.send(0, 1);
+        }
+        // The second batch is retried, but waits behind the first (lowest in flight).
+        let out = produce_answer(
+            &mut h,
+            0,
+            1,
+            Response::Produce(Err(ErrorCode::NotEnoughReplicas)),
+        );
+        assert!(out.sends.is_empty());
+        assert_eq!(h.p.next_deadline(), Some(120_010));
+
+        let out = tick(&mut h, 120_010);
+        assert_eq!(out.events, [timed_out(retried, 0)]);
+        // The sequence right after the expired batch.
+        assert_eq!(h.p.partition(&tp(0)).unwrap().unresolved, Some(2));
+        // A new batch is not drained while the sequence is unresolved.
+        h.send(0, 1);
+        assert_eq!(h.produces(0).len(), if later_batch { 2 } else { 1 });
+
+        let out = produce_answer(&mut h, 0, 0, Response::Produce(Ok(0)));
+        let out = if later_batch {
+            produce_answer(&mut h, 0, 2, Response::Produce(Ok(2)))
+        } else {
+            out
+        };
+        assert_eq!(h.p.partition(&tp(0)).unwrap().unresolved, None);
+        if later_batch {
+            assert_eq!(h.p.producer_epoch(), 0);
+            assert_eq!(h.produces(0), [(0, 3, 1)]);
+        } else {
+            assert_eq!(h.p.producer_epoch(), 1);
+            assert!(out.events.contains(&ProducerEvent::EpochBumped {
+                producer_id: 1,
+                producer_epoch: 1
+            }));
+            assert_eq!(h.produces(0), [(1, 0, 1)]);
+        }
+    }
+}
+
+/// Where the core differs from Kafka (`docs/producer.md` §7): Sender.getExpiredInflightBatches
+/// fails a batch whose Produce request is still outstanding at its delivery deadline; the core
+/// leaves it to the request's end. Time alone changes nothing; the lost request
+/// (`handle_request_timeout`) then expires it with its sequence unresolved.
+#[test]
+fn batch_with_an_outstanding_request_expires_when_the_request_ends() {
+    let mut h = H::idempotent();
+    h.ready(1, 0);
+    let batch = h.send(0, 1).batch.unwrap();
+    let out = tick(&mut h, 200_000);
+    assert_eq!(out, ProducerOutput::default());
+    assert_eq!(h.produces(0), [(0, 0, 1)]);
+    let out = h.timeout("Produce", Some(0));
+    assert!(out.events.contains(&timed_out(batch, 0)));
+}

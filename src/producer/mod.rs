@@ -523,4 +523,42 @@ impl<P: Clone> Producer<P> {
         self.poll(&mut out);
         Ok(out)
     }
+
+    // ---------------------------------------------------------------- time
+
+    /// The producer's next deadline: the earliest delivery deadline
+    /// (`created + delivery.timeout.ms`, `ProducerBatch.hasReachedDeliveryTimeout`) of a batch
+    /// that [`handle_timeout`](Self::handle_timeout) would expire, i.e. a batch in Kafka's
+    /// accumulator queue: never drained (waiting for a producer id, for its partition to be
+    /// added to the transaction, behind `max_in_flight`, behind a retry or an unresolved
+    /// sequence), or a retry waiting to be re-sent. `None` when there is none. Kafka's Sender
+    /// polls with this bound (`RecordAccumulator.nextExpiryTimeMs`).
+    ///
+    /// A batch whose Produce request is outstanding is not counted: it expires when its request
+    /// ends, answered ([`handle_response`](Self::handle_response), `Sender.canRetry`) or lost
+    /// (unlike Kafka's `Sender.getExpiredInflightBatches`, which fails it at its deadline while
+    /// the request is outstanding; see `docs/producer.md` section 7). Request timeouts
+    /// (`request.timeout.ms`, per connection) stay the caller's: it reports a request that will
+    /// not be answered with [`handle_request_timeout`](Self::handle_request_timeout).
+    pub fn next_deadline(&self) -> Option<TimestampMs> {
+        self.next_delivery_deadline()
+    }
+
+    /// Time passes (`Sender.sendProducerData` → `RecordAccumulator.expiredBatches(now)`): every
+    /// batch counted by [`next_deadline`](Self::next_deadline) whose delivery timeout has passed
+    /// at `now` fails with `BatchError::Kafka(RequestTimedOut)` (Kafka's `TimeoutException`,
+    /// `failBatch(batch, e, false)`), then the Sender runs as after any other input. A batch
+    /// never drained has no sequence, so no sequence moves. A retry waiting to be re-sent
+    /// leaves its partition's sequence unresolved (`markSequenceUnresolved`), so the idempotent
+    /// producer bumps its epoch locally unless a later batch succeeds (`maybeResolveSequences`).
+    /// A transactional producer goes to ABORTABLE_ERROR (`handleFailedBatch`), with the client
+    /// epoch bump required under TV0/TV1 (InitProducerId v3+) when no commit or abort is in
+    /// progress. Safe to call at any time; with nothing expired it only runs the Sender.
+    #[must_use]
+    pub fn handle_timeout(&mut self, now: TimestampMs) -> ProducerOutput<P> {
+        let mut out = ProducerOutput::new();
+        self.expire_batches(now, &mut out);
+        self.poll(&mut out);
+        out
+    }
 }

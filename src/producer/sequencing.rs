@@ -354,9 +354,106 @@ impl<P: Clone> Producer<P> {
     }
 
     /// Whether the `delivery.timeout.ms` of a batch sent by the application at `created_ms` has
-    /// passed.
+    /// passed (`ProducerBatch.hasReachedDeliveryTimeout`: `deliveryTimeoutMs <= now - createdMs`).
     fn delivery_timed_out(&self, created_ms: TimestampMs, now: TimestampMs) -> bool {
         now.saturating_sub(created_ms) >= self.config.delivery_timeout_ms
+    }
+
+    /// The delivery deadline of a batch sent by the application at `created_ms`: the first `now`
+    /// at which [`delivery_timed_out`](Self::delivery_timed_out) holds.
+    fn delivery_deadline(&self, created_ms: TimestampMs) -> TimestampMs {
+        created_ms.saturating_add(self.config.delivery_timeout_ms)
+    }
+
+    /// The earliest delivery deadline of a batch [`expire_batches`](Self::expire_batches) can
+    /// expire: one in Kafka's accumulator queue (never drained, or a retry waiting to be
+    /// re-sent). `None` when there is none.
+    pub(super) fn next_delivery_deadline(&self) -> Option<TimestampMs> {
+        self.partitions
+            .values()
+            .flat_map(|e| {
+                e.in_flight
+                    .iter()
+                    .filter(|b| b.request.is_none())
+                    .chain(e.queued.iter())
+            })
+            .map(|b| self.delivery_deadline(b.created_ms))
+            .min()
+    }
+
+    /// `RecordAccumulator.expiredBatches(now)` and the expiry loop of `Sender.sendProducerData`:
+    /// every batch of Kafka's accumulator queue whose delivery timeout has passed fails with
+    /// REQUEST_TIMED_OUT (Kafka's `TimeoutException`), `failBatch(batch, e, false)`: sequences
+    /// are not adjusted. Per partition, first the retries waiting to be re-sent (in sequence
+    /// order; `inRetry`, so `markSequenceUnresolved`), then the batches never drained (no
+    /// sequence, so none is disturbed). A transactional producer goes through
+    /// `handleFailedBatch` → `maybeTransitionToErrorState` for each: ABORTABLE_ERROR, with the
+    /// client epoch bump required when the client must trigger it and no commit or abort is in
+    /// progress. Batches whose Produce request is outstanding are left to that request's end.
+    pub(super) fn expire_batches(&mut self, now: TimestampMs, out: &mut ProducerOutput<P>) {
+        let parts: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        for tp in parts {
+            // Retries waiting to be re-sent (Kafka re-enqueues them at the head of the queue).
+            while let Some((pos, stale)) = self.partitions.get(&tp).and_then(|e| {
+                e.in_flight
+                    .iter()
+                    .position(|b| b.request.is_none() && self.delivery_timed_out(b.created_ms, now))
+                    .and_then(|pos| {
+                        let b = e.in_flight.get(pos)?;
+                        Some((
+                            pos,
+                            !b.is_sequenced_under(self.producer_id, self.producer_epoch),
+                        ))
+                    })
+            }) {
+                self.expire_sent(&tp, pos, stale, out);
+            }
+            // Batches never drained.
+            let timeout = self.config.delivery_timeout_ms;
+            let expired: Vec<BatchId> = self.partitions.get_mut(&tp).map_or_else(Vec::new, |e| {
+                // The same test as `delivery_timed_out`.
+                let (gone, kept) = e
+                    .queued
+                    .drain(..)
+                    .partition::<Vec<_>, _>(|b| now.saturating_sub(b.created_ms) >= timeout);
+                e.queued = kept;
+                gone.into_iter().map(|b| b.id).collect()
+            });
+            for batch in expired {
+                out.events.push(ProducerEvent::SendFailed {
+                    batch,
+                    partition: tp.clone(),
+                    error: BatchError::Kafka(ErrorCode::RequestTimedOut),
+                });
+                if self.is_transactional() {
+                    let may_bump = !self.config.bugs.abort_without_bump_after_timeout;
+                    self.enter_abortable_for_batch(ErrorCode::TransactionAbortable, may_bump, out);
+                }
+            }
+        }
+    }
+
+    /// A batch sent at least once expires (`Sender.sendProducerData` for an `inRetry` batch, or
+    /// a lost request past the delivery timeout): its sequence is unresolved
+    /// (`markSequenceUnresolved`: the largest next sequence after an expired batch), it fails
+    /// with REQUEST_TIMED_OUT without adjusting sequences, and a transactional producer's
+    /// transaction becomes abortable (`handleFailedBatch`) unless the batch is of an older
+    /// producer id or epoch.
+    fn expire_sent(
+        &mut self,
+        tp: &TopicPartition,
+        pos: usize,
+        stale: bool,
+        out: &mut ProducerOutput<P>,
+    ) {
+        if let Some(entry) = self.partitions.get_mut(tp) {
+            entry.mark_unresolved(pos);
+        }
+        self.fail_batch(tp, pos, ErrorCode::RequestTimedOut, false, out);
+        if self.is_transactional() && !stale {
+            let may_bump = !self.config.bugs.abort_without_bump_after_timeout;
+            self.enter_abortable_for_batch(ErrorCode::TransactionAbortable, may_bump, out);
+        }
     }
 
     /// The batch's Produce request ended (answered or lost); `None` if it is no longer in
@@ -564,16 +661,8 @@ impl<P: Clone> Producer<P> {
             self.retry(tp, b.pos, out);
             return;
         }
-        // The batch expires after being sent: its sequence is unresolved
-        // (`markSequenceUnresolved`: the largest next sequence after an expired batch).
-        if let Some(entry) = self.partitions.get_mut(tp) {
-            entry.mark_unresolved(b.pos);
-        }
-        self.fail_batch(tp, b.pos, ErrorCode::RequestTimedOut, false, out);
-        if self.is_transactional() && !b.stale {
-            let may_bump = !self.config.bugs.abort_without_bump_after_timeout;
-            self.enter_abortable_for_batch(ErrorCode::TransactionAbortable, may_bump, out);
-        }
+        // The batch expires after being sent: its sequence is unresolved.
+        self.expire_sent(tp, b.pos, b.stale, out);
     }
 
     /// `requestIdempotentEpochBumpForPartition` + `bumpIdempotentProducerEpoch`: epoch + 1, or
