@@ -35,9 +35,8 @@
 //!
 //! Each role takes a message or the passage of time, with `now`, and returns what its caller must
 //! do next: the answer, messages addressed to another role, records to persist before the
-//! answers that depend on them are released, and events. The partition leader and the
-//! coordinator report their next deadline (`next_deadline`) and take time through
-//! `handle_timeout`. `docs/embedding.md` shows the loop an async broker runs around them.
+//! answers that depend on them are released, and events. Every role reports its next deadline
+//! (`next_deadline`) and takes time through `handle_timeout`. `docs/embedding.md` shows the loop an async broker runs around them.
 //!
 //! Every role is plain data plus transition functions. Nothing here does I/O, reads a clock,
 //! spawns a thread or draws a random number: time is an input (`now`, in milliseconds), and
