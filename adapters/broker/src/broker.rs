@@ -24,8 +24,8 @@ use kafka_eos::messages::{
     WriteTxnMarker, ADD_PARTITIONS_TO_TXN_BROKER_VERSION, CONSUMER_OFFSETS_TOPIC,
 };
 use kafka_eos::partition::{
-    verification_error_for_txn_offset_commit, AppendOutcome, BatchContent, IsolationLevel,
-    PartitionConfig, PartitionLeader, ProduceResult, ProduceStep,
+    produce_response, verification_error_for_txn_offset_commit, AppendOutcome, BatchContent,
+    IsolationLevel, PartitionConfig, PartitionLeader, ProduceResult, ProduceStep,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -48,6 +48,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::batch;
+use crate::trace::{self, Effects, ProduceNext, Recorder, Step};
 use crate::versions::ADVERTISED;
 
 /// `OFFSET_OUT_OF_RANGE` (1), a fetch error the core reports as an API-misuse value.
@@ -65,6 +66,8 @@ pub const OFFSETS_TOPIC: &str = CONSUMER_OFFSETS_TOPIC;
 /// 1, so that coordinator-initiated aborts (fencing, timeouts) stay in the TV1 form the clients
 /// this broker advertises to speak. Client requests carry their own version.
 const SERVER_TRANSACTION_VERSION: TransactionVersion = TransactionVersion::Tv1;
+/// The first producer id the coordinator hands out unless configured otherwise.
+pub const DEFAULT_FIRST_PRODUCER_ID: i64 = 1000;
 
 /// Command-line settings of the broker.
 #[derive(Clone, Debug)]
@@ -80,6 +83,9 @@ pub struct BrokerConfig {
     /// TEST ONLY: the core's known-bug switch M-I1 (`PartitionBugs::no_sequence_check`), which
     /// disables duplicate detection and the sequence check. Never use it outside tests.
     pub unsafe_disable_dedup: bool,
+    /// The first producer id the coordinator hands out ([`DEFAULT_FIRST_PRODUCER_ID`]; the
+    /// trace-equivalence test uses the model's).
+    pub first_producer_id: i64,
 }
 
 /// Counters the tests read (through `--stats-file`) to prove that faults were exercised.
@@ -146,6 +152,7 @@ pub struct Broker {
     coordinator: TransactionCoordinator,
     deferred_markers: Vec<WriteTxnMarker>,
     stats: Stats,
+    trace: Option<Recorder>,
 }
 
 fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
@@ -181,7 +188,8 @@ impl Broker {
         };
         let offsets_partitions = coordinator_config.offsets_topic_partitions;
         let coordinator =
-            TransactionCoordinator::new(coordinator_config, 1000, 0).map_err(|e| e.to_string())?;
+            TransactionCoordinator::new(coordinator_config, config.first_producer_id, 0)
+                .map_err(|e| e.to_string())?;
         let mut partitions = BTreeMap::new();
         let mut topics = BTreeMap::new();
         for (topic, count) in &config.topics {
@@ -209,7 +217,54 @@ impl Broker {
             coordinator,
             deferred_markers: Vec::new(),
             stats: Stats::default(),
+            trace: None,
         })
+    }
+
+    /// Turns the core-boundary trace ([`crate::trace`]) on (empty) or off. It records every core
+    /// step from now on, and decides nothing.
+    pub fn record_trace(&mut self, on: bool) {
+        self.trace = on.then(Recorder::default);
+    }
+
+    /// The core steps recorded since the trace was turned on or last taken.
+    pub fn take_trace(&mut self) -> Vec<trace::Step> {
+        self.trace.as_mut().map(Recorder::take).unwrap_or_default()
+    }
+
+    /// The transaction coordinator (its configuration and state, for tests).
+    pub fn coordinator(&self) -> &TransactionCoordinator {
+        &self.coordinator
+    }
+
+    /// Records a step when the trace is on.
+    fn trace_step(&mut self, step: impl FnOnce() -> Step) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(step());
+        }
+    }
+
+    /// Records a leader's step on a Produce request (`None` when the trace is off).
+    fn trace_produce(
+        &mut self,
+        request: Option<kafka_eos::messages::ProduceRequest<()>>,
+        step: impl FnOnce(kafka_eos::messages::ProduceRequest<()>) -> Step,
+    ) {
+        if let (Some(t), Some(request)) = (self.trace.as_mut(), request) {
+            t.push(step(request));
+        }
+    }
+
+    /// Records a coordinator step with the effects of its outputs when the trace is on.
+    fn trace_coordinator(
+        &mut self,
+        outputs: &[CoordinatorOutput],
+        step: impl FnOnce(Effects) -> Step,
+    ) {
+        if let Some(t) = self.trace.as_mut() {
+            let effects = t.effects(outputs);
+            t.push(step(effects));
+        }
     }
 
     /// The counters.
@@ -461,19 +516,45 @@ impl Broker {
             payload: batch.payload,
             version,
         };
+        let traced = self
+            .trace
+            .is_some()
+            .then(|| trace::produce_request(&request));
         let step = self
             .leader_mut(tp)
             .map_err(ErrorCode::code)?
             .handle_produce(now, request);
         let result: ProduceResult = match step {
-            ProduceStep::Answered(result) => result,
+            ProduceStep::Answered(result) => {
+                self.trace_produce(traced, |request| Step::Produce {
+                    request,
+                    next: ProduceNext::Answered(produce_response(&result)),
+                });
+                result
+            }
             ProduceStep::Verify { request, pending } => {
+                self.trace_produce(traced.clone(), |traced| Step::Produce {
+                    request: traced,
+                    next: ProduceNext::Verify(request.clone()),
+                });
                 let (answer, outputs) =
                     self.coordinator.handle_add_partitions_to_txn(&request, now);
+                self.trace_coordinator(&outputs, |effects| Step::AddPartitionsToTxn {
+                    request,
+                    answer,
+                    effects,
+                });
                 self.apply_coordinator_outputs(outputs, now);
-                self.leader_mut(tp)
+                let result = self
+                    .leader_mut(tp)
                     .map_err(ErrorCode::code)?
-                    .handle_verification_response(now, pending, answer)
+                    .handle_verification_response(now, pending, answer);
+                self.trace_produce(traced, |request| Step::VerificationResponse {
+                    request,
+                    answer,
+                    result: produce_response(&result),
+                });
+                result
             }
         };
         let outcome = result.map_err(ErrorCode::code)?;
@@ -507,6 +588,11 @@ impl Broker {
             version,
         };
         let (result, outputs) = self.coordinator.handle_init_producer_id(&request, now);
+        self.trace_coordinator(&outputs, |effects| Step::InitProducerId {
+            request,
+            answer: result,
+            effects,
+        });
         self.apply_coordinator_outputs(outputs, now);
         match result {
             Ok(p) => InitProducerIdResponse::default()
@@ -543,18 +629,21 @@ impl Broker {
             requested.push((t.name.clone(), t.partitions.clone()));
         }
         let error_for: Box<dyn Fn(&TopicPartition) -> i16> = if unknown.is_empty() {
-            let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(
-                &CoreAddPartitions {
-                    transactional_id: name_of(&r.v3_and_below_transactional_id.0),
-                    producer_id: r.v3_and_below_producer_id.0,
-                    producer_epoch: r.v3_and_below_producer_epoch,
-                    partitions,
-                    // A client's request (v0-3; the broker-to-coordinator v4+ is not served).
-                    verify_only: false,
-                    version,
-                },
-                now,
-            );
+            let request = CoreAddPartitions {
+                transactional_id: name_of(&r.v3_and_below_transactional_id.0),
+                producer_id: r.v3_and_below_producer_id.0,
+                producer_epoch: r.v3_and_below_producer_epoch,
+                partitions,
+                // A client's request (v0-3; the broker-to-coordinator v4+ is not served).
+                verify_only: false,
+                version,
+            };
+            let (result, outputs) = self.coordinator.handle_add_partitions_to_txn(&request, now);
+            self.trace_coordinator(&outputs, |effects| Step::AddPartitionsToTxn {
+                request,
+                answer: result,
+                effects,
+            });
             self.apply_coordinator_outputs(outputs, now);
             let code = ok_or_code(&result);
             Box::new(move |_| code)
@@ -598,16 +687,19 @@ impl Broker {
     ) -> AddOffsetsToTxnResponse {
         // KafkaApis.handleAddOffsetsToTxnRequest: the coordinator adds the group's offsets
         // partition (its choice; every one of them exists here) to the transaction.
-        let (result, outputs) = self.coordinator.handle_add_offsets_to_txn(
-            &CoreAddOffsets {
-                transactional_id: name_of(&r.transactional_id.0),
-                producer_id: r.producer_id.0,
-                producer_epoch: r.producer_epoch,
-                group_id: name_of(&r.group_id.0),
-                version,
-            },
-            now,
-        );
+        let request = CoreAddOffsets {
+            transactional_id: name_of(&r.transactional_id.0),
+            producer_id: r.producer_id.0,
+            producer_epoch: r.producer_epoch,
+            group_id: name_of(&r.group_id.0),
+            version,
+        };
+        let (result, outputs) = self.coordinator.handle_add_offsets_to_txn(&request, now);
+        self.trace_coordinator(&outputs, |effects| Step::AddOffsetsToTxn {
+            request,
+            answer: result,
+            effects,
+        });
         self.apply_coordinator_outputs(outputs, now);
         AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
     }
@@ -630,17 +722,21 @@ impl Broker {
         let code = match partition {
             None => ErrorCode::UnknownTopicOrPartition.code(),
             Some(partition) => {
-                let (verified, outputs) = self.coordinator.handle_add_partitions_to_txn(
-                    &CoreAddPartitions {
-                        transactional_id: name_of(&r.transactional_id.0),
-                        producer_id: r.producer_id.0,
-                        producer_epoch: r.producer_epoch,
-                        partitions: BTreeSet::from([partition]),
-                        verify_only: true,
-                        version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
-                    },
-                    now,
-                );
+                let request = CoreAddPartitions {
+                    transactional_id: name_of(&r.transactional_id.0),
+                    producer_id: r.producer_id.0,
+                    producer_epoch: r.producer_epoch,
+                    partitions: BTreeSet::from([partition]),
+                    verify_only: true,
+                    version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
+                };
+                let (verified, outputs) =
+                    self.coordinator.handle_add_partitions_to_txn(&request, now);
+                self.trace_coordinator(&outputs, |effects| Step::AddPartitionsToTxn {
+                    request,
+                    answer: verified,
+                    effects,
+                });
                 self.apply_coordinator_outputs(outputs, now);
                 match verified {
                     Ok(()) => 0,
@@ -682,6 +778,11 @@ impl Broker {
             version,
         };
         let (result, outputs) = self.coordinator.handle_end_txn(&request, now);
+        self.trace_coordinator(&outputs, |effects| Step::EndTxn {
+            request,
+            answer: result,
+            effects,
+        });
         self.apply_coordinator_outputs(outputs, now);
         let response = EndTxnResponse::default().with_error_code(ok_or_code(&result));
         match result {
@@ -700,9 +801,23 @@ impl Broker {
     pub fn tick(&mut self, now: TimestampMs) {
         let timeout = self.coordinator.handle_timeout(now);
         self.stats.transactions_timed_out += timeout.aborted.len() as u64;
+        if !(timeout.aborted.is_empty() && timeout.expired.is_empty() && timeout.outputs.is_empty())
+        {
+            self.trace_coordinator(&timeout.outputs, |effects| Step::CoordinatorTimeout {
+                aborted: timeout.aborted.clone(),
+                expired: timeout.expired.clone(),
+                effects,
+            });
+        }
         self.apply_coordinator_outputs(timeout.outputs, now);
-        for leader in self.partitions.values_mut() {
-            let _expired = leader.handle_timeout(now);
+        for (tp, leader) in &mut self.partitions {
+            let expired = leader.handle_timeout(now);
+            if let (Some(t), false) = (self.trace.as_mut(), expired.is_empty()) {
+                t.push(Step::LeaderTimeout {
+                    partition: tp.clone(),
+                    expired,
+                });
+            }
         }
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
@@ -728,16 +843,33 @@ impl Broker {
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {
                         None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
-                        Some(leader) => leader.handle_write_txn_marker(now, &m),
+                        Some(leader) => {
+                            let response = leader.handle_write_txn_marker(now, &m);
+                            self.trace_step(|| Step::WriteTxnMarker {
+                                marker: m.clone(),
+                                answer: response.clone(),
+                            });
+                            response
+                        }
                     };
                     let failed = response.error.is_some();
                     if !failed {
                         self.stats.markers_written += 1;
                     }
-                    match self
+                    let answered = self
                         .coordinator
-                        .handle_write_txn_markers_response(&response)
-                    {
+                        .handle_write_txn_markers_response(&response);
+                    if let Some(t) = self.trace.as_mut() {
+                        let effects = match &answered {
+                            Ok(more) => Ok(t.effects(more)),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        t.push(Step::WriteTxnMarkersResponse {
+                            response: response.clone(),
+                            effects,
+                        });
+                    }
+                    match answered {
                         Ok(more) => {
                             for o in more {
                                 match o {

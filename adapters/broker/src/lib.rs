@@ -13,4 +13,5 @@ pub mod batch;
 pub mod broker;
 pub mod server;
 pub mod testing;
+pub mod trace;
 pub mod versions;

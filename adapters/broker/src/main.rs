@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use kafka_eos_broker::broker::BrokerConfig;
+use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 
 fn usage() -> ExitCode {
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         advertised_port: 0,
         topics: Vec::new(),
         unsafe_disable_dedup: false,
+        first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -46,6 +46,11 @@ impl Shared {
         self.broker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The broker itself, locked (tests: its trace, its coordinator's configuration).
+    pub fn broker(&self) -> MutexGuard<'_, Broker> {
+        self.lock()
+    }
+
     /// The broker's counters as JSON.
     pub fn stats_json(&self) -> String {
         self.lock().stats().to_json()

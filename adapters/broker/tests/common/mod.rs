@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_eos_broker::broker::BrokerConfig;
+use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::Server;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -21,6 +21,7 @@ pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
             advertised_port: 0,
             topics: vec![("t".into(), 2)],
             unsafe_disable_dedup: disable_dedup,
+            first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         },
         max_frame,
         None,
