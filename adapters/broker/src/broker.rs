@@ -171,7 +171,7 @@ fn name_of(s: &StrBytes) -> String {
 impl Broker {
     /// A broker with the configured topics, the `__consumer_offsets` partitions the coordinator
     /// may add (`offsets.topic.num.partitions`), empty logs and a coordinator at epoch 0 with
-    /// Kafka's defaults but `transaction.version` 1 ([`SERVER_TRANSACTION_VERSION`]).
+    /// Kafka's defaults but `transaction.version` 1 (`SERVER_TRANSACTION_VERSION`).
     pub fn new(config: BrokerConfig) -> Result<Self, String> {
         let mut partition_config = PartitionConfig::default();
         partition_config.bugs.no_sequence_check = config.unsafe_disable_dedup;
