@@ -2174,3 +2174,479 @@ fn next_deadline_is_when_handle_timeout_acts() {
     // Markers in flight: nothing can time out until they complete.
     assert_eq!(c.next_deadline(), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Durability as a step: the `*_staged` handlers, `complete_append`, and Kafka's failure paths of
+// `TransactionStateManager.appendTransactionToLog` and its callers.
+
+use kafka_eos::coordinator::{
+    coordinator_error_for_append, AppendOutcome, CoordinatorStep, PendingAppend,
+};
+
+/// The append a staged handler decided (panics if it answered without one).
+fn staged<T: std::fmt::Debug>(step: CoordinatorStep<T>) -> PendingAppend<T> {
+    match step {
+        CoordinatorStep::Append(pending) => pending,
+        CoordinatorStep::Answer(result) => panic!("expected an append, answered {result:?}"),
+    }
+}
+
+fn failed<T>(
+    c: &mut TransactionCoordinator,
+    pending: PendingAppend<T>,
+    error: ErrorCode,
+) -> AppendOutcome<T> {
+    c.complete_append(pending, Err(error))
+}
+
+fn durable<T>(c: &mut TransactionCoordinator, pending: PendingAppend<T>) -> AppendOutcome<T> {
+    c.complete_append(pending, Ok(()))
+}
+
+fn stage_init(c: &mut TransactionCoordinator, tid: &str) -> PendingAppend<ProducerIdAndEpoch> {
+    staged(c.handle_init_producer_id_staged(&init_req(Some(tid), 60_000, None), 0))
+}
+
+fn stage_add(
+    c: &mut TransactionCoordinator,
+    tid: &str,
+    pid: i64,
+    epoch: i16,
+    parts: &[&str],
+) -> PendingAppend<()> {
+    staged(c.handle_add_partitions_to_txn_staged(&add_req(tid, pid, epoch, parts, false), 0))
+}
+
+fn stage_end(
+    c: &mut TransactionCoordinator,
+    tid: &str,
+    pid: i64,
+    epoch: i16,
+    result: TransactionResult,
+    tv: TransactionVersion,
+) -> PendingAppend<Option<ProducerIdAndEpoch>> {
+    staged(c.handle_end_txn_staged(&end_req(tid, pid, epoch, result, tv), 0))
+}
+
+fn record_of<T>(pending: &PendingAppend<T>) -> (TransactionState, i64, i16) {
+    let r = pending.record().expect("not a tombstone");
+    (r.state, r.producer_id, r.producer_epoch)
+}
+
+/// TransactionStateManagerTest.testAppendFailToCoordinatorNotAvailableError,
+/// testAppendFailToNotCoordinatorError and testAppendFailToUnknownError: the append error is
+/// mapped as `appendTransactionToLog` maps it, the pending state is reset and the metadata is as
+/// before; any other error passes through.
+#[test]
+fn failed_append_answers_the_mapped_error_and_changes_nothing() {
+    use ErrorCode::*;
+    let table = [
+        (UnknownTopicOrPartition, CoordinatorNotAvailable),
+        (NotEnoughReplicas, CoordinatorNotAvailable),
+        (NotEnoughReplicasAfterAppend, CoordinatorNotAvailable),
+        (RequestTimedOut, CoordinatorNotAvailable),
+        (NotLeaderOrFollower, NotCoordinator),
+        (KafkaStorageError, NotCoordinator),
+        (MessageTooLarge, UnknownServerError),
+        (RecordListTooLarge, UnknownServerError),
+        (CorruptMessage, CorruptMessage),
+        (InvalidRequiredAcks, InvalidRequiredAcks),
+    ];
+    for (append_error, answered) in table {
+        assert_eq!(coordinator_error_for_append(append_error), answered);
+        let mut c = coordinator(Tv2);
+        let p = init(&mut c, "t").unwrap();
+        let before = meta(&c, "t").clone();
+        let pending = stage_add(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]);
+        assert_eq!(pending.target_state(), Ongoing);
+        assert_eq!(meta(&c, "t").pending_transition, Some(Ongoing));
+        let outcome = failed(&mut c, pending, append_error);
+        assert_eq!(outcome.response, Err(answered), "{append_error}");
+        assert!(outcome.outputs.is_empty() && outcome.appends.is_empty());
+        assert_eq!(meta(&c, "t"), &before, "{append_error}");
+        // The retry goes through.
+        assert_eq!(
+            add(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]),
+            Ok(())
+        );
+        assert_eq!(meta(&c, "t").state, Ongoing);
+    }
+}
+
+/// `pendingTransitionInProgress` in `handleInitProducerId`, `handleAddPartitionsToTransaction`
+/// and `endTransaction[WithTV1]`: while an append is in flight, other requests for the id answer
+/// CONCURRENT_TRANSACTIONS in each handler's check order; verify-only ignores the pending state
+/// and does not see partitions whose add is not durable; the periodic tasks skip the id.
+#[test]
+fn requests_while_an_append_is_in_flight_are_concurrent_transactions() {
+    let mut c = coordinator(Tv2);
+    let p = init(&mut c, "t").unwrap();
+    let pending = stage_add(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]);
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+    assert_eq!(
+        add(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-1"]),
+        Err(ErrorCode::ConcurrentTransactions)
+    );
+    for tv in [Tv1, Tv2] {
+        assert_eq!(
+            end(&mut c, "t", p.producer_id, p.producer_epoch, Abort, tv),
+            Err(ErrorCode::ConcurrentTransactions)
+        );
+    }
+    // TV1 EndTxn checks the producer id and epoch before the pending state.
+    assert_eq!(
+        end(&mut c, "t", p.producer_id, p.producer_epoch + 1, Abort, Tv1),
+        Err(ErrorCode::ProducerFenced)
+    );
+    assert_eq!(
+        verify(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]),
+        Err(ErrorCode::TransactionAbortable)
+    );
+    let nothing = c.handle_timeout(i64::MAX / 2);
+    assert!(nothing.aborted.is_empty() && nothing.expired.is_empty());
+    assert_eq!(c.next_deadline(), None);
+    let outcome = durable(&mut c, pending);
+    assert_eq!(outcome.response, Ok(()));
+    assert_eq!(meta(&c, "t").pending_transition, None);
+    assert_eq!(
+        verify(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]),
+        Ok(())
+    );
+}
+
+/// `handleInitProducerId`: the metadata created for an unknown id is put in the cache
+/// (`putTransactionStateIfNotExists`) before its first append, and stays there when the append
+/// fails; the producer id it took stays consumed, and the retry initialises the same metadata.
+#[test]
+fn init_for_a_new_id_keeps_the_created_metadata_when_its_append_fails() {
+    let mut c = coordinator(Tv2);
+    let pending = stage_init(&mut c, "t");
+    assert_eq!(record_of(&pending), (Empty, 10, 0));
+    assert_eq!(meta(&c, "t").producer_epoch, -1);
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+    let outcome = failed(&mut c, pending, ErrorCode::NotEnoughReplicas);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    let m = meta(&c, "t");
+    assert_eq!(
+        (
+            m.producer_id,
+            m.producer_epoch,
+            m.state,
+            m.pending_transition
+        ),
+        (10, -1, Empty, None)
+    );
+    assert_eq!(c.producer_id_manager().peek_next_producer_id(), Some(11));
+    assert_eq!(init(&mut c, "t"), Ok(pe(10, 0)));
+}
+
+/// `prepareIncrementProducerEpoch` / `prepareProducerIdRotation` whose append fails
+/// (TransactionStateManagerTest.testAppendFailToNotCoordinatorError): nothing changes and the
+/// retry bumps once; a producer id generated for a rotation stays consumed.
+#[test]
+fn init_bump_or_rotation_whose_append_fails_changes_nothing() {
+    let mut c = coordinator(Tv2);
+    init(&mut c, "t").unwrap();
+    let pending = stage_init(&mut c, "t");
+    assert_eq!(record_of(&pending), (Empty, 10, 1));
+    let outcome = failed(&mut c, pending, ErrorCode::NotLeaderOrFollower);
+    assert_eq!(outcome.response, Err(ErrorCode::NotCoordinator));
+    assert_eq!(meta(&c, "t").producer_epoch, 0);
+    assert_eq!(init(&mut c, "t"), Ok(pe(10, 1)));
+
+    let mut c = coordinator(Tv2);
+    load(&mut c, "r", value(500, 32766, CompleteCommit, &[]), Tv2);
+    let pending = stage_init(&mut c, "r");
+    assert_eq!(record_of(&pending), (Empty, 10, 0));
+    let outcome = failed(&mut c, pending, ErrorCode::RequestTimedOut);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    let m = meta(&c, "r");
+    assert_eq!((m.producer_id, m.producer_epoch), (500, 32766));
+    assert_eq!(init(&mut c, "r"), Ok(pe(11, 0)));
+}
+
+/// TransactionCoordinatorTest.shouldNotRepeatedlyBumpEpochDueToInitPidDuringOngoingTxnIfAppendToLogFails
+/// (TV0/1): `prepareFenceProducerEpoch` bumps the epoch in memory before the PrepareAbort write;
+/// when the write fails the bumped epoch stays and `hasFailedEpochFence` is set, so the retries do
+/// not bump again; the durable Prepare* (`prepareComplete`) clears the flag. Kafka's test feeds
+/// NOT_ENOUGH_REPLICAS to the callback directly; through `appendTransactionToLog` it is answered
+/// COORDINATOR_NOT_AVAILABLE.
+#[test]
+fn tv1_fence_whose_append_fails_keeps_the_bumped_epoch_and_does_not_bump_again() {
+    let mut c = ongoing(Tv1, 1);
+    for _ in 0..2 {
+        let pending = stage_init(&mut c, "t");
+        assert_eq!(record_of(&pending), (PrepareAbort, 10, 2));
+        assert_eq!(
+            meta(&c, "t").producer_epoch,
+            2,
+            "bumped in memory before the write"
+        );
+        let outcome = failed(&mut c, pending, ErrorCode::NotEnoughReplicas);
+        assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+        assert!(
+            outcome.outputs.is_empty(),
+            "no markers before the Prepare* is durable"
+        );
+        let m = meta(&c, "t");
+        assert_eq!(
+            (m.state, m.producer_epoch, m.last_producer_epoch),
+            (Ongoing, 2, -1)
+        );
+        assert!(m.has_failed_epoch_fence);
+        assert_eq!(m.pending_transition, None);
+    }
+    let pending = stage_init(&mut c, "t");
+    assert_eq!(record_of(&pending), (PrepareAbort, 10, 2));
+    let outcome = durable(&mut c, pending);
+    assert_eq!(outcome.response, Err(ErrorCode::ConcurrentTransactions));
+    assert_eq!(
+        markers_in(&outcome.outputs),
+        vec![
+            marker("t", "topic-0", 10, 2, 0, Abort),
+            marker("t", "topic-1", 10, 2, 0, Abort)
+        ]
+    );
+    let m = meta(&c, "t");
+    assert_eq!((m.state, m.producer_epoch), (PrepareAbort, 2));
+    assert!(!m.has_failed_epoch_fence);
+    written(&mut c, "t");
+    assert_eq!(init(&mut c, "t"), Ok(pe(10, 3)));
+}
+
+/// TransactionCoordinatorTest.testTV2AllowsEpochReBumpingAfterFailedWrite: under TV2 the fence
+/// does not change the epoch in memory (only the abort's `prepareAbortOrCommit` bumps), so a
+/// failed write leaves the metadata as it was and the retry bumps again from the same epoch.
+#[test]
+fn tv2_fence_whose_append_fails_changes_nothing_and_the_retry_bumps_again() {
+    let mut c = ongoing(Tv2, 4);
+    let before = meta(&c, "t").clone();
+    let pending = stage_init(&mut c, "t");
+    assert_eq!(record_of(&pending), (PrepareAbort, 10, 5));
+    assert_eq!(meta(&c, "t").producer_epoch, 4);
+    let outcome = failed(&mut c, pending, ErrorCode::NotEnoughReplicasAfterAppend);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    assert_eq!(meta(&c, "t"), &before);
+    let (r, out) = c.handle_init_producer_id(&init_req(Some("t"), 60_000, None), 0);
+    assert_eq!(r, Err(ErrorCode::ConcurrentTransactions));
+    assert_eq!(markers_in(&out)[0], marker("t", "topic-0", 10, 5, 0, Abort));
+    let m = meta(&c, "t");
+    assert_eq!(
+        (m.state, m.producer_epoch, m.last_producer_epoch),
+        (PrepareAbort, 5, 4)
+    );
+}
+
+/// `endTransactionWithTV1` / `endTransaction`'s `sendTxnMarkersCallback`: the answer and the
+/// markers are released only once the Prepare* is durable; on a failed append the client gets
+/// the mapped error, nothing changes, and the retry commits. Under TV2 a producer id generated
+/// for an epoch overflow stays consumed.
+#[test]
+fn end_txn_whose_append_fails_changes_nothing_and_the_retry_commits() {
+    for tv in [Tv1, Tv2] {
+        let mut c = ongoing(tv, 1);
+        let before = meta(&c, "t").clone();
+        let pending = stage_end(&mut c, "t", 10, 1, Commit, tv);
+        assert_eq!(pending.target_state(), PrepareCommit);
+        assert!(c.pending_markers("t").is_empty());
+        let outcome = failed(&mut c, pending, ErrorCode::KafkaStorageError);
+        assert_eq!(outcome.response, Err(ErrorCode::NotCoordinator), "{tv:?}");
+        assert!(outcome.outputs.is_empty());
+        assert_eq!(meta(&c, "t"), &before, "{tv:?}");
+        let pending = stage_end(&mut c, "t", 10, 1, Commit, tv);
+        let outcome = durable(&mut c, pending);
+        let expected = if tv == Tv2 { Some(pe(10, 2)) } else { None };
+        assert_eq!(outcome.response, Ok(expected), "{tv:?}");
+        assert_eq!(markers_in(&outcome.outputs).len(), 2);
+        assert_eq!(meta(&c, "t").state, PrepareCommit);
+    }
+
+    let mut c = ongoing(Tv2, 32766);
+    let pending = stage_end(&mut c, "t", 10, 32766, Commit, Tv2);
+    let outcome = failed(&mut c, pending, ErrorCode::NotEnoughReplicas);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    assert_eq!(meta(&c, "t").next_producer_id, -1);
+    assert_eq!(
+        end(&mut c, "t", 10, 32766, Commit, Tv2),
+        Ok(Some(pe(11, 0)))
+    );
+}
+
+/// TransactionMarkerChannelManagerTest.shouldRetryAppendToLogOnEndTxnWhenCoordinatorNotAvailableError:
+/// the completion (Complete*) that fails with COORDINATOR_NOT_AVAILABLE keeps its pending state
+/// and is appended again (`retryOnError`, `txnLogAppendRetryQueue`).
+#[test]
+fn completion_append_coordinator_not_available_is_retried() {
+    let mut c = ongoing(Tv1, 1);
+    end(&mut c, "t", 10, 1, Commit, Tv1).unwrap();
+    let response = response_for(&c, "t", None, None);
+    let work = c
+        .handle_write_txn_markers_response_staged(&response)
+        .unwrap();
+    assert!(work.outputs.is_empty());
+    let [completion] = <[PendingAppend; 1]>::try_from(work.appends).unwrap();
+    assert_eq!(record_of(&completion), (CompleteCommit, 10, 1));
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+    let outcome = failed(&mut c, completion.clone(), ErrorCode::NotEnoughReplicas);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    assert_eq!(outcome.appends, vec![completion]);
+    let m = meta(&c, "t");
+    assert_eq!(
+        (m.state, m.pending_state()),
+        (PrepareCommit, Some(CompleteCommit))
+    );
+    let [retry] = <[PendingAppend; 1]>::try_from(outcome.appends).unwrap();
+    assert_eq!(durable(&mut c, retry).response, Ok(()));
+    let m = meta(&c, "t");
+    assert_eq!((m.state, m.pending_state()), (CompleteCommit, None));
+}
+
+/// TransactionMarkerChannelManagerTest.shouldAbortAppendToLogOnEndTxnWhenNotCoordinatorError
+/// (`tryAppendToLog`: "skip writing to transaction log"): a completion that fails with
+/// NOT_COORDINATOR is given up; the transaction stays in Prepare* with no pending state (requests
+/// answer CONCURRENT_TRANSACTIONS) until a new coordinator loads the Prepare* record and
+/// completes it.
+#[test]
+fn completion_append_not_coordinator_is_given_up_and_completed_on_reload() {
+    let mut c = ongoing(Tv1, 1);
+    let (r, out) = c.handle_end_txn(&end_req("t", 10, 1, Commit, Tv1), 0);
+    r.unwrap();
+    let prepare = out
+        .iter()
+        .find_map(|o| match o {
+            CoordinatorOutput::AppendTransactionLog { value, .. } => value.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let response = response_for(&c, "t", None, None);
+    let work = c
+        .handle_write_txn_markers_response_staged(&response)
+        .unwrap();
+    let [completion] = <[PendingAppend; 1]>::try_from(work.appends).unwrap();
+    let outcome = failed(&mut c, completion, ErrorCode::NotLeaderOrFollower);
+    assert_eq!(outcome.response, Err(ErrorCode::NotCoordinator));
+    assert!(outcome.appends.is_empty());
+    let m = meta(&c, "t");
+    assert_eq!(
+        (m.state, m.pending_state(), m.partitions.is_empty()),
+        (PrepareCommit, None, true)
+    );
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+    assert_eq!(
+        end(&mut c, "t", 10, 1, Commit, Tv1),
+        Err(ErrorCode::ConcurrentTransactions)
+    );
+    // Failover: the new coordinator loads the Prepare* record and completes it.
+    c.become_coordinator(1).unwrap();
+    let resumed = c.load_transaction("t", Some(&prepare), 7).unwrap();
+    assert_eq!(markers_in(&resumed).len(), 2);
+    written(&mut c, "t");
+    assert_eq!(meta(&c, "t").state, CompleteCommit);
+}
+
+/// `abortTimedOutTransactions` → `prepareFenceProducerEpoch` + internal abort whose append fails:
+/// TV0/1 keeps the epoch bumped in memory (`hasFailedEpochFence`) and the next check aborts it
+/// without a second bump; TV2 leaves the metadata as it was.
+#[test]
+fn timeout_abort_whose_append_fails_is_retried_by_the_next_check() {
+    let mut c = ongoing(Tv1, 1);
+    let [abort] =
+        <[PendingAppend; 1]>::try_from(c.abort_timed_out_transactions_staged(60_001)).unwrap();
+    assert_eq!(record_of(&abort), (PrepareAbort, 10, 2));
+    let outcome = failed(&mut c, abort, ErrorCode::RequestTimedOut);
+    assert_eq!(outcome.response, Err(ErrorCode::CoordinatorNotAvailable));
+    let m = meta(&c, "t");
+    assert_eq!(
+        (m.state, m.producer_epoch, m.has_failed_epoch_fence),
+        (Ongoing, 2, true)
+    );
+    let (aborted, out) = c.abort_timed_out_transactions(60_002);
+    assert_eq!(aborted, vec!["t".to_string()]);
+    assert_eq!(markers_in(&out)[0], marker("t", "topic-0", 10, 2, 0, Abort));
+    assert_eq!(meta(&c, "t").producer_epoch, 2);
+
+    let mut c = ongoing(Tv2, 4);
+    let before = meta(&c, "t").clone();
+    let [abort] = <[PendingAppend; 1]>::try_from(c.handle_timeout_staged(60_001)).unwrap();
+    assert_eq!(record_of(&abort), (PrepareAbort, 10, 5));
+    let _ = failed(&mut c, abort, ErrorCode::NotEnoughReplicas);
+    assert_eq!(meta(&c, "t"), &before);
+}
+
+/// TransactionStateManagerTest.shouldNotRemoveExpiredTransactionalIdsIfLogAppendFails: the
+/// tombstone of an expiring id is pending Dead (`prepareDead`); if it fails the entry is kept
+/// (pending state reset), if it succeeds the entry is removed.
+#[test]
+fn expired_transactional_id_whose_tombstone_fails_is_kept() {
+    let mut c = coordinator(Tv2);
+    init(&mut c, "t").unwrap();
+    let [tombstone] =
+        <[PendingAppend; 1]>::try_from(c.expire_transactional_ids_staged(604_800_000)).unwrap();
+    assert_eq!(tombstone.record(), None);
+    assert_eq!(tombstone.target_state(), Dead);
+    assert_eq!(meta(&c, "t").pending_state(), Some(Dead));
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+    let _ = failed(&mut c, tombstone, ErrorCode::NotEnoughReplicas);
+    let m = meta(&c, "t");
+    assert_eq!((m.state, m.pending_state()), (Empty, None));
+    let [tombstone] =
+        <[PendingAppend; 1]>::try_from(c.expire_transactional_ids_staged(604_800_000)).unwrap();
+    assert_eq!(durable(&mut c, tombstone).response, Ok(()));
+    assert!(c.transaction("t").is_none());
+}
+
+/// TransactionStateManagerTest.testAppendFailToNotCoordinatorError (its second half): an append
+/// that succeeds after the partition emigrated, or after it was loaded again at a newer
+/// coordinator epoch, is not applied and answers NOT_COORDINATOR; a failure after the change
+/// answers the mapped error and touches nothing.
+#[test]
+fn append_completed_after_a_coordinator_epoch_change_is_not_coordinator() {
+    let mut c = coordinator(Tv2);
+    let p = init(&mut c, "t").unwrap();
+    let pending = stage_add(&mut c, "t", p.producer_id, p.producer_epoch, &["topic-0"]);
+    assert_eq!(pending.coordinator_epoch(), 0);
+    c.become_coordinator(1).unwrap();
+    let outcome = durable(&mut c, pending.clone());
+    assert_eq!(outcome.response, Err(ErrorCode::NotCoordinator));
+    assert!(c.transaction("t").is_none());
+    load(&mut c, "t", value(10, 0, Empty, &[]), Tv2);
+    let loaded = meta(&c, "t").clone();
+    assert_eq!(
+        durable(&mut c, pending.clone()).response,
+        Err(ErrorCode::NotCoordinator)
+    );
+    assert_eq!(meta(&c, "t"), &loaded);
+    assert_eq!(
+        failed(&mut c, pending, ErrorCode::NotEnoughReplicas).response,
+        Err(ErrorCode::CoordinatorNotAvailable)
+    );
+    assert_eq!(meta(&c, "t"), &loaded);
+}
+
+/// The synchronous handlers are the staged ones with a successful append: same answer, same
+/// state, and the outputs are the record followed by what its completion released.
+#[test]
+fn synchronous_handlers_are_staged_handlers_whose_append_succeeded() {
+    for tv in [Tv1, Tv2] {
+        let mut sync = ongoing(tv, 1);
+        let mut two_phase = sync.clone();
+        let (r, out) = sync.handle_end_txn(&end_req("t", 10, 1, Abort, tv), 3);
+        let pending = staged(two_phase.handle_end_txn_staged(&end_req("t", 10, 1, Abort, tv), 3));
+        let mut expected = vec![pending.log_output()];
+        let outcome = durable(&mut two_phase, pending);
+        expected.extend(outcome.outputs);
+        assert!(outcome.appends.is_empty());
+        assert_eq!((r, out), (outcome.response, expected));
+        assert_eq!(sync, two_phase);
+    }
+    // A TV2 abort with no partitions: the completion append follows the Prepare* at once.
+    let mut c = coordinator(Tv2);
+    let p = init(&mut c, "t").unwrap();
+    let pending = stage_end(&mut c, "t", p.producer_id, p.producer_epoch, Abort, Tv2);
+    let outcome = durable(&mut c, pending);
+    assert_eq!(outcome.response, Ok(Some(pe(10, 1))));
+    let [completion] = <[PendingAppend; 1]>::try_from(outcome.appends).unwrap();
+    assert_eq!(record_of(&completion), (CompleteAbort, 10, 1));
+    assert_eq!(durable(&mut c, completion).response, Ok(()));
+    assert_eq!(meta(&c, "t").state, CompleteAbort);
+}

@@ -43,9 +43,19 @@ pub struct TransactionMetadata {
     pub txn_last_update_timestamp: TimestampMs,
     /// The transaction version of the last transition (`clientTransactionVersion`).
     pub client_transaction_version: TransactionVersion,
-    /// Kafka sets this when a TV1 fence write fails so that the next fence does not bump again.
-    /// Transaction-log writes always succeed in this core, so it is only ever cleared.
+    /// `hasFailedEpochFence`: a TV0/1 fence (`prepareFenceProducerEpoch`, from InitProducerId on
+    /// an Ongoing transaction or the timeout abort) bumped the epoch in memory and its PrepareAbort
+    /// append then failed (`TransactionCoordinator.endTransactionWithTV1`'s append callback). The
+    /// bumped epoch stays, and the next fence does not bump again; `prepareComplete` (a durable
+    /// Prepare*) clears it.
     pub has_failed_epoch_fence: bool,
+    /// The target state of a transaction-log append in flight for this id: Kafka's `pendingState`
+    /// from `prepareTransitionTo` until the callback of `appendTransactionToLog` (a staged
+    /// handler until [`complete_append`](super::TransactionCoordinator::complete_append)).
+    /// While it is set, requests for the id answer `CONCURRENT_TRANSACTIONS`. Dead for a pending
+    /// tombstone (`prepareDead`), Complete* for a pending completion.
+    #[serde(default)]
+    pub pending_transition: Option<TransactionState>,
     /// The pending transition to Complete* of a running coordinator: present from the Prepare*
     /// write until the last marker is acknowledged (Kafka's `pendingState` = Complete* while
     /// markers are in flight).
@@ -115,6 +125,7 @@ impl TransactionMetadata {
             txn_last_update_timestamp: now,
             client_transaction_version: TransactionVersion::Tv0,
             has_failed_epoch_fence: false,
+            pending_transition: None,
             pending_completion: None,
         }
     }
@@ -135,6 +146,7 @@ impl TransactionMetadata {
             txn_last_update_timestamp: value.txn_last_update_timestamp,
             client_transaction_version: value.client_transaction_version,
             has_failed_epoch_fence: false,
+            pending_transition: None,
             pending_completion: None,
         }
     }
@@ -158,18 +170,21 @@ impl TransactionMetadata {
         }
     }
 
-    /// The pending target state (`pendingState`): CompleteCommit/CompleteAbort while markers are
-    /// being written, else none.
+    /// The pending target state (`pendingState`): the target of an append in flight
+    /// ([`pending_transition`](Self::pending_transition)), else CompleteCommit/CompleteAbort while
+    /// markers are being written, else none.
     pub fn pending_state(&self) -> Option<TransactionState> {
-        self.pending_completion.map(|_| match self.state {
-            TransactionState::PrepareCommit => TransactionState::CompleteCommit,
-            _ => TransactionState::CompleteAbort,
+        self.pending_transition.or_else(|| {
+            self.pending_completion.map(|_| match self.state {
+                TransactionState::PrepareCommit => TransactionState::CompleteCommit,
+                _ => TransactionState::CompleteAbort,
+            })
         })
     }
 
-    /// `pendingTransitionInProgress`.
+    /// `pendingTransitionInProgress`: an append is in flight or markers are being written.
     pub fn pending_transition_in_progress(&self) -> bool {
-        self.pending_completion.is_some()
+        self.pending_transition.is_some() || self.pending_completion.is_some()
     }
 
     /// `isProducerEpochExhausted`: epoch >= 32766 (`Short.MAX_VALUE - 1`).
@@ -227,9 +242,11 @@ impl TransactionMetadata {
         self.txn_start_timestamp = transit.txn_start_timestamp;
         self.txn_last_update_timestamp = transit.txn_last_update_timestamp;
         self.client_transaction_version = transit.client_transaction_version;
+        // completeTransitionTo: the append is done.
+        self.pending_transition = None;
         if transit.state.is_complete() {
             self.pending_completion = None;
-            // prepareComplete: the write succeeded, so a failed fence is no longer pending.
+            // prepareComplete cleared it when the Prepare* became durable.
             self.has_failed_epoch_fence = false;
         }
         Ok(())

@@ -9,12 +9,57 @@
 //! the response together with [`CoordinatorOutput`]s: records to append to the transaction log
 //! (durable state) and WriteTxnMarkers entries to send. Nothing is queued inside the state.
 //!
-//! Simplification (documented, deliberate): transaction-log appends are synchronous and always
-//! succeed. A handler that decides a transition applies it at once and emits the record as an
-//! [`CoordinatorOutput::AppendTransactionLog`]; Kafka's append-failure paths (the error mapping of
-//! `TransactionStateManager.appendTransactionToLog`, `hasFailedEpochFence`) are therefore never
-//! taken, and the only pending transition that outlives a handler is the completion that waits for
-//! markers.
+//! # Durability is a step: stage, persist, complete
+//!
+//! Kafka's `TransactionStateManager.appendTransactionToLog` is asynchronous: a handler prepares a
+//! transition (`prepareTransitionTo` sets the metadata's `pendingState`), appends the record, and
+//! only the append's callback applies it (`completeTransitionTo`) and answers the client. This
+//! core exposes the same handshake, raft-`Ready` style:
+//!
+//! 1. A `*_staged` handler ([`handle_init_producer_id_staged`], [`handle_add_partitions_to_txn_staged`],
+//!    [`handle_add_offsets_to_txn_staged`], [`handle_end_txn_staged`],
+//!    [`handle_write_txn_markers_response_staged`], [`abort_timed_out_transactions_staged`],
+//!    [`expire_transactional_ids_staged`], [`handle_timeout_staged`], [`load_transaction_staged`])
+//!    either answers at once ([`CoordinatorStep::Answer`]: no write) or returns a
+//!    [`PendingAppend`]: the record to persist and an opaque token. The metadata is left as it was,
+//!    with its [`pending_transition`](TransactionMetadata::pending_transition) set, so that other
+//!    requests for the id answer `CONCURRENT_TRANSACTIONS` in the handlers' check orders.
+//! 2. The embedder persists [`PendingAppend::record`] (a tombstone when `None`).
+//! 3. [`complete_append`] with the append's result: on success it applies the transition and
+//!    releases the answer and what depends on it (the markers of a durable Prepare*, or the
+//!    completion append that follows); on failure it takes Kafka's failure path and answers the
+//!    mapped error ([`coordinator_error_for_append`]).
+//!
+//! The synchronous handlers ([`handle_init_producer_id`], [`handle_end_txn`], ...) are the staged
+//! ones followed by `complete_append(Ok(()))`: each append is emitted as a
+//! [`CoordinatorOutput::AppendTransactionLog`] and taken as durable.
+//!
+//! [`handle_init_producer_id_staged`]: TransactionCoordinator::handle_init_producer_id_staged
+//! [`handle_add_partitions_to_txn_staged`]: TransactionCoordinator::handle_add_partitions_to_txn_staged
+//! [`handle_add_offsets_to_txn_staged`]: TransactionCoordinator::handle_add_offsets_to_txn_staged
+//! [`handle_end_txn_staged`]: TransactionCoordinator::handle_end_txn_staged
+//! [`handle_write_txn_markers_response_staged`]: TransactionCoordinator::handle_write_txn_markers_response_staged
+//! [`abort_timed_out_transactions_staged`]: TransactionCoordinator::abort_timed_out_transactions_staged
+//! [`expire_transactional_ids_staged`]: TransactionCoordinator::expire_transactional_ids_staged
+//! [`handle_timeout_staged`]: TransactionCoordinator::handle_timeout_staged
+//! [`load_transaction_staged`]: TransactionCoordinator::load_transaction_staged
+//! [`complete_append`]: TransactionCoordinator::complete_append
+//! [`handle_init_producer_id`]: TransactionCoordinator::handle_init_producer_id
+//! [`handle_end_txn`]: TransactionCoordinator::handle_end_txn
+//!
+//! Kafka's failure paths, each reachable through `complete_append(Err(..))`:
+//! - the answer is the append error mapped as `appendTransactionToLog` maps it; the pending
+//!   transition is cleared and the metadata is as before, except that a TV0/1 fence keeps the
+//!   epoch it bumped in memory and sets `has_failed_epoch_fence` (a TV2 fence changes nothing),
+//!   and a metadata created by InitProducerId for an unknown id stays in the cache; producer ids
+//!   already generated stay consumed;
+//! - a completion (Complete*) that fails with `COORDINATOR_NOT_AVAILABLE` is retried (the same
+//!   append is returned again, `TransactionMarkerChannelManager.tryAppendToLog`); any other error
+//!   gives it up: the transaction stays in Prepare* with no pending transition until a new
+//!   coordinator loads and completes it;
+//! - a failed tombstone keeps the entry (`removeExpiredTransactionalIds`);
+//! - an append that succeeds after the coordinator epoch changed (or the entry was replaced) is
+//!   not applied and answers `NOT_COORDINATOR`.
 
 mod metadata;
 mod producer_id;
@@ -101,7 +146,9 @@ impl Default for CoordinatorConfig {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CoordinatorOutput {
     /// Durable state: this record was appended to `__transaction_state` for the id (`None`: a
-    /// tombstone, the id expired). Appends are synchronous and always succeed in this core.
+    /// tombstone, the id expired). Emitted by the synchronous handlers, which take every append
+    /// as succeeded; the `*_staged` handlers return a [`PendingAppend`] instead, whose result the
+    /// caller reports with [`TransactionCoordinator::complete_append`].
     AppendTransactionLog {
         /// The key.
         transactional_id: String,
@@ -123,6 +170,179 @@ pub struct TimeoutOutcome {
     pub expired: Vec<String>,
     /// The log records and markers of both.
     pub outputs: Vec<CoordinatorOutput>,
+}
+
+/// What a `*_staged` client handler decided: an answer now, or an append to persist first.
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CoordinatorStep<T> {
+    /// Answered without writing to the transaction log (Kafka's `responseCallback` before any
+    /// `appendTransactionToLog`): nothing changed, or nothing needed a write.
+    Answer(Result<T, ErrorCode>),
+    /// Persist [`PendingAppend::record`], then report the result with
+    /// [`TransactionCoordinator::complete_append`], which releases the answer.
+    Append(PendingAppend<T>),
+}
+
+/// Work the coordinator starts on its own, with no client waiting (markers to send, appends to
+/// persist): what a marker answer, a load or a periodic task leads to.
+#[must_use]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CoordinatorWork {
+    /// WriteTxnMarkers entries to send (never `AppendTransactionLog`: appends are `appends`).
+    pub outputs: Vec<CoordinatorOutput>,
+    /// Appends to persist, each reported with [`TransactionCoordinator::complete_append`].
+    pub appends: Vec<PendingAppend>,
+}
+
+/// What [`TransactionCoordinator::complete_append`] released.
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AppendOutcome<T> {
+    /// The answer to the client: the staged answer after a successful append, else the mapped
+    /// error (`NOT_COORDINATOR` for an append that succeeded after the coordinator epoch changed).
+    /// For coordinator-initiated appends (`T = ()`) it only reports what happened.
+    pub response: Result<T, ErrorCode>,
+    /// WriteTxnMarkers entries to send: the markers of a Prepare* that just became durable
+    /// (`TransactionMarkerChannelManager.addTxnMarkersToSend`).
+    pub outputs: Vec<CoordinatorOutput>,
+    /// Further appends to persist: the completion of a Prepare* with no partition, or the same
+    /// completion again after `COORDINATOR_NOT_AVAILABLE` (`txnLogAppendRetryQueue`).
+    pub appends: Vec<PendingAppend>,
+}
+
+/// What a pending append does once its result is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum AppendKind {
+    /// A client request's transition, or a coordinator-initiated fence and abort
+    /// (`TransactionCoordinator`'s `appendTransactionToLog` callbacks). `fenced_in_memory`: a TV0/1
+    /// fence bumped the epoch in memory before the write (`endTransactionWithTV1`).
+    Transition { fenced_in_memory: bool },
+    /// The completion (Complete*) after the markers (`TransactionMarkerChannelManager.tryAppendToLog`).
+    Completion,
+    /// A tombstone (`TransactionStateManager.removeExpiredTransactionalIds`).
+    Expiration,
+}
+
+/// A transaction-log append the coordinator decided and waits on: the record to persist and what
+/// is needed to finish (the metadata the append leads to, the answer, the follow-up), like the
+/// arguments of Kafka's `appendTransactionToLog(transactionalId, coordinatorEpoch, newMetadata,
+/// responseCallback, retryOnError)`.
+///
+/// Opaque: persist [`record`](Self::record), then hand the token back to
+/// [`TransactionCoordinator::complete_append`] with the result. `T` is the answer's type (`()` for
+/// appends the coordinator starts on its own).
+#[must_use = "persist the record and report the result with TransactionCoordinator::complete_append"]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PendingAppend<T = ()> {
+    transactional_id: String,
+    coordinator_epoch: CoordinatorEpoch,
+    record: Option<TransactionLogValue>,
+    /// The cache entry as the staging left it: the append is applied only to this entry.
+    expected: Box<TransactionMetadata>,
+    /// The metadata after a successful append (`None`: the entry is removed).
+    staged: Option<Box<TransactionMetadata>>,
+    kind: AppendKind,
+    answer: Result<T, ErrorCode>,
+    /// The request's API and version, for the PRODUCER_FENCED downgrade of its errors.
+    api: Option<(ApiKey, i16)>,
+}
+
+impl<T> PendingAppend<T> {
+    /// The key of the record.
+    pub fn transactional_id(&self) -> &str {
+        &self.transactional_id
+    }
+
+    /// The coordinator epoch the append was decided under.
+    pub fn coordinator_epoch(&self) -> CoordinatorEpoch {
+        self.coordinator_epoch
+    }
+
+    /// The record to append to `__transaction_state` under
+    /// [`transactional_id`](Self::transactional_id): `None` is a tombstone.
+    pub fn record(&self) -> Option<&TransactionLogValue> {
+        self.record.as_ref()
+    }
+
+    /// The state the append leads to (Kafka's `pendingState`): Dead for a tombstone.
+    pub fn target_state(&self) -> TransactionState {
+        self.staged
+            .as_ref()
+            .map_or(TransactionState::Dead, |m| m.state)
+    }
+
+    /// The record as the synchronous handlers emit it.
+    pub fn log_output(&self) -> CoordinatorOutput {
+        CoordinatorOutput::AppendTransactionLog {
+            transactional_id: self.transactional_id.clone(),
+            value: self.record.clone(),
+        }
+    }
+
+    /// The same append with its answer dropped (a retried completion).
+    fn untyped(self) -> PendingAppend {
+        PendingAppend {
+            transactional_id: self.transactional_id,
+            coordinator_epoch: self.coordinator_epoch,
+            record: self.record,
+            expected: self.expected,
+            staged: self.staged,
+            kind: self.kind,
+            answer: self.answer.map(|_| ()),
+            api: self.api,
+        }
+    }
+
+    /// Downgrades errors for the request's version (`fenced_error_for_version`).
+    fn for_version(mut self, api: ApiKey, version: i16) -> Self {
+        self.answer = self
+            .answer
+            .map_err(|e| fenced_error_for_version(api, version, e));
+        self.api = Some((api, version));
+        self
+    }
+}
+
+impl<T> CoordinatorStep<T> {
+    /// Downgrades errors for the request's version (`fenced_error_for_version`).
+    fn for_version(self, api: ApiKey, version: i16) -> Self {
+        match self {
+            CoordinatorStep::Answer(result) => CoordinatorStep::Answer(
+                result.map_err(|e| fenced_error_for_version(api, version, e)),
+            ),
+            CoordinatorStep::Append(pending) => {
+                CoordinatorStep::Append(pending.for_version(api, version))
+            }
+        }
+    }
+}
+
+/// The error a client is answered when its transaction-log append failed
+/// (`TransactionStateManager.appendTransactionToLog`: "transform the log append error code to the
+/// corresponding coordinator error code"): UNKNOWN_TOPIC_OR_PARTITION, NOT_ENOUGH_REPLICAS,
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND and REQUEST_TIMED_OUT → COORDINATOR_NOT_AVAILABLE (the client
+/// retries); NOT_LEADER_OR_FOLLOWER and KAFKA_STORAGE_ERROR → NOT_COORDINATOR (the client finds
+/// the coordinator again); MESSAGE_TOO_LARGE and RECORD_LIST_TOO_LARGE → UNKNOWN_SERVER_ERROR;
+/// any other error unchanged.
+pub fn coordinator_error_for_append(error: ErrorCode) -> ErrorCode {
+    use ErrorCode::*;
+    match error {
+        UnknownTopicOrPartition
+        | NotEnoughReplicas
+        | NotEnoughReplicasAfterAppend
+        | RequestTimedOut => CoordinatorNotAvailable,
+        NotLeaderOrFollower | KafkaStorageError => NotCoordinator,
+        MessageTooLarge | RecordListTooLarge => UnknownServerError,
+        other => other,
+    }
+}
+
+/// A transition decided on a copy of the metadata, not yet appended.
+struct Staging {
+    transit: TransactionLogValue,
+    /// `prepareFenceProducerEpoch` preceded it (InitProducerId on Ongoing, or a timeout).
+    epoch_fence: bool,
 }
 
 /// Misuse of the coordinator's API: input no well-formed Kafka request or log carries.
@@ -284,15 +504,30 @@ impl TransactionCoordinator {
     /// in PrepareCommit/PrepareAbort resumes its markers with *this* coordinator's epoch and is
     /// completed once they are written (at once when it has no partitions); its completion
     /// records the load time as its last-update time.
+    ///
+    /// Synchronous: the completion of a Prepare* with no partitions is taken as appended.
     pub fn load_transaction(
         &mut self,
         transactional_id: &str,
         value: Option<&TransactionLogValue>,
         now: TimestampMs,
     ) -> Result<Vec<CoordinatorOutput>, CoordinatorError> {
+        let work = self.load_transaction_staged(transactional_id, value, now)?;
+        Ok(self.settle_work(work))
+    }
+
+    /// [`load_transaction`](Self::load_transaction) with durability as a step: the completion of a
+    /// Prepare* with no partitions is returned as a [`PendingAppend`] (the loader's
+    /// `addTxnMarkersToSend` → `tryAppendToLog`), the resumed markers as outputs.
+    pub fn load_transaction_staged(
+        &mut self,
+        transactional_id: &str,
+        value: Option<&TransactionLogValue>,
+        now: TimestampMs,
+    ) -> Result<CoordinatorWork, CoordinatorError> {
         let Some(value) = value else {
             self.transactions.remove(transactional_id);
-            return Ok(Vec::new());
+            return Ok(CoordinatorWork::default());
         };
         let invalid = |reason| CoordinatorError::InvalidLogValue {
             transactional_id: transactional_id.to_string(),
@@ -321,7 +556,7 @@ impl TransactionCoordinator {
             _ => {}
         }
         let mut metadata = TransactionMetadata::from_log_value(value);
-        let mut outputs = Vec::new();
+        let mut work = CoordinatorWork::default();
         if metadata.state.is_prepare() {
             let abandoned = self.config.bugs.no_resume_prepare_on_load;
             metadata.pending_completion = Some(PendingCompletion {
@@ -331,18 +566,14 @@ impl TransactionCoordinator {
             });
             if !abandoned {
                 // A record Kafka could not have written cannot be completed: refuse it whole.
-                send_markers_or_complete(
-                    transactional_id,
-                    &mut metadata,
-                    &self.config.bugs,
-                    &mut outputs,
-                )
-                .map_err(|_| invalid("this Prepare* record cannot be completed"))?;
+                work = self
+                    .send_markers_or_complete(transactional_id, &mut metadata)
+                    .map_err(|_| invalid("this Prepare* record cannot be completed"))?;
             }
         }
         self.transactions
             .insert(transactional_id.to_string(), metadata);
-        Ok(outputs)
+        Ok(work)
     }
 
     /// InitProducerId (`TransactionCoordinator.handleInitProducerId`).
@@ -350,32 +581,49 @@ impl TransactionCoordinator {
     /// In order: a half-given KIP-360 id/epoch pair → INVALID_REQUEST (KafkaApis); no transactional
     /// id → a fresh producer id at epoch 0, no state; empty id → INVALID_REQUEST; timeout outside
     /// `(0, max]` → INVALID_TRANSACTION_TIMEOUT; unknown id → metadata created with a fresh
-    /// producer id; pending completion → CONCURRENT_TRANSACTIONS; expected id not valid →
+    /// producer id; pending transition → CONCURRENT_TRANSACTIONS; expected id not valid →
     /// PRODUCER_FENCED; Prepare* → CONCURRENT_TRANSACTIONS; Empty/Complete* → rotate the producer
     /// id (exhausted epoch) or bump the epoch (KIP-360 retry: no bump); Ongoing → fence and abort
     /// (`prepareFenceProducerEpoch`), answered CONCURRENT_TRANSACTIONS, the state change and
     /// markers still happen.
+    ///
+    /// Synchronous: [`handle_init_producer_id_staged`](Self::handle_init_producer_id_staged) with
+    /// the append taken as durable.
     pub fn handle_init_producer_id(
         &mut self,
         request: &InitProducerIdRequest,
         now: TimestampMs,
     ) -> Handled<ProducerIdAndEpoch> {
-        let (result, outputs) = self.init_producer_id(request, now);
-        let result = result
-            .map_err(|e| fenced_error_for_version(ApiKey::InitProducerId, request.version, e));
-        (result, outputs)
+        let step = self.handle_init_producer_id_staged(request, now);
+        self.settle(step)
+    }
+
+    /// [`handle_init_producer_id`](Self::handle_init_producer_id) with durability as a step. The
+    /// answer (or, on the fence path, CONCURRENT_TRANSACTIONS and the markers) is released by
+    /// [`complete_append`](Self::complete_append) (`sendPidResponseCallback`,
+    /// `sendRetriableErrorCallback`). A metadata created for an unknown id is in the cache from
+    /// now on, even if its first append fails (`putTransactionStateIfNotExists`); producer ids
+    /// generated now stay consumed. A TV0/1 fence bumps the epoch in memory now
+    /// (`endTransactionWithTV1`).
+    pub fn handle_init_producer_id_staged(
+        &mut self,
+        request: &InitProducerIdRequest,
+        now: TimestampMs,
+    ) -> CoordinatorStep<ProducerIdAndEpoch> {
+        self.init_producer_id(request, now)
+            .for_version(ApiKey::InitProducerId, request.version)
     }
 
     fn init_producer_id(
         &mut self,
         request: &InitProducerIdRequest,
         now: TimestampMs,
-    ) -> Handled<ProducerIdAndEpoch> {
-        let mut outputs = Vec::new();
+    ) -> CoordinatorStep<ProducerIdAndEpoch> {
+        let answer = CoordinatorStep::Answer;
         let expected = match (request.producer_id, request.producer_epoch) {
             (NO_PRODUCER_ID, NO_PRODUCER_EPOCH) => None,
             (NO_PRODUCER_ID, _) | (_, NO_PRODUCER_EPOCH) => {
-                return (Err(ErrorCode::InvalidRequest), outputs)
+                return answer(Err(ErrorCode::InvalidRequest))
             }
             (producer_id, producer_epoch) => Some(ProducerIdAndEpoch {
                 producer_id,
@@ -390,54 +638,57 @@ impl TransactionCoordinator {
                         producer_id,
                         producer_epoch: 0,
                     });
-            return (result, outputs);
+            return answer(result);
         };
         if transactional_id.is_empty() {
-            return (Err(ErrorCode::InvalidRequest), outputs);
+            return answer(Err(ErrorCode::InvalidRequest));
         }
         let timeout = request.transaction_timeout_ms;
         if timeout <= 0 || timeout > self.config.transaction_max_timeout_ms {
-            return (Err(ErrorCode::InvalidTransactionTimeout), outputs);
+            return answer(Err(ErrorCode::InvalidTransactionTimeout));
         }
         let mut ids = self.producer_ids.clone();
-        let mut metadata = match self.transactions.get(transactional_id) {
+        let original = match self.transactions.get(transactional_id) {
             Some(m) => m.clone(),
             None => match ids.generate_producer_id() {
                 Ok(pid) => TransactionMetadata::new_empty(pid, timeout, now),
-                Err(e) => return (Err(e), outputs),
+                Err(e) => return answer(Err(e)),
             },
         };
+        let mut metadata = original.clone();
+        let mut staging = None;
         let result = self.init_producer_id_transit(
-            transactional_id,
             &mut metadata,
             &mut ids,
             timeout,
             expected,
             now,
-            &mut outputs,
+            &mut staging,
         );
-        match result {
-            // The fence path commits its abort and answers CONCURRENT_TRANSACTIONS.
-            Ok(_) | Err(ErrorCode::ConcurrentTransactions) if !outputs.is_empty() => {
+        match (result, staging) {
+            // The fence path appends its abort and answers CONCURRENT_TRANSACTIONS.
+            (result @ (Ok(_) | Err(ErrorCode::ConcurrentTransactions)), Some(staging)) => {
                 self.producer_ids = ids;
-                self.transactions
-                    .insert(transactional_id.to_string(), metadata);
-                (result, outputs)
+                CoordinatorStep::Append(self.stage_transition(
+                    transactional_id,
+                    original,
+                    metadata,
+                    staging,
+                    result,
+                ))
             }
-            _ => (result, Vec::new()),
+            (result, _) => answer(result),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn init_producer_id_transit(
         &self,
-        transactional_id: &str,
         metadata: &mut TransactionMetadata,
         ids: &mut ProducerIdManager,
         timeout: i32,
         expected: Option<ProducerIdAndEpoch>,
         now: TimestampMs,
-        outputs: &mut Vec<CoordinatorOutput>,
+        staging: &mut Option<Staging>,
     ) -> Result<ProducerIdAndEpoch, ErrorCode> {
         if metadata.pending_transition_in_progress() {
             return Err(ErrorCode::ConcurrentTransactions);
@@ -504,26 +755,14 @@ impl TransactionCoordinator {
                 transit.partitions.clear();
                 transit.txn_start_timestamp = -1;
                 transit.txn_last_update_timestamp = now;
-                write(
-                    transactional_id,
-                    metadata,
-                    &transit,
-                    &self.config.bugs,
-                    outputs,
-                )?;
+                write(metadata, &transit, staging)?;
                 Ok(ProducerIdAndEpoch {
                     producer_id: metadata.producer_id,
                     producer_epoch: metadata.producer_epoch,
                 })
             }
             TransactionState::Ongoing => {
-                self.fence_and_abort(
-                    transactional_id,
-                    metadata,
-                    !self.config.bugs.fence_without_bump,
-                    now,
-                    outputs,
-                )?;
+                self.fence_and_abort(metadata, !self.config.bugs.fence_without_bump, now, staging)?;
                 Err(ErrorCode::ConcurrentTransactions)
             }
             TransactionState::Dead | TransactionState::PrepareEpochFence => {
@@ -537,14 +776,14 @@ impl TransactionCoordinator {
     /// TV0/1: the epoch is bumped by the fence and the abort keeps it (last epoch -1). TV2: the abort's
     /// `prepareAbortOrCommit` does the only bump (last epoch = old), and never allocates a next
     /// producer id. An epoch already at 32767 cannot be fenced ([2025-10]: IllegalStateException →
-    /// UNKNOWN_SERVER_ERROR; nothing changes).
+    /// UNKNOWN_SERVER_ERROR; nothing changes). After a failed TV0/1 fence
+    /// (`has_failed_epoch_fence`) the epoch, already bumped in memory, is not bumped again.
     fn fence_and_abort(
         &self,
-        transactional_id: &str,
         metadata: &mut TransactionMetadata,
         bump: bool,
         now: TimestampMs,
-        outputs: &mut Vec<CoordinatorOutput>,
+        staging: &mut Option<Staging>,
     ) -> Result<(), ErrorCode> {
         // The pending PrepareEpochFence step: legal only from Ongoing.
         TransactionState::check_transition(metadata.state, TransactionState::PrepareEpochFence)?;
@@ -572,42 +811,61 @@ impl TransactionCoordinator {
             // endTransactionWithTV1 passes TransactionVersion.fromFeatureLevel(0).
             transit.client_transaction_version = TransactionVersion::Tv0;
         }
-        self.write_prepare(transactional_id, metadata, &transit, now, outputs)
+        self.write_prepare(metadata, &transit, now, staging)?;
+        if let Some(staging) = staging {
+            staging.epoch_fence = true;
+        }
+        Ok(())
     }
 
     /// AddPartitionsToTxn (`handleAddPartitionsToTransaction`) and its verify-only form
     /// (`handleVerifyPartitionsInTransaction`).
     ///
     /// Add, in order ([2025-10]): empty id → INVALID_REQUEST; unknown id →
-    /// INVALID_PRODUCER_ID_MAPPING; pending completion → CONCURRENT_TRANSACTIONS; other producer id →
+    /// INVALID_PRODUCER_ID_MAPPING; pending transition → CONCURRENT_TRANSACTIONS; other producer id →
     /// INVALID_PRODUCER_ID_MAPPING; other epoch → PRODUCER_FENCED; Prepare* →
     /// CONCURRENT_TRANSACTIONS; Ongoing with every partition present → success, no write; else →
     /// Ongoing (start time = now when a transaction starts).
     ///
-    /// Verify-only ignores the pending completion: producer id, epoch, Prepare*, then
-    /// TRANSACTION_ABORTABLE if any partition is not in the transaction.
+    /// Verify-only ignores any pending transition (Kafka: "Pending state is not checked since
+    /// there is a final validation on the append to the log"): producer id, epoch, Prepare*, then
+    /// TRANSACTION_ABORTABLE if any partition is not in the transaction (partitions whose add is
+    /// not yet durable are not in it).
+    ///
+    /// Synchronous: [`handle_add_partitions_to_txn_staged`](Self::handle_add_partitions_to_txn_staged)
+    /// with the append taken as durable.
     pub fn handle_add_partitions_to_txn(
         &mut self,
         request: &AddPartitionsToTxnRequest,
         now: TimestampMs,
     ) -> Handled<()> {
-        let (result, outputs) = self.add_partitions_to_txn(request, now);
-        let result = result
-            .map_err(|e| fenced_error_for_version(ApiKey::AddPartitionsToTxn, request.version, e));
-        (result, outputs)
+        let step = self.handle_add_partitions_to_txn_staged(request, now);
+        self.settle(step)
+    }
+
+    /// [`handle_add_partitions_to_txn`](Self::handle_add_partitions_to_txn) with durability as a
+    /// step: the answer to an add that needs a write is released by
+    /// [`complete_append`](Self::complete_append) (`appendTransactionToLog(.., responseCallback)`).
+    pub fn handle_add_partitions_to_txn_staged(
+        &mut self,
+        request: &AddPartitionsToTxnRequest,
+        now: TimestampMs,
+    ) -> CoordinatorStep<()> {
+        self.add_partitions_to_txn(request, now)
+            .for_version(ApiKey::AddPartitionsToTxn, request.version)
     }
 
     fn add_partitions_to_txn(
         &mut self,
         request: &AddPartitionsToTxnRequest,
         now: TimestampMs,
-    ) -> Handled<()> {
-        let mut outputs = Vec::new();
+    ) -> CoordinatorStep<()> {
+        let answer = CoordinatorStep::Answer;
         if request.transactional_id.is_empty() {
-            return (Err(ErrorCode::InvalidRequest), outputs);
+            return answer(Err(ErrorCode::InvalidRequest));
         }
         let Some(current) = self.transactions.get(&request.transactional_id) else {
-            return (Err(ErrorCode::InvalidProducerIdMapping), outputs);
+            return answer(Err(ErrorCode::InvalidProducerIdMapping));
         };
         if request.verify_only {
             let result = if current.producer_id != request.producer_id {
@@ -621,25 +879,26 @@ impl TransactionCoordinator {
             } else {
                 Err(ErrorCode::TransactionAbortable)
             };
-            return (result, outputs);
+            return answer(result);
         }
         if current.pending_transition_in_progress() {
-            return (Err(ErrorCode::ConcurrentTransactions), outputs);
+            return answer(Err(ErrorCode::ConcurrentTransactions));
         }
         if current.producer_id != request.producer_id {
-            return (Err(ErrorCode::InvalidProducerIdMapping), outputs);
+            return answer(Err(ErrorCode::InvalidProducerIdMapping));
         }
         if current.producer_epoch != request.producer_epoch {
-            return (Err(ErrorCode::ProducerFenced), outputs);
+            return answer(Err(ErrorCode::ProducerFenced));
         }
         if current.state.is_prepare() {
-            return (Err(ErrorCode::ConcurrentTransactions), outputs);
+            return answer(Err(ErrorCode::ConcurrentTransactions));
         }
         if current.state == TransactionState::Ongoing
             && request.partitions.is_subset(&current.partitions)
         {
-            return (Ok(()), outputs);
+            return answer(Ok(()));
         }
+        let original = current.clone();
         let mut metadata = current.clone();
         // prepareAddPartitions.
         let mut transit = metadata.transit();
@@ -657,34 +916,50 @@ impl TransactionCoordinator {
             .extend(request.partitions.iter().cloned());
         transit.txn_last_update_timestamp = now;
         transit.client_transaction_version = request.transaction_version();
-        if let Err(e) = write(
-            &request.transactional_id,
-            &mut metadata,
-            &transit,
-            &self.config.bugs,
-            &mut outputs,
-        ) {
-            return (Err(e), Vec::new());
+        let mut staging = None;
+        if let Err(e) = write(&mut metadata, &transit, &mut staging) {
+            return answer(Err(e));
         }
-        self.transactions
-            .insert(request.transactional_id.clone(), metadata);
-        (Ok(()), outputs)
+        let Some(staging) = staging else {
+            return answer(Err(ErrorCode::UnknownServerError));
+        };
+        CoordinatorStep::Append(self.stage_transition(
+            &request.transactional_id,
+            original,
+            metadata,
+            staging,
+            Ok(()),
+        ))
     }
 
     /// AddOffsetsToTxn (`KafkaApis.handleAddOffsetsToTxnRequest`): the group's
     /// `__consumer_offsets` partition is added to the transaction exactly as a client's
     /// AddPartitionsToTxn (TV0) would add it. An empty group id is INVALID_REQUEST; below v2
     /// PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH.
+    ///
+    /// Synchronous: [`handle_add_offsets_to_txn_staged`](Self::handle_add_offsets_to_txn_staged)
+    /// with the append taken as durable.
     pub fn handle_add_offsets_to_txn(
         &mut self,
         request: &AddOffsetsToTxnRequest,
         now: TimestampMs,
     ) -> Handled<()> {
+        let step = self.handle_add_offsets_to_txn_staged(request, now);
+        self.settle(step)
+    }
+
+    /// [`handle_add_offsets_to_txn`](Self::handle_add_offsets_to_txn) with durability as a step,
+    /// as [`handle_add_partitions_to_txn_staged`](Self::handle_add_partitions_to_txn_staged).
+    pub fn handle_add_offsets_to_txn_staged(
+        &mut self,
+        request: &AddOffsetsToTxnRequest,
+        now: TimestampMs,
+    ) -> CoordinatorStep<()> {
         let Some(partition) =
             offsets_partition_for(&request.group_id, self.config.offsets_topic_partitions)
                 .filter(|_| !request.group_id.is_empty())
         else {
-            return (Err(ErrorCode::InvalidRequest), Vec::new());
+            return CoordinatorStep::Answer(Err(ErrorCode::InvalidRequest));
         };
         let add = AddPartitionsToTxnRequest::from_client(
             request.transactional_id.clone(),
@@ -692,54 +967,73 @@ impl TransactionCoordinator {
             request.producer_epoch,
             BTreeSet::from([partition]),
         );
-        let (result, outputs) = self.add_partitions_to_txn(&add, now);
-        let result = result
-            .map_err(|e| fenced_error_for_version(ApiKey::AddOffsetsToTxn, request.version, e));
-        (result, outputs)
+        self.add_partitions_to_txn(&add, now)
+            .for_version(ApiKey::AddOffsetsToTxn, request.version)
     }
 
     /// EndTxn (`endTransactionWithTV1` for a TV0/1 request, `endTransaction` for TV2). On success
     /// the Prepare* write is done, the markers are returned as outputs and the completion waits for
     /// them (a TV2 abort with no partitions completes at once). The TV1 response carries no
     /// producer id/epoch (`None`); the TV2 response carries the id and epoch the client must adopt.
+    ///
+    /// Synchronous: [`handle_end_txn_staged`](Self::handle_end_txn_staged) with the appends taken
+    /// as durable.
     pub fn handle_end_txn(
         &mut self,
         request: &EndTxnRequest,
         now: TimestampMs,
     ) -> Handled<Option<ProducerIdAndEpoch>> {
-        let (result, outputs) = self.end_txn(request, now);
-        let result =
-            result.map_err(|e| fenced_error_for_version(ApiKey::EndTxn, request.version, e));
-        (result, outputs)
+        let step = self.handle_end_txn_staged(request, now);
+        self.settle(step)
+    }
+
+    /// [`handle_end_txn`](Self::handle_end_txn) with durability as a step: the answer and the
+    /// markers are released by [`complete_append`](Self::complete_append) once the Prepare* record
+    /// is durable (`sendTxnMarkersCallback`). A producer id generated now for a TV2 epoch overflow
+    /// stays consumed if the append fails.
+    pub fn handle_end_txn_staged(
+        &mut self,
+        request: &EndTxnRequest,
+        now: TimestampMs,
+    ) -> CoordinatorStep<Option<ProducerIdAndEpoch>> {
+        self.end_txn(request, now)
+            .for_version(ApiKey::EndTxn, request.version)
     }
 
     fn end_txn(
         &mut self,
         request: &EndTxnRequest,
         now: TimestampMs,
-    ) -> Handled<Option<ProducerIdAndEpoch>> {
-        let mut outputs = Vec::new();
+    ) -> CoordinatorStep<Option<ProducerIdAndEpoch>> {
+        let answer = CoordinatorStep::Answer;
         if request.transactional_id.is_empty() {
-            return (Err(ErrorCode::InvalidRequest), outputs);
+            return answer(Err(ErrorCode::InvalidRequest));
         }
         let Some(current) = self.transactions.get(&request.transactional_id) else {
-            return (Err(ErrorCode::InvalidProducerIdMapping), outputs);
+            return answer(Err(ErrorCode::InvalidProducerIdMapping));
         };
+        let original = current.clone();
         let mut metadata = current.clone();
         let mut ids = self.producer_ids.clone();
+        let mut staging = None;
         let result = if request.transaction_version().supports_epoch_bump() {
-            self.end_txn_v2(request, &mut metadata, &mut ids, now, &mut outputs)
+            self.end_txn_v2(request, &mut metadata, &mut ids, now, &mut staging)
         } else {
-            self.end_txn_v1(request, &mut metadata, now, &mut outputs)
+            self.end_txn_v1(request, &mut metadata, now, &mut staging)
                 .map(|()| None)
         };
-        if result.is_ok() && !outputs.is_empty() {
-            self.producer_ids = ids;
-            self.transactions
-                .insert(request.transactional_id.clone(), metadata);
-            (result, outputs)
-        } else {
-            (result, Vec::new())
+        match (result, staging) {
+            (result @ Ok(_), Some(staging)) => {
+                self.producer_ids = ids;
+                CoordinatorStep::Append(self.stage_transition(
+                    &request.transactional_id,
+                    original,
+                    metadata,
+                    staging,
+                    result,
+                ))
+            }
+            (result, _) => answer(result),
         }
     }
 
@@ -750,7 +1044,7 @@ impl TransactionCoordinator {
         request: &EndTxnRequest,
         metadata: &mut TransactionMetadata,
         now: TimestampMs,
-        outputs: &mut Vec<CoordinatorOutput>,
+        staging: &mut Option<Staging>,
     ) -> Result<(), ErrorCode> {
         use TransactionResult::{Abort, Commit};
         if metadata.producer_id != request.producer_id {
@@ -772,7 +1066,7 @@ impl TransactionCoordinator {
                 transit.next_producer_id = NO_PRODUCER_ID;
                 transit.txn_last_update_timestamp = now;
                 transit.client_transaction_version = TransactionVersion::Tv0;
-                self.write_prepare(&request.transactional_id, metadata, &transit, now, outputs)
+                self.write_prepare(metadata, &transit, now, staging)
             }
             (TransactionState::CompleteCommit, Commit)
             | (TransactionState::CompleteAbort, Abort) => Ok(()),
@@ -794,7 +1088,7 @@ impl TransactionCoordinator {
         metadata: &mut TransactionMetadata,
         ids: &mut ProducerIdManager,
         now: TimestampMs,
-        outputs: &mut Vec<CoordinatorOutput>,
+        staging: &mut Option<Staging>,
     ) -> Result<Option<ProducerIdAndEpoch>, ErrorCode> {
         use TransactionResult::{Abort, Commit};
         if metadata.pending_transition_in_progress() {
@@ -877,33 +1171,243 @@ impl TransactionCoordinator {
                 producer_epoch: transit.producer_epoch,
             }
         };
-        self.write_prepare(&request.transactional_id, metadata, &transit, now, outputs)?;
+        self.write_prepare(metadata, &transit, now, staging)?;
         Ok(Some(response))
     }
 
-    /// Writes a Prepare* transit and starts its completion: markers to every partition with this
-    /// coordinator's epoch, or the completion at once when there is none (`addTxnMarkersToSend`).
+    /// Decides a Prepare* transit on `metadata` (a copy) and, as `prepareComplete` does once it is
+    /// durable, its pending completion with this coordinator's epoch (clearing
+    /// `has_failed_epoch_fence`). With no partition the completion follows at once, so a completion
+    /// Kafka's `completeTransitionTo` would refuse is refused now.
     fn write_prepare(
         &self,
-        transactional_id: &str,
         metadata: &mut TransactionMetadata,
         transit: &TransactionLogValue,
         now: TimestampMs,
-        outputs: &mut Vec<CoordinatorOutput>,
+        staging: &mut Option<Staging>,
     ) -> Result<(), ErrorCode> {
-        write(
-            transactional_id,
-            metadata,
-            transit,
-            &self.config.bugs,
-            outputs,
-        )?;
+        write(metadata, transit, staging)?;
         metadata.pending_completion = Some(PendingCompletion {
             coordinator_epoch: self.coordinator_epoch,
             completion_timestamp: now,
             markers_abandoned: false,
         });
-        send_markers_or_complete(transactional_id, metadata, &self.config.bugs, outputs)
+        metadata.has_failed_epoch_fence = false;
+        if metadata.partitions.is_empty() {
+            let transit = completion_transit(metadata)?;
+            metadata.clone().transition_to(&transit)?;
+        }
+        Ok(())
+    }
+
+    /// Stages a decided transition: the cache keeps the metadata as it was (`original`, inserted
+    /// if it was just created) with its pending transition set, and the token carries the
+    /// metadata the append leads to. A TV0/1 fence bumps the epoch in memory now, before the write
+    /// (`endTransactionWithTV1`: `txnMetadata.producerEpoch = producerEpoch`).
+    fn stage_transition<T>(
+        &mut self,
+        transactional_id: &str,
+        original: TransactionMetadata,
+        staged: TransactionMetadata,
+        staging: Staging,
+        answer: Result<T, ErrorCode>,
+    ) -> PendingAppend<T> {
+        let mut current = original;
+        let fenced_in_memory =
+            staging.epoch_fence && !self.config.transaction_version.supports_epoch_bump();
+        if fenced_in_memory {
+            current.producer_epoch = staging.transit.producer_epoch;
+            current.last_producer_epoch = NO_PRODUCER_EPOCH;
+        }
+        current.pending_transition = Some(staging.transit.state);
+        self.transactions
+            .insert(transactional_id.to_string(), current.clone());
+        PendingAppend {
+            transactional_id: transactional_id.to_string(),
+            coordinator_epoch: self.coordinator_epoch,
+            record: Some(log_record(&staging.transit, &self.config.bugs)),
+            expected: Box::new(current),
+            staged: Some(Box::new(staged)),
+            kind: AppendKind::Transition { fenced_in_memory },
+            answer,
+            api: None,
+        }
+    }
+
+    /// Starts the completion of a Prepare* entry whose Prepare* is durable
+    /// (`TransactionMarkerChannelManager.addTxnMarkersToSend`): its markers, or, with no partition
+    /// left, the completion append at once. `metadata` is the entry as it will be cached.
+    fn send_markers_or_complete(
+        &self,
+        transactional_id: &str,
+        metadata: &mut TransactionMetadata,
+    ) -> Result<CoordinatorWork, ErrorCode> {
+        let mut work = CoordinatorWork::default();
+        if metadata.partitions.is_empty() {
+            work.appends
+                .push(self.stage_completion(transactional_id, metadata)?);
+        } else {
+            work.outputs.extend(
+                markers_of(transactional_id, metadata, &metadata.partitions)
+                    .into_iter()
+                    .map(CoordinatorOutput::WriteTxnMarker),
+            );
+        }
+        Ok(work)
+    }
+
+    /// Stages the completion (Complete*) of `metadata`, the entry as it will be cached, once its
+    /// last marker is written (`prepareComplete`'s transit, appended by `tryAppendToLog`).
+    fn stage_completion(
+        &self,
+        transactional_id: &str,
+        metadata: &mut TransactionMetadata,
+    ) -> Result<PendingAppend, ErrorCode> {
+        let transit = completion_transit(metadata)?;
+        let mut staged = metadata.clone();
+        staged.transition_to(&transit)?;
+        metadata.pending_transition = Some(transit.state);
+        Ok(PendingAppend {
+            transactional_id: transactional_id.to_string(),
+            coordinator_epoch: self.coordinator_epoch,
+            record: Some(log_record(&transit, &self.config.bugs)),
+            expected: Box::new(metadata.clone()),
+            staged: Some(Box::new(staged)),
+            kind: AppendKind::Completion,
+            answer: Ok(()),
+            api: None,
+        })
+    }
+
+    /// The result of a staged transaction-log append (the callback of
+    /// `TransactionStateManager.appendTransactionToLog`): `Ok(())` once the record is durable, or
+    /// the error the append failed with (the produce error of `__transaction_state`).
+    ///
+    /// On success, if the coordinator epoch is still the one the append was decided under and the
+    /// entry is the one it was staged on, the transition is applied (`completeTransitionTo`) and
+    /// the staged answer released, with the markers of a durable Prepare* or the completion append
+    /// that follows it; otherwise nothing is applied and the answer is `NOT_COORDINATOR` ("the
+    /// cache may have been changed due to txn topic partition emigration and immigration").
+    ///
+    /// On failure the error is mapped ([`coordinator_error_for_append`]) and, if the epoch and
+    /// entry still match, Kafka's failure path is taken:
+    /// - a client request's or a fence's transition: the pending transition is cleared and the
+    ///   metadata is as before; a TV0/1 fence keeps the epoch it bumped in memory and sets
+    ///   `has_failed_epoch_fence` (`endTransactionWithTV1`'s callback), so that the next fence
+    ///   does not bump again (`shouldNotRepeatedlyBumpEpochDueToInitPidDuringOngoingTxnIfAppendToLogFails`);
+    /// - a completion: `COORDINATOR_NOT_AVAILABLE` keeps it pending and returns the same append to
+    ///   retry (`retryOnError`, `txnLogAppendRetryQueue`); any other error gives it up
+    ///   (`tryAppendToLog`: "skip writing to transaction log"): the pending transition is cleared
+    ///   and the transaction stays in Prepare* with its markers written, for a new coordinator to
+    ///   load and complete;
+    /// - a tombstone: the entry is kept (`removeExpiredTransactionalIds`).
+    pub fn complete_append<T>(
+        &mut self,
+        pending: PendingAppend<T>,
+        result: Result<(), ErrorCode>,
+    ) -> AppendOutcome<T> {
+        let owned = self.coordinator_epoch == pending.coordinator_epoch
+            && self.transactions.get(&pending.transactional_id) == Some(&*pending.expected);
+        let version = |error: ErrorCode| match pending.api {
+            Some((api, version)) => fenced_error_for_version(api, version, error),
+            None => error,
+        };
+        let mut outcome = AppendOutcome {
+            response: Err(ErrorCode::NotCoordinator),
+            outputs: Vec::new(),
+            appends: Vec::new(),
+        };
+        match result {
+            Ok(()) if !owned => {}
+            Ok(()) => match pending.staged {
+                None => {
+                    self.transactions.remove(&pending.transactional_id);
+                    outcome.response = pending.answer;
+                }
+                Some(mut staged) => {
+                    if staged.state.is_prepare() {
+                        match self.send_markers_or_complete(&pending.transactional_id, &mut staged)
+                        {
+                            Ok(work) => {
+                                outcome.outputs = work.outputs;
+                                outcome.appends = work.appends;
+                            }
+                            Err(_) => {
+                                // Refused when the Prepare* was staged; kept for totality.
+                                if let Some(completion) = staged.pending_completion.as_mut() {
+                                    completion.markers_abandoned = true;
+                                }
+                            }
+                        }
+                    }
+                    self.transactions
+                        .insert(pending.transactional_id.clone(), *staged);
+                    outcome.response = pending.answer;
+                }
+            },
+            Err(error) => {
+                let error = coordinator_error_for_append(error);
+                outcome.response = Err(version(error));
+                if owned {
+                    if pending.kind == AppendKind::Completion
+                        && error == ErrorCode::CoordinatorNotAvailable
+                    {
+                        outcome.appends.push(pending.untyped());
+                        return outcome;
+                    }
+                    if let Some(current) = self.transactions.get_mut(&pending.transactional_id) {
+                        current.pending_transition = None;
+                        match pending.kind {
+                            AppendKind::Transition { fenced_in_memory } => {
+                                current.has_failed_epoch_fence |= fenced_in_memory;
+                            }
+                            AppendKind::Completion => current.pending_completion = None,
+                            AppendKind::Expiration => {}
+                        }
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    /// A staged step with every append taken as durable: what the synchronous handlers return.
+    fn settle<T>(&mut self, step: CoordinatorStep<T>) -> Handled<T> {
+        match step {
+            CoordinatorStep::Answer(result) => (result, Vec::new()),
+            CoordinatorStep::Append(pending) => {
+                let mut outputs = Vec::new();
+                let result = self.append_succeeded(pending, &mut outputs);
+                (result, outputs)
+            }
+        }
+    }
+
+    /// Coordinator-initiated work with every append taken as durable: the markers, then each
+    /// append's record and what it released.
+    fn settle_work(&mut self, work: CoordinatorWork) -> Vec<CoordinatorOutput> {
+        let mut outputs = work.outputs;
+        for pending in work.appends {
+            // Coordinator-initiated: no client waits for the answer.
+            let _ = self.append_succeeded(pending, &mut outputs);
+        }
+        outputs
+    }
+
+    /// Emits `pending`'s record as appended and completes it successfully, then the appends it
+    /// released (a completion, whose success releases nothing further).
+    fn append_succeeded<T>(
+        &mut self,
+        pending: PendingAppend<T>,
+        outputs: &mut Vec<CoordinatorOutput>,
+    ) -> Result<T, ErrorCode> {
+        outputs.push(pending.log_output());
+        let outcome = self.complete_append(pending, Ok(()));
+        outputs.extend(outcome.outputs);
+        for next in outcome.appends {
+            let _ = self.append_succeeded(next, outputs);
+        }
+        outcome.response
     }
 
     /// A partition leader answered WriteTxnMarkers (`TransactionMarkerRequestCompletionHandler`).
@@ -916,24 +1420,38 @@ impl TransactionCoordinator {
     /// not completed by this coordinator (a success still in flight for dropped markers removes its
     /// partitions, without completion). Any other error is a [`CoordinatorError`]. An answer for
     /// markers that are not pending (other epochs, result, or already written) is ignored.
+    ///
+    /// Synchronous: [`handle_write_txn_markers_response_staged`](Self::handle_write_txn_markers_response_staged)
+    /// with the completion taken as appended.
     pub fn handle_write_txn_markers_response(
         &mut self,
         response: &WriteTxnMarkersResponse,
     ) -> Result<Vec<CoordinatorOutput>, CoordinatorError> {
+        let work = self.handle_write_txn_markers_response_staged(response)?;
+        Ok(self.settle_work(work))
+    }
+
+    /// [`handle_write_txn_markers_response`](Self::handle_write_txn_markers_response) with
+    /// durability as a step: the completion is returned as a [`PendingAppend`]
+    /// (`TransactionMarkerChannelManager.tryAppendToLog`), re-sent markers as outputs.
+    pub fn handle_write_txn_markers_response_staged(
+        &mut self,
+        response: &WriteTxnMarkersResponse,
+    ) -> Result<CoordinatorWork, CoordinatorError> {
         let outcome = classify_marker_error(response.error)?;
-        let mut outputs = Vec::new();
+        let mut work = CoordinatorWork::default();
         let Some(current) = self.transactions.get(&response.transactional_id) else {
-            return Ok(outputs);
+            return Ok(work);
         };
         let Some(pending) = current.pending_completion else {
-            return Ok(outputs);
+            return Ok(work);
         };
         if pending.coordinator_epoch != response.coordinator_epoch
             || current.producer_id != response.producer_id
             || current.producer_epoch != response.producer_epoch
             || current.marker_result() != Some(response.result)
         {
-            return Ok(outputs);
+            return Ok(work);
         }
         let answered: BTreeSet<TopicPartition> = response
             .partitions
@@ -941,7 +1459,7 @@ impl TransactionCoordinator {
             .cloned()
             .collect();
         if answered.is_empty() {
-            return Ok(outputs);
+            return Ok(work);
         }
         let mut metadata = current.clone();
         if pending.markers_abandoned {
@@ -955,32 +1473,28 @@ impl TransactionCoordinator {
                 self.transactions
                     .insert(response.transactional_id.clone(), metadata);
             }
-            return Ok(outputs);
+            return Ok(work);
         }
         match outcome {
             MarkerOutcome::Written => {
                 for partition in &answered {
                     metadata.partitions.remove(partition);
                 }
-                if metadata.partitions.is_empty()
-                    && complete(
-                        &response.transactional_id,
-                        &mut metadata,
-                        &self.config.bugs,
-                        &mut outputs,
-                    )
-                    .is_err()
-                {
-                    // A completion Kafka's completeTransitionTo refuses: drop the markers.
-                    metadata.pending_completion = Some(PendingCompletion {
-                        markers_abandoned: true,
-                        ..pending
-                    });
-                    outputs.clear();
+                if metadata.partitions.is_empty() {
+                    match self.stage_completion(&response.transactional_id, &mut metadata) {
+                        Ok(completion) => work.appends.push(completion),
+                        Err(_) => {
+                            // A completion Kafka's completeTransitionTo refuses: drop the markers.
+                            metadata.pending_completion = Some(PendingCompletion {
+                                markers_abandoned: true,
+                                ..pending
+                            });
+                        }
+                    }
                 }
             }
             MarkerOutcome::Retry => {
-                outputs.extend(
+                work.outputs.extend(
                     markers_of(&response.transactional_id, &metadata, &answered)
                         .into_iter()
                         .map(CoordinatorOutput::WriteTxnMarker),
@@ -995,7 +1509,7 @@ impl TransactionCoordinator {
         }
         self.transactions
             .insert(response.transactional_id.clone(), metadata);
-        Ok(outputs)
+        Ok(work)
     }
 
     /// The coordinator's next deadline: the earliest time at which
@@ -1028,6 +1542,8 @@ impl TransactionCoordinator {
     /// Time passes: the transaction-timeout check then the transactional-id expiration, as
     /// Kafka's two periodic tasks run them. Returns the ids aborted, the ids expired and the
     /// outputs of both.
+    ///
+    /// Synchronous: every append is taken as durable.
     pub fn handle_timeout(&mut self, now: TimestampMs) -> TimeoutOutcome {
         let (aborted, mut outputs) = self.abort_timed_out_transactions(now);
         let (expired, more) = self.expire_transactional_ids(now);
@@ -1039,17 +1555,41 @@ impl TransactionCoordinator {
         }
     }
 
+    /// [`handle_timeout`](Self::handle_timeout) with durability as a step: the fence-and-abort
+    /// appends of [`abort_timed_out_transactions_staged`](Self::abort_timed_out_transactions_staged)
+    /// then the tombstones of [`expire_transactional_ids_staged`](Self::expire_transactional_ids_staged).
+    pub fn handle_timeout_staged(&mut self, now: TimestampMs) -> Vec<PendingAppend> {
+        let mut appends = self.abort_timed_out_transactions_staged(now);
+        appends.extend(self.expire_transactional_ids_staged(now));
+        appends
+    }
+
     /// The periodic timeout check (`abortTimedOutTransactions`): every Ongoing transaction with no
     /// pending transition whose `start + timeout < now` (strictly) is fenced and aborted
     /// (`prepareFenceProducerEpoch`, then an internal abort) with the server's version (a KIP-939
     /// two-phase-commit transaction, timeout `i32::MAX`, never times out). Returns the ids aborted,
     /// sorted.
+    ///
+    /// Synchronous: every append is taken as durable.
     pub fn abort_timed_out_transactions(
         &mut self,
         now: TimestampMs,
     ) -> (Vec<String>, Vec<CoordinatorOutput>) {
         let mut aborted = Vec::new();
         let mut outputs = Vec::new();
+        for pending in self.abort_timed_out_transactions_staged(now) {
+            aborted.push(pending.transactional_id.clone());
+            // No client waits for a timeout abort (`onEndTransactionComplete` only logs).
+            let _ = self.append_succeeded(pending, &mut outputs);
+        }
+        (aborted, outputs)
+    }
+
+    /// [`abort_timed_out_transactions`](Self::abort_timed_out_transactions) with durability as a
+    /// step: one PrepareAbort append per timed-out id, sorted by id. A TV0/1 fence bumps the epoch
+    /// in memory now; if its append fails the epoch stays bumped (`has_failed_epoch_fence`) and
+    /// the next check aborts it again without a second bump.
+    pub fn abort_timed_out_transactions_staged(&mut self, now: TimestampMs) -> Vec<PendingAppend> {
         let timed_out: Vec<String> = self
             .transactions
             .iter()
@@ -1063,107 +1603,108 @@ impl TransactionCoordinator {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        let mut appends = Vec::new();
         for id in timed_out {
             let Some(current) = self.transactions.get(&id) else {
                 continue;
             };
+            let original = current.clone();
             let mut metadata = current.clone();
-            let mut these = Vec::new();
+            let mut staging = None;
             let bump = !self.config.bugs.timeout_abort_without_bump;
             if self
-                .fence_and_abort(&id, &mut metadata, bump, now, &mut these)
+                .fence_and_abort(&mut metadata, bump, now, &mut staging)
                 .is_ok()
             {
-                self.transactions.insert(id.clone(), metadata);
-                outputs.extend(these);
-                aborted.push(id);
+                if let Some(staging) = staging {
+                    appends.push(self.stage_transition(&id, original, metadata, staging, Ok(())));
+                }
             }
         }
-        (aborted, outputs)
+        appends
     }
 
     /// The periodic transactional-id expiration (`removeExpiredTransactionalIds`): every id
     /// in Empty/CompleteCommit/CompleteAbort with no pending transition and
     /// `last update <= now - transactional.id.expiration.ms` goes to Dead: a tombstone is written and
     /// the entry removed. Returns the ids expired, sorted.
+    ///
+    /// Synchronous: every tombstone is taken as durable.
     pub fn expire_transactional_ids(
         &mut self,
         now: TimestampMs,
     ) -> (Vec<String>, Vec<CoordinatorOutput>) {
+        let mut expired = Vec::new();
+        let mut outputs = Vec::new();
+        for pending in self.expire_transactional_ids_staged(now) {
+            expired.push(pending.transactional_id.clone());
+            let _ = self.append_succeeded(pending, &mut outputs);
+        }
+        (expired, outputs)
+    }
+
+    /// [`expire_transactional_ids`](Self::expire_transactional_ids) with durability as a step:
+    /// one tombstone per expired id, sorted by id; the entry stays, pending Dead (`prepareDead`),
+    /// until [`complete_append`](Self::complete_append) removes it, or keeps it if the tombstone
+    /// failed.
+    pub fn expire_transactional_ids_staged(&mut self, now: TimestampMs) -> Vec<PendingAppend> {
         let cutoff = now.saturating_sub(self.config.transactional_id_expiration_ms);
-        let expired: Vec<String> = self
-            .transactions
-            .iter()
+        let coordinator_epoch = self.coordinator_epoch;
+        self.transactions
+            .iter_mut()
             .filter(|(_, m)| {
                 m.state.is_expiration_allowed()
                     && !m.pending_transition_in_progress()
                     && m.txn_last_update_timestamp <= cutoff
                     && TransactionState::is_valid_transition(m.state, TransactionState::Dead)
             })
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut outputs = Vec::new();
-        for id in &expired {
-            self.transactions.remove(id);
-            outputs.push(CoordinatorOutput::AppendTransactionLog {
-                transactional_id: id.clone(),
-                value: None,
-            });
-        }
-        (expired, outputs)
+            .map(|(id, m)| {
+                m.pending_transition = Some(TransactionState::Dead);
+                PendingAppend {
+                    transactional_id: id.clone(),
+                    coordinator_epoch,
+                    record: None,
+                    expected: Box::new(m.clone()),
+                    staged: None,
+                    kind: AppendKind::Expiration,
+                    answer: Ok(()),
+                    api: None,
+                }
+            })
+            .collect()
     }
 }
 
-/// Applies a transit through [`TransactionMetadata::transition_to`] and emits its log record.
+/// Applies a transit through [`TransactionMetadata::transition_to`] to a copy of the metadata
+/// and records it as the transition to stage.
 fn write(
-    transactional_id: &str,
     metadata: &mut TransactionMetadata,
     transit: &TransactionLogValue,
-    bugs: &CoordinatorBugs,
-    outputs: &mut Vec<CoordinatorOutput>,
+    staging: &mut Option<Staging>,
 ) -> Result<(), ErrorCode> {
     metadata.transition_to(transit)?;
+    *staging = Some(Staging {
+        transit: transit.clone(),
+        epoch_fence: false,
+    });
+    Ok(())
+}
+
+/// The record a transit is written as (`TransactionLog.valueToBytes`), with the
+/// `no_persist_rotation_ids` bug switch applied.
+fn log_record(transit: &TransactionLogValue, bugs: &CoordinatorBugs) -> TransactionLogValue {
     let mut value = transit.clone().persisted();
     if bugs.no_persist_rotation_ids {
         value.previous_producer_id = NO_PRODUCER_ID;
         value.next_producer_id = NO_PRODUCER_ID;
     }
-    outputs.push(CoordinatorOutput::AppendTransactionLog {
-        transactional_id: transactional_id.to_string(),
-        value: Some(value),
-    });
-    Ok(())
+    value
 }
 
-/// Emits the markers of a Prepare* entry whose completion is pending, or writes the completion at
-/// once when no partition is left.
-fn send_markers_or_complete(
-    transactional_id: &str,
-    metadata: &mut TransactionMetadata,
-    bugs: &CoordinatorBugs,
-    outputs: &mut Vec<CoordinatorOutput>,
-) -> Result<(), ErrorCode> {
-    if metadata.partitions.is_empty() {
-        complete(transactional_id, metadata, bugs, outputs)
-    } else {
-        outputs.extend(
-            markers_of(transactional_id, metadata, &metadata.partitions)
-                .into_iter()
-                .map(CoordinatorOutput::WriteTxnMarker),
-        );
-        Ok(())
-    }
-}
-
-/// `prepareComplete` + write (once the last marker is acknowledged): Complete* with the partitions
-/// cleared and the Prepare* time as last-update time; under TV2 with a next producer id, the id
-/// switches to it at epoch 0 (the last epoch stays the client-visible 32766).
-fn complete(
-    transactional_id: &str,
-    metadata: &mut TransactionMetadata,
-    bugs: &CoordinatorBugs,
-    outputs: &mut Vec<CoordinatorOutput>,
-) -> Result<(), ErrorCode> {
+/// `prepareComplete`'s transit (once the last marker is acknowledged): Complete* with the
+/// partitions cleared and the Prepare* time as last-update time; under TV2 with a next producer
+/// id, the id switches to it at epoch 0 (the last epoch stays the client-visible 32766).
+fn completion_transit(metadata: &TransactionMetadata) -> Result<TransactionLogValue, ErrorCode> {
     let (Some(pending), Some(target)) = (metadata.pending_completion, metadata.pending_state())
     else {
         return Err(ErrorCode::UnknownServerError);
@@ -1179,7 +1720,7 @@ fn complete(
     transit.next_producer_id = NO_PRODUCER_ID;
     transit.partitions.clear();
     transit.txn_last_update_timestamp = pending.completion_timestamp;
-    write(transactional_id, metadata, &transit, bugs, outputs)
+    Ok(transit)
 }
 
 /// The markers of a Prepare* entry with markers in flight, for `partitions`.
