@@ -78,12 +78,12 @@
 //!     request: ProduceRequest<&'static str>,
 //!     now: i64,
 //! ) -> ProduceResult {
-//!     match leader.handle_produce(now, request) {
+//!     match leader.handle_produce(request, now) {
 //!         ProduceStep::Answered(result) => result,
 //!         ProduceStep::Verify { request, pending } => {
 //!             // (The outputs are `__transaction_state` appends; this toy persists nothing.)
 //!             let (answer, _outputs) = coordinator.handle_add_partitions_to_txn(&request, now);
-//!             leader.handle_verification_response(now, pending, answer)
+//!             leader.handle_verification_response(pending, answer, now)
 //!         }
 //!     }
 //! }
@@ -159,7 +159,7 @@
 //!     match output {
 //!         CoordinatorOutput::AppendTransactionLog { .. } => {} // persisted by a real broker
 //!         CoordinatorOutput::WriteTxnMarker(marker) => {
-//!             let answer = leader.handle_write_txn_marker(now, &marker);
+//!             let answer = leader.handle_write_txn_marker(&marker, now);
 //!             outputs.extend(coordinator.handle_write_txn_markers_response(&answer)?);
 //!         }
 //!     }

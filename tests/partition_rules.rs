@@ -930,7 +930,7 @@ fn produce_request(pid: i64, epoch: i16, seq: i32, txn: bool, version: i16) -> P
 fn transactional_produce_asks_the_coordinator_by_produce_version() {
     for (version, verify_only) in [(12, false), (11, true), (3, true)] {
         let mut l = leader();
-        match l.handle_produce(5, produce_request(1, 0, 0, true, version)) {
+        match l.handle_produce(produce_request(1, 0, 0, true, version), 5) {
             ProduceStep::Verify { request, pending } => {
                 assert_eq!(request.verify_only, verify_only, "Produce v{version}");
                 assert!(request.version >= 4);
@@ -940,7 +940,7 @@ fn transactional_produce_asks_the_coordinator_by_produce_version() {
                 // Nothing is written while the produce is held.
                 assert_eq!(l.log_end_offset(), 0);
                 assert_eq!(
-                    l.handle_verification_response(6, pending, Ok(())),
+                    l.handle_verification_response(pending, Ok(()), 6),
                     appended(0)
                 );
                 assert_eq!(l.producer(1).unwrap().last_timestamp, 6);
@@ -960,12 +960,12 @@ fn refused_verification_is_translated_for_the_produce_version() {
     ] {
         let mut l = leader();
         let ProduceStep::Verify { pending, .. } =
-            l.handle_produce(0, produce_request(1, 0, 0, true, version))
+            l.handle_produce(produce_request(1, 0, 0, true, version), 0)
         else {
             panic!("expected a verification");
         };
         assert_eq!(
-            l.handle_verification_response(0, pending, Err(ErrorCode::TransactionAbortable)),
+            l.handle_verification_response(pending, Err(ErrorCode::TransactionAbortable), 0),
             Err(expected)
         );
         assert_eq!(l.log_end_offset(), 0);
@@ -978,24 +978,24 @@ fn refused_verification_is_translated_for_the_produce_version() {
 fn produce_without_verification_is_answered_at_once() {
     let mut l = leader();
     let ProduceStep::Verify { pending, .. } =
-        l.handle_produce(0, produce_request(1, 0, 0, true, 12))
+        l.handle_produce(produce_request(1, 0, 0, true, 12), 0)
     else {
         panic!("expected a verification");
     };
-    l.handle_verification_response(0, pending, Ok(())).unwrap();
+    l.handle_verification_response(pending, Ok(()), 0).unwrap();
     assert_eq!(
-        l.handle_produce(0, produce_request(1, 0, 1, true, 12)),
+        l.handle_produce(produce_request(1, 0, 1, true, 12), 0),
         ProduceStep::Answered(appended(1))
     );
     assert_eq!(
-        l.handle_produce(0, produce_request(2, 0, 0, false, 12)),
+        l.handle_produce(produce_request(2, 0, 0, false, 12), 0),
         ProduceStep::Answered(appended(2))
     );
     // A stale epoch is refused before any verification.
     l.write_marker(marker(1, 1, 0, TransactionResult::Commit))
         .unwrap();
     assert_eq!(
-        l.handle_produce(0, produce_request(1, 0, 2, true, 12)),
+        l.handle_produce(produce_request(1, 0, 2, true, 12), 0),
         ProduceStep::Answered(Err(EPOCH))
     );
     // A transactional batch without a transactional id is not verified and fails the append's
@@ -1003,7 +1003,7 @@ fn produce_without_verification_is_answered_at_once() {
     let mut anonymous = produce_request(3, 0, 0, true, 12);
     anonymous.transactional_id = None;
     assert_eq!(
-        l.handle_produce(0, anonymous),
+        l.handle_produce(anonymous, 0),
         ProduceStep::Answered(Err(ErrorCode::InvalidTxnState))
     );
 }
@@ -1024,7 +1024,7 @@ fn write_txn_marker_step_echoes_the_marker_with_the_outcome() {
         result: TransactionResult::Commit,
         transaction_version: TransactionVersion::Tv2,
     };
-    assert_eq!(l.handle_write_txn_marker(9, &m), m.response(None));
+    assert_eq!(l.handle_write_txn_marker(&m, 9), m.response(None));
     assert_eq!(l.log().last().map(|b| b.max_timestamp), Some(9));
     // A marker from an older coordinator epoch is fenced.
     let old = WriteTxnMarker {
@@ -1032,7 +1032,7 @@ fn write_txn_marker_step_echoes_the_marker_with_the_outcome() {
         ..m.clone()
     };
     assert_eq!(
-        l.handle_write_txn_marker(9, &old),
+        l.handle_write_txn_marker(&old, 9),
         old.response(Some(ErrorCode::TransactionCoordinatorFenced))
     );
 }

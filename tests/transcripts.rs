@@ -255,7 +255,7 @@ impl Cluster {
             .partitions
             .get_mut(&partition)
             .expect("known partition");
-        match leader.handle_produce(now, request) {
+        match leader.handle_produce(request, now) {
             ProduceStep::Answered(result) => result,
             ProduceStep::Verify { request, pending } => {
                 let (answer, outputs) =
@@ -265,7 +265,7 @@ impl Cluster {
                     .partitions
                     .get_mut(&partition)
                     .expect("known partition");
-                leader.handle_verification_response(now, pending, answer)
+                leader.handle_verification_response(pending, answer, now)
             }
         }
     }
@@ -341,7 +341,7 @@ impl Cluster {
                 .partitions
                 .get_mut(&m.partition)
                 .expect("known partition");
-            let answer = leader.handle_write_txn_marker(now, &m);
+            let answer = leader.handle_write_txn_marker(&m, now);
             // An accepted marker takes one offset: the last one.
             let outcome = match answer.error {
                 None => format!("written at offset {}", leader.log_end_offset() - 1),

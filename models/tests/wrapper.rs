@@ -94,7 +94,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
         let mut core = before.core.clone();
         let now = before.clock;
         let kind = match msg {
-            Msg::Produce { id, request } => match core.handle_produce(now, request.clone()) {
+            Msg::Produce { id, request } => match core.handle_produce(request.clone(), now) {
                 ProduceStep::Answered(r) => {
                     let answer = Msg::Response {
                         id: *id,
@@ -117,7 +117,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
                 }
             },
             Msg::VerifyResponse { result, held } => {
-                let r = core.handle_verification_response(now, held.pending.clone(), *result);
+                let r = core.handle_verification_response(held.pending.clone(), *result, now);
                 let answer = Msg::Response {
                     id: held.id,
                     response: Response::Produce(produce_response(&r)),
@@ -126,7 +126,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
                 "VerifyResponse"
             }
             Msg::WriteTxnMarker(mk) => {
-                let answer = Msg::WriteTxnMarkerResponse(core.handle_write_txn_marker(now, mk));
+                let answer = Msg::WriteTxnMarkerResponse(core.handle_write_txn_marker(mk, now));
                 assert_sent(&next, dst, src, &answer);
                 "WriteTxnMarkers"
             }

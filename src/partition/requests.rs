@@ -80,8 +80,8 @@ impl<P: Clone> PartitionLeader<P> {
     /// not verified and so fails the append's verification check.
     pub fn handle_produce(
         &mut self,
-        now: TimestampMs,
         request: ProduceRequest<P>,
+        now: TimestampMs,
     ) -> ProduceStep<P> {
         if request.is_transactional && self.config.transaction_verification {
             if let Some(transactional_id) = request.transactional_id.clone() {
@@ -124,9 +124,9 @@ impl<P: Clone> PartitionLeader<P> {
     /// ([`verification_error_for_produce`]) and nothing is written.
     pub fn handle_verification_response(
         &mut self,
-        now: TimestampMs,
         pending: PendingProduce<P>,
         answer: AddPartitionsToTxnResponse,
+        now: TimestampMs,
     ) -> ProduceResult {
         match answer {
             Ok(()) => {
@@ -142,8 +142,8 @@ impl<P: Clone> PartitionLeader<P> {
     /// coordinator returned.
     pub fn handle_write_txn_marker(
         &mut self,
-        now: TimestampMs,
         marker: &WriteTxnMarker,
+        now: TimestampMs,
     ) -> WriteTxnMarkersResponse {
         let error = self
             .write_marker(TxnMarker {

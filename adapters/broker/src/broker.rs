@@ -523,7 +523,7 @@ impl Broker {
         let step = self
             .leader_mut(tp)
             .map_err(ErrorCode::code)?
-            .handle_produce(now, request);
+            .handle_produce(request, now);
         let result: ProduceResult = match step {
             ProduceStep::Answered(result) => {
                 self.trace_produce(traced, |request| Step::Produce {
@@ -548,7 +548,7 @@ impl Broker {
                 let result = self
                     .leader_mut(tp)
                     .map_err(ErrorCode::code)?
-                    .handle_verification_response(now, pending, answer);
+                    .handle_verification_response(pending, answer, now);
                 self.trace_produce(traced, |request| Step::VerificationResponse {
                     request,
                     answer,
@@ -844,7 +844,7 @@ impl Broker {
                     let response = match self.partitions.get_mut(&m.partition) {
                         None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
                         Some(leader) => {
-                            let response = leader.handle_write_txn_marker(now, &m);
+                            let response = leader.handle_write_txn_marker(&m, now);
                             self.trace_step(|| Step::WriteTxnMarker {
                                 marker: m.clone(),
                                 answer: response.clone(),

@@ -897,7 +897,7 @@ impl PartitionActor {
     ) -> bool {
         match msg {
             Msg::Produce { id, request } => {
-                match s.core.handle_produce(s.clock, request.clone()) {
+                match s.core.handle_produce(request.clone(), s.clock) {
                     ProduceStep::Answered(result) => {
                         self.answer(s, src, id, &request, result, o);
                     }
@@ -924,12 +924,12 @@ impl PartitionActor {
                 let request = pending.request().clone();
                 let result = s
                     .core
-                    .handle_verification_response(s.clock, pending, result);
+                    .handle_verification_response(pending, result, s.clock);
                 self.answer(s, producer, id, &request, result, o);
                 true
             }
             Msg::WriteTxnMarker(marker) => {
-                let response = s.core.handle_write_txn_marker(s.clock, &marker);
+                let response = s.core.handle_write_txn_marker(&marker, s.clock);
                 if response.error == Some(ErrorCode::InvalidProducerEpoch) {
                     s.flags |= pflag::STALE_MARKER;
                 }
