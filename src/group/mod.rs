@@ -25,6 +25,50 @@
 //! Protocol failures are [`ErrorCode`]s; a request no well-formed client sends (a field its
 //! version does not have, an unknown version) and a malformed log are a [`GroupError`].
 //!
+//! # Example: a transactional offset, a require_stable reader, the marker, a failover
+//!
+//! ```
+//! use std::collections::{BTreeMap, BTreeSet};
+//! use kafka_eos::group::*;
+//! use kafka_eos::{ErrorCode, TopicPartition, TransactionResult, TransactionVersion};
+//!
+//! let mut coordinator = GroupCoordinator::new(GroupCoordinatorConfig::default());
+//! let mut log = Vec::new(); // what a broker persists in __consumer_offsets
+//! let t0: TopicPartition = "orders-0".parse()?;
+//!
+//! // The transform loop's producer commits its input offset inside its transaction.
+//! let commit = TxnOffsetCommitRequest {
+//!     transactional_id: "tx".into(), group_id: "g".into(), producer_id: 7, producer_epoch: 0,
+//!     generation_id: UNKNOWN_GENERATION_ID, member_id: String::new(), group_instance_id: None,
+//!     offsets: BTreeMap::from([(t0.clone(), 42)]), version: TXN_OFFSET_COMMIT_VERSION,
+//! };
+//! let (answer, outputs) = coordinator.handle_txn_offset_commit(&commit, 0)?;
+//! assert!(answer.errors().is_empty());
+//! log.extend(outputs.into_iter().map(|GroupOutput::AppendOffsetsLog(b)| b));
+//!
+//! // A read_committed consumer taking the partition over waits: UNSTABLE_OFFSET_COMMIT.
+//! let fetch = OffsetFetchRequest {
+//!     group_id: "g".into(), partitions: Some(BTreeSet::from([t0.clone()])),
+//!     require_stable: true, version: OFFSET_FETCH_VERSION,
+//! };
+//! assert_eq!(coordinator.handle_offset_fetch(&fetch)?.partitions[&t0], Err(ErrorCode::UnstableOffsetCommit));
+//!
+//! // The transaction coordinator's COMMIT marker (TV2: the bumped epoch) completes it.
+//! let marker = WriteTxnMarker {
+//!     transactional_id: "tx".into(), partition: coordinator.config().offsets_partition.clone(),
+//!     producer_id: 7, producer_epoch: 1, coordinator_epoch: 0,
+//!     result: TransactionResult::Commit, transaction_version: TransactionVersion::Tv2,
+//! };
+//! let (response, outputs) = coordinator.handle_write_txn_marker(&marker, 0);
+//! assert_eq!(response.error, None);
+//! log.extend(outputs.into_iter().map(|GroupOutput::AppendOffsetsLog(b)| b));
+//! assert_eq!(coordinator.handle_offset_fetch(&fetch)?.partitions[&t0], Ok(42));
+//!
+//! // Failover: the new leader replays the log.
+//! assert_eq!(GroupCoordinator::load(GroupCoordinatorConfig::default(), &log)?, coordinator);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`handle_offset_commit`]: GroupCoordinator::handle_offset_commit
 //! [`handle_txn_offset_commit`]: GroupCoordinator::handle_txn_offset_commit
 //! [`handle_write_txn_marker`]: GroupCoordinator::handle_write_txn_marker
