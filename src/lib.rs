@@ -2,7 +2,7 @@
 //!
 //! An executable specification of Apache Kafka's idempotent producer and transactions
 //! (KIP-98, with the repairs of KIP-360, KIP-588, KIP-890 and the client error classes of
-//! KIP-1050), written as three sans-IO state machines:
+//! KIP-1050) and its offsets side (KIP-447), written as sans-IO state machines, one per role:
 //!
 //! - [`partition::PartitionLeader`]: the leader of one partition — the log, per-producer state
 //!   (epoch, the last 5 batches, coordinator epoch, open transaction), sequence and epoch
