@@ -84,8 +84,12 @@ error_codes! {
     InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false;
     /// 22: a stale consumer-group generation.
     IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
+    /// 24: an empty or otherwise invalid consumer-group id.
+    InvalidGroupId = 24, "INVALID_GROUP_ID", false;
     /// 25: an unknown consumer-group member.
     UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
+    /// 27: the group is rebalancing (a plain offset commit in CompletingRebalance).
+    RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
     /// 29: not authorised for the topic.
     TopicAuthorizationFailed = 29, "TOPIC_AUTHORIZATION_FAILED", false;
     /// 30: not authorised for the group.
@@ -122,10 +126,15 @@ error_codes! {
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
     /// 59: legacy (pre-KIP-360 brokers): the producer id is not known.
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
+    /// 69: the group does not exist (OffsetCommit v9+ with a generation, KIP-848).
+    GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
     /// 82: a static member fenced by a newer instance.
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     /// 87: an invalid record (a control batch from a client, a producer id with no sequence).
     InvalidRecord = 87, "INVALID_RECORD", false;
+    /// 88: a require_stable OffsetFetch of a partition with pending transactional offsets
+    /// (KIP-447); the consumer retries.
+    UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     /// 90: the producer was fenced by a newer instance with the same transactional id (KIP-588).
     ProducerFenced = 90, "PRODUCER_FENCED", false;
     /// 105: the transactional id is not known (DescribeTransactions).

@@ -2,7 +2,7 @@
 //!
 //! An executable specification of Apache Kafka's idempotent producer and transactions
 //! (KIP-98, with the repairs of KIP-360, KIP-588, KIP-890 and the client error classes of
-//! KIP-1050), written as three sans-IO state machines:
+//! KIP-1050) and its offsets side (KIP-447), written as sans-IO state machines, one per role:
 //!
 //! - [`partition::PartitionLeader`]: the leader of one partition — the log, per-producer state
 //!   (epoch, the last 5 batches, coordinator epoch, open transaction), sequence and epoch
@@ -15,6 +15,10 @@
 //!   producer-id blocks, InitProducerId, AddPartitionsToTxn, EndTxn under TV0/1 and TV2, fencing,
 //!   timeouts, transactional-id expiry, marker fan-out and completion (Kafka's
 //!   `TransactionCoordinator`, `TransactionStateManager`, `TransactionMetadata`).
+//! - [`group::GroupCoordinator`]: the group coordinator of one `__consumer_offsets` partition,
+//!   offsets role — classic groups, committed offsets, transactional offsets pending until their
+//!   marker, KIP-447 member/generation fencing and `require_stable` fetches (Kafka's
+//!   `OffsetMetadataManager`, `ClassicGroup`).
 //! - [`producer::Producer`]: the client — Kafka's `TransactionManager` states, per-partition
 //!   sequence numbers with at most 5 batches in flight, retries and error classes.
 //!
@@ -196,6 +200,7 @@
 
 pub mod coordinator;
 pub mod error;
+pub mod group;
 pub mod messages;
 pub mod partition;
 pub mod producer;

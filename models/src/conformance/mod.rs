@@ -1,7 +1,7 @@
 //! The conformance runner: replays vectors (`tests/conformance/FORMAT.md`) against the core.
 //!
-//! A vector drives one role of the core (partition leader, transaction coordinator or producer
-//! client) through a list of steps and states each step's outcome as Apache Kafka gives it. The
+//! A vector drives one role of the core (partition leader, transaction coordinator, producer
+//! client or group coordinator) through a list of steps and states each step's outcome as Apache Kafka gives it. The
 //! runner reports, per vector, a pass, the first failing step (expected vs actual), or a
 //! malformed vector (unknown op or field, a value of the wrong type). It never skips silently.
 
@@ -11,6 +11,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 pub mod coordinator;
+pub mod group;
 pub mod partition;
 pub mod producer;
 
@@ -23,6 +24,8 @@ pub enum Role {
     Coordinator,
     /// The producer client's idempotent/transactional state machine.
     Producer,
+    /// The group coordinator of one `__consumer_offsets` partition (offsets only).
+    Group,
 }
 
 /// One conformance vector, as read from its JSON file.
@@ -119,6 +122,7 @@ pub fn parse_vector(text: &str) -> Result<Vector, String> {
         "partition" => Role::Partition,
         "coordinator" => Role::Coordinator,
         "producer" => Role::Producer,
+        "group" => Role::Group,
         other => return Err(format!("unknown role {other:?}")),
     };
     let config = match obj.remove("config") {
@@ -153,6 +157,7 @@ pub fn run_vector(vector: &Vector) -> Verdict {
         Role::Partition => partition::run(&vector.config, &vector.steps),
         Role::Coordinator => coordinator::run(&vector.config, &vector.steps),
         Role::Producer => producer::run(&vector.config, &vector.steps),
+        Role::Group => group::run(&vector.config, &vector.steps),
     }
 }
 
