@@ -868,7 +868,7 @@ fn r25_fetch_from_an_absent_or_dead_group() {
 // Reload after failover (CoordinatorLoaderImpl; old: GroupMetadataManager.loadGroupsAndOffsets).
 
 /// GroupMetadataManagerTest.testLoadTransactionalOffsetCommitsFromMultipleProducers and
-/// offsets-and-groups.md §9 vector 12: a new leader that loads [txn commit (pid 7) , COMMIT
+/// CoordinatorLoaderImpl (GroupMetadataManagerTest's load of a committed transaction): a new leader that loads [txn commit (pid 7) , COMMIT
 /// (pid 7), txn commit (pid 8)] has pid 7's offset committed and pid 8's pending — require_stable
 /// answers UNSTABLE until pid 8's marker reaches the new leader.
 #[test]

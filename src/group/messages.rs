@@ -113,7 +113,7 @@ impl TxnOffsetCommitRequest {
 }
 
 /// The error a TxnOffsetCommit is answered when the KIP-890 verification of its offsets
-/// partition fails (offsets-and-groups.md §3.1 steps 1 and 3): `PRODUCER_FENCED` becomes
+/// partition fails (`ReplicaManager` with `AddPartitionsToTxnManager`): `PRODUCER_FENCED` becomes
 /// `INVALID_PRODUCER_EPOCH` (`AddPartitionsToTxnManager`); `TRANSACTION_ABORTABLE` (the
 /// partition is not in the transaction) becomes `INVALID_TXN_STATE` below v4, which only knows
 /// `defaultError` (`genericError` from v4); `NETWORK_EXCEPTION` becomes

@@ -885,15 +885,6 @@ pub fn verification_error_for_produce(error: ErrorCode, produce_version: i16) ->
     }
 }
 
-/// The error a TxnOffsetCommit gets when the KIP-890 verification of its offsets partition
-/// fails: the same `AddPartitionsToTxnManager` translation as a produce, where TxnOffsetCommit
-/// v5+ is a TV2 client (`addPartition`, like Produce v12) and older versions know neither
-/// TRANSACTION_ABORTABLE nor the TV2 errors (`defaultError`, like Produce v10).
-pub fn verification_error_for_txn_offset_commit(error: ErrorCode, version: i16) -> ErrorCode {
-    let produce_version = if version >= 5 { 12 } else { 10 };
-    verification_error_for_produce(error, produce_version)
-}
-
 /// The records a consumer delivers to the application from one fetch response, exactly as the
 /// Java consumer's `CompletedFetch` does: records below `from_offset` (the fetch position) are
 /// skipped; control records are never delivered; at read_committed the aborted list (sorted by

@@ -17,6 +17,7 @@ use kafka_eos::coordinator::{
     CoordinatorConfig, CoordinatorError, CoordinatorOutput, TransactionCoordinator,
 };
 use kafka_eos::error::ErrorCode;
+use kafka_eos::group::txn_offset_commit_verification_error;
 use kafka_eos::messages::{
     offsets_partition_for, AddOffsetsToTxnRequest as CoreAddOffsets,
     AddPartitionsToTxnRequest as CoreAddPartitions, EndTxnRequest as CoreEndTxn,
@@ -24,8 +25,8 @@ use kafka_eos::messages::{
     WriteTxnMarker, ADD_PARTITIONS_TO_TXN_BROKER_VERSION, CONSUMER_OFFSETS_TOPIC,
 };
 use kafka_eos::partition::{
-    produce_response, verification_error_for_txn_offset_commit, AppendOutcome, BatchContent,
-    IsolationLevel, PartitionConfig, PartitionLeader, ProduceResult, ProduceStep,
+    produce_response, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
+    PartitionLeader, ProduceResult, ProduceStep,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -740,7 +741,7 @@ impl Broker {
                 self.apply_coordinator_outputs(outputs, now);
                 match verified {
                     Ok(()) => 0,
-                    Err(e) => verification_error_for_txn_offset_commit(e, version).code(),
+                    Err(e) => txn_offset_commit_verification_error(e, version).code(),
                 }
             }
         };
