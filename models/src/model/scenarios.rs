@@ -2,8 +2,38 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::{probe, L2, L4, S1, S10, S11, S14, S15, S9};
+use super::properties::{
+    probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9,
+};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+
+/// S17 needs a coordinator failover (two coordinator epochs).
+const NO_FAILOVER: (&str, &str) = (
+    S17,
+    "no coordinator failover: every marker carries coordinator epoch 0",
+);
+/// S9 needs a transaction with two or more records.
+const ONE_RECORD_TXNS: (&str, &str) = (
+    S9,
+    "every transaction writes one record: its outcome cannot differ between records",
+);
+/// S3 under TV2 with one record per partition and transaction.
+const TV2_ONE_BATCH_PER_EPOCH: (&str, &str) = (
+    S3,
+    "each transaction writes at most one batch per partition, and under tv2 each transaction has its own epoch: no two batches share pid+epoch (relevant under tv0/tv1-verify)",
+);
+/// The transactional properties of an idempotent scenario.
+const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
+    (S4, "no transactions: no markers"),
+    (S9, "no transactions"),
+    (S10, "no transactions: nothing is told committed or aborted"),
+    (S11, "no transactions: nothing is aborted"),
+    (S12, "no transactions: read_committed returns every record"),
+    (S13, "no transactions: LSO = HW"),
+    (S14, "no transactions"),
+    (S15, "no transactions"),
+    NO_FAILOVER,
+];
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
@@ -22,6 +52,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             request_timeouts: 2,
             max_in_flight: 2,
             probes: &[probe::ACKED, probe::DUPLICATE],
+            irrelevant: IDEMPOTENT_IRRELEVANT,
             ..base
         }
     }),
@@ -37,6 +68,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             max_in_flight: 2,
             always_breaks: &[S1],
             probes: &[probe::ACKED, probe::DUPLICATE, probe::OUT_OF_ORDER],
+            irrelevant: IDEMPOTENT_IRRELEVANT,
             ..base
         }
     }),
@@ -56,6 +88,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 probe::LSO_HELD,
                 probe::CONCURRENT,
             ],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -67,6 +103,11 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
             ],
             probes: &[probe::ACKED, probe::FENCED, probe::CONCURRENT],
+            irrelevant: &[
+                (S3, "each instance writes one batch per partition at its own epoch"),
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -80,6 +121,11 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
         )],
         txn_timeouts: 1,
         probes: &[probe::ACKED, probe::TIMEOUT_ABORT, probe::FENCED],
+        irrelevant: &[
+            (S11, "the one transaction commits (nothing aborted) or is aborted (nothing to read)"),
+            (S15, "one transaction: every marker closes only its records"),
+            NO_FAILOVER,
+        ],
         ..base
     }),
     ("coordinator-failover", |base| {
@@ -89,6 +135,13 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             producers: vec![transactional("tx", false, vec![txn(&[0, 1], TxnEnd::Commit)])],
             failovers: 1,
             probes: &[probe::ACKED, probe::COMMIT_2, probe::FAILOVER_PREPARE],
+            irrelevant: &[
+                (S1, "no retries and one record per partition: no record can be written twice"),
+                (S3, "one batch per partition"),
+                (S5, "one batch per partition and no second instance"),
+                (S11, "the one transaction commits: nothing is aborted"),
+                (S15, "one transaction: every marker closes only its records"),
+            ],
             ..base
         }
     }),
@@ -108,6 +161,11 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // the old protocol, whose client cannot bump, lets it through.
             protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -122,7 +180,6 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             request_timeouts: 1,
             sequential_sends: true,
-            max_requests: 10,
             // The application adds T2's partitions one at a time (`send().get()`), so a
             // delayed EndTxn(COMMIT) of T1 that commits T2 early tears it: the first
             // partition commits, the second opens a new transaction the client aborts
@@ -133,6 +190,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (Protocol::Tv1Verify, &[S9, S10, S11]),
             ],
             probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -153,6 +214,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (Protocol::Tv1Verify, &[S9, S10, L4]),
             ],
             probes: &[probe::ACKED, probe::COMMIT_2, probe::STALE_MARKER],
+            irrelevant: &[
+                (S1, "no produce is retried and T1 aborts: no partition holds two non-aborted batches of the producer"),
+                (S3, "at most one batch per partition and epoch: T1 aborts before a second batch"),
+                (S15, "under tv0/tv1-verify T1 aborts while its AddPartitionsToTxn is pending, so its record is never written; under tv2 each transaction has its own epoch (relevant under tv2)"),
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -166,6 +233,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             expiries: 1,
             probes: &[probe::ACKED, probe::EXPIRED],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
+                (S11, "both transactions commit: nothing is aborted"),
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -181,7 +254,6 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 ),
                 transactional("tx", true, Vec::new()),
             ],
-            max_requests: 10,
             probes: &[
                 probe::ACKED,
                 probe::COMMIT_2,
@@ -189,6 +261,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 probe::LSO_HELD,
                 probe::FENCED,
                 probe::CONCURRENT,
+            ],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
             ],
             ..base
         }
@@ -243,11 +319,12 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
-            max_requests: 8,
+            retries: 3,
             bugs: Vec::new(),
             protocol_breaks: &[],
             always_breaks: &[],
             probes: &[probe::ACKED],
+            irrelevant: &[],
         }
     }
 
