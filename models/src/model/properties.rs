@@ -1116,7 +1116,7 @@ fn committed_readable_witness(m: &EosModel, s: &EosState) -> Vec<String> {
                 });
             (!visible).then(|| {
                 format!(
-                    "producer-{} was told r{rec} ({}) is committed at {}, read_committed on t-{} does not return it",
+                    "producer-{} was told r{rec} (transaction {}) is committed at {}, read_committed on t-{} does not return it",
                     pi + 1,
                     info.txn + 1,
                     offset_words(offset),

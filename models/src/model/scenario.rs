@@ -227,10 +227,11 @@ impl Scenario {
         v
     }
 
-    /// Why the scenario declares `property` irrelevant, if it does.
+    /// Why the scenario (or a bug switched on) declares `property` irrelevant, if it does.
     pub fn irrelevance(&self, property: &str) -> Option<&'static str> {
         self.irrelevant
             .iter()
+            .chain(self.bugs.iter().flat_map(|b| b.info().irrelevant.iter()))
             .find(|(p, _)| *p == property)
             .map(|(_, why)| *why)
     }

@@ -155,10 +155,14 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             request_timeouts: 1,
             batches_expire: true,
-            // Under tv1-verify the client's KIP-360 bump after the expired batch
-            // (`TransactionManager.maybeResolveSequences` → abortable error with a client
-            // epoch bump) makes the coordinator fence the late produce's verification; only
-            // the old protocol, whose client cannot bump, lets it through.
+            // Under tv0 the client bumps its epoch too (KIP-360: the expired batch leaves an
+            // unresolved sequence, `TransactionManager.maybeResolveSequences` → abortable
+            // error with a client epoch bump), but nothing checks the late produce: it lands
+            // after the abort marker at the old epoch and hangs (KAFKA-12671: S14, L2), or the
+            // next transaction's COMMIT marker at the new epoch commits it (M-T2: S10, S11,
+            // S15). Under tv1-verify the leader verifies the late produce with the
+            // coordinator, which fences it by the bumped epoch; under tv2 the coordinator
+            // bumps at every transaction end.
             protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
             irrelevant: &[
