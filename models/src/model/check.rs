@@ -258,7 +258,7 @@ impl Report {
                     s.request_budget(i),
                     s.min_requests(i),
                     s.request_timeouts,
-                    s.retries
+                    s.retries_of(i)
                 )
             })
             .collect();

@@ -127,6 +127,10 @@ pub struct ProducerScript {
     pub delayed_start: bool,
     /// The transactions (or the idempotent producer's records).
     pub txns: Vec<TxnScript>,
+    /// Retries this producer may send beyond the scenario's allowance
+    /// ([`Scenario::retries`]): a restarted instance whose InitProducerId is answered
+    /// CONCURRENT_TRANSACTIONS while the first instance's transaction ends.
+    pub extra_retries: u8,
 }
 
 /// A complete model configuration.
@@ -269,7 +273,16 @@ impl Scenario {
     pub fn request_budget(&self, index: usize) -> u8 {
         self.min_requests(index)
             .saturating_add(self.request_timeouts)
-            .saturating_add(self.retries)
+            .saturating_add(self.retries_of(index))
+    }
+
+    /// Producer `index`'s retry allowance: the scenario's plus the producer's own.
+    pub fn retries_of(&self, index: usize) -> u8 {
+        self.retries.saturating_add(
+            self.producers
+                .get(index)
+                .map_or(0, |p| p.extra_retries),
+        )
     }
 
     /// The request budgets of every producer, in order.

@@ -47,6 +47,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional_id: None,
                 delayed_start: false,
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
+                extra_retries: 0,
             }],
             network: NetworkKind::Ordered,
             request_timeouts: 2,
@@ -63,6 +64,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional_id: None,
                 delayed_start: false,
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
+                extra_retries: 0,
             }],
             request_timeouts: 1,
             max_in_flight: 2,
@@ -108,6 +110,9 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 ONE_RECORD_TXNS,
                 NO_FAILOVER,
             ],
+            // Each instance's InitProducerId or AddPartitionsToTxn may be answered
+            // CONCURRENT_TRANSACTIONS while the other's transaction ends, and retried.
+            retries: 5,
             ..base
         }
     }),
@@ -126,6 +131,9 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             (S15, "one transaction: every marker closes only its records"),
             NO_FAILOVER,
         ],
+        // After the timeout abort the producer's EndTxn is fenced or answered
+        // CONCURRENT_TRANSACTIONS, and the client re-initialises.
+        retries: 4,
         ..base
     }),
     ("coordinator-failover", |base| {
@@ -256,7 +264,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                     false,
                     vec![txn(&[0, 1], TxnEnd::Commit), txn(&[0, 1], TxnEnd::Abort)],
                 ),
-                transactional("tx", true, Vec::new()),
+                // The restarted instance only initialises; its InitProducerId is answered
+                // CONCURRENT_TRANSACTIONS while the first instance's transaction ends.
+                ProducerScript {
+                    extra_retries: 6,
+                    ..transactional("tx", true, Vec::new())
+                },
             ],
             probes: &[
                 probe::ACKED,
@@ -300,6 +313,7 @@ fn transactional(tid: &'static str, delayed_start: bool, txns: Vec<TxnScript>) -
         transactional_id: Some(tid),
         delayed_start,
         txns,
+        extra_retries: 0,
     }
 }
 
