@@ -331,7 +331,11 @@ impl Model for ExplorerModel {
         text.push_str("\n\n");
         let _ = writeln!(text, "{}", self.ctx.title);
         if let Some(next) = self.inner.next_state(&last.state, action.clone()) {
-            let _ = writeln!(text, "after this step, {}", verdict_line(&self.inner, &next));
+            let _ = writeln!(
+                text,
+                "after this step, {}",
+                verdict_line(&self.inner, &next)
+            );
         }
         text.push('\n');
         match &action {

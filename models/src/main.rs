@@ -187,7 +187,11 @@ fn parse_loss(s: &str) -> Result<f64, String> {
 /// Writes to stdout; a closed pipe (`kafka-eos list | head -1`) ends the output quietly.
 fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         std::process::exit(0);
     }
 }

@@ -286,10 +286,9 @@ pub fn outstanding_words(s: &ProducerActorState, o: &Outstanding) -> String {
             Some(r) => format!("Produce {tp} {}", rec(*r)),
             None => format!("Produce {tp}"),
         },
-        Outstanding::Txn(TxnRequest::InitProducerId { bump }) => format!(
-            "InitProducerId{}",
-            if *bump { " (epoch bump)" } else { "" }
-        ),
+        Outstanding::Txn(TxnRequest::InitProducerId { bump }) => {
+            format!("InitProducerId{}", if *bump { " (epoch bump)" } else { "" })
+        }
         Outstanding::Txn(TxnRequest::AddPartitions(ps)) => format!(
             "AddPartitionsToTxn [{}]",
             ps.iter()

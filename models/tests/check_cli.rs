@@ -187,21 +187,36 @@ fn check_json_has_the_documented_fields() {
 #[test]
 fn a_counterexample_prints_its_final_state_what_breaks_and_the_explore_command() {
     let out = bin()
-        .args(["check", "zombie", "--protocol", "tv0", "--bug", "no-epoch-check"])
+        .args([
+            "check",
+            "zombie",
+            "--protocol",
+            "tv0",
+            "--bug",
+            "no-epoch-check",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{text}");
     assert!(text.contains("cut by max_requests: "), "{text}");
     assert!(text.contains("(relevant in "), "{text}");
-    assert!(text.contains("  final state:\n    partition-0: HW="), "{text}");
+    assert!(
+        text.contains("  final state:\n    partition-0: HW="),
+        "{text}"
+    );
     assert!(text.contains("      read_committed returns: "), "{text}");
     assert!(text.contains("  what breaks:\n    "), "{text}");
     assert!(
-        text.contains("  explore: kafka-eos explore zombie --protocol tv0 --bug no-epoch-check --path 0/"),
+        text.contains(
+            "  explore: kafka-eos explore zombie --protocol tv0 --bug no-epoch-check --path 0/"
+        ),
         "{text}"
     );
-    assert!(text.contains("probe: producer-2 script completed"), "{text}");
+    assert!(
+        text.contains("probe: producer-2 script completed"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -230,7 +245,10 @@ fn misspellings_get_suggestions() {
             vec!["check", "idempotent", "--bug", "no-sequnce-check"],
             "did you mean \"no-sequence-check\"",
         ),
-        (vec!["check", "idempotent", "--protocl", "tv0"], "'--protocol'"),
+        (
+            vec!["check", "idempotent", "--protocl", "tv0"],
+            "'--protocol'",
+        ),
         (vec!["explore", "zomby"], "did you mean \"zombie\""),
     ] {
         let out = bin().args(&args).output().unwrap();

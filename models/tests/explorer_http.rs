@@ -308,7 +308,8 @@ fn counterexample_path_from_check_opens_in_the_explorer() {
         "{state}"
     );
     assert!(
-        field(step, "outcome").contains("after this step, properties here: VIOLATED: S1 no duplicate"),
+        field(step, "outcome")
+            .contains("after this step, properties here: VIOLATED: S1 no duplicate"),
         "{}",
         field(step, "outcome")
     );
@@ -345,7 +346,10 @@ fn counterexample_path_from_check_opens_in_the_explorer() {
     // A property the path does not break shows no counterexample.
     let s2 = status["properties"]
         .as_array()
-        .and_then(|ps| ps.iter().find(|p| p[1].as_str().unwrap_or("").starts_with("S2 ")))
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p[1].as_str().unwrap_or("").starts_with("S2 "))
+        })
         .expect("S2");
     assert_eq!(s2[2], Value::Null, "{status}");
 }

@@ -21,7 +21,11 @@ fn check(s: &Scenario) -> String {
         // Every producer reaches the end of its script (or the scenario says why not).
         for i in 0..s.producers.len() {
             let (name, _) = completion_probe(i).expect("a completion probe per producer");
-            let p = report.properties.iter().find(|p| p.name == name).expect(name);
+            let p = report
+                .properties
+                .iter()
+                .find(|p| p.name == name)
+                .expect(name);
             assert!(
                 p.outcome == Outcome::ExampleFound || s.irrelevance(name).is_some(),
                 "{name} not reached:\n{summary}"
@@ -200,7 +204,12 @@ fn counterexamples_are_shortest() {
     }
     for s in runs {
         let report = run(&s, &CheckOptions::default());
-        let longest = report.properties.iter().map(|p| p.steps.len()).max().unwrap_or(0);
+        let longest = report
+            .properties
+            .iter()
+            .map(|p| p.steps.len())
+            .max()
+            .unwrap_or(0);
         let depths = first_violation_depths(&s, longest);
         for p in report.properties.iter().filter(|p| p.always) {
             match depths.get(p.name) {
@@ -220,14 +229,22 @@ fn counterexamples_are_shortest() {
             }
         }
         // Identical traces are printed once, naming every property they break.
-        let named: usize = report.counterexamples.iter().map(|c| c.properties.len()).sum();
+        let named: usize = report
+            .counterexamples
+            .iter()
+            .map(|c| c.properties.len())
+            .sum();
         let broken = report
             .properties
             .iter()
             .filter(|p| p.outcome == Outcome::Counterexample)
             .count();
         assert_eq!(named, broken, "{}", s.name);
-        let mut paths: Vec<&str> = report.counterexamples.iter().map(|c| c.encoded.as_str()).collect();
+        let mut paths: Vec<&str> = report
+            .counterexamples
+            .iter()
+            .map(|c| c.encoded.as_str())
+            .collect();
         let n = paths.len();
         paths.sort_unstable();
         paths.dedup();
@@ -314,7 +331,11 @@ fn stateright_modes_agree_on_verdicts() {
             assert_eq!(a.relevance_reached, b.relevance_reached, "{}", a.name);
         }
         let m = model(&s);
-        for p in other.properties.iter().filter(|p| p.outcome == Outcome::Counterexample) {
+        for p in other
+            .properties
+            .iter()
+            .filter(|p| p.outcome == Outcome::Counterexample)
+        {
             let path = p.encoded.clone().unwrap();
             let (prefix, _) = path.rsplit_once('/').unwrap();
             let cond = ALWAYS.iter().find(|a| a.name == p.name).unwrap().condition;

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,9 @@ use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Property};
 
 use super::actors::{EosActor, Timer};
-use super::properties::{always_property, properties_with_relevance, read_committed, ALWAYS};
+use super::properties::{
+    always_property, properties_with_relevance, read_committed, Condition, ALWAYS,
+};
 use super::scenario::{Protocol, Scenario};
 use super::{coordinator, model, partitions, producers, EosModel, EosState};
 use crate::render::{
@@ -416,11 +418,8 @@ impl Report {
 /// A state's fingerprint: the same 64-bit hash as stateright's (`ahash` with stateright's
 /// fixed seeds; stateright's own function is private).
 pub fn fingerprint(s: &EosState) -> u64 {
-    use std::hash::BuildHasher;
-    let mut h = ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
-        .build_hasher();
-    s.hash(&mut h);
-    h.finish()
+    ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
+        .hash_one(s)
 }
 
 /// A hasher for keys that already are hashes.
@@ -478,7 +477,7 @@ pub struct BfsResult {
 /// boundary cuts. Stops early (incomplete) at `max_states` generated states or `timeout`.
 pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     let props = m.properties();
-    let relevance: Vec<Option<fn(&EosModel, &EosState) -> bool>> = props
+    let relevance: Vec<Option<Condition>> = props
         .iter()
         .map(|p| {
             if p.expectation == Expectation::Always {
@@ -561,7 +560,7 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
             complete = false;
             break;
         }
-        if visited % 256 == 0 {
+        if visited.is_multiple_of(256) {
             if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
                 complete = false;
                 break;
@@ -605,13 +604,12 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
 
 // ------------------------------------------------------------------ running
 
+/// The model's action type.
+pub type EosAction = ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>;
+
 /// The states and actions along an action-index path (init index first): `(state before,
 /// action)` per step, and the final state.
-pub fn walk(
-    m: &EosModel,
-    path: &[usize],
-) -> Option<(Vec<(EosState, ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>)>, EosState)>
-{
+pub fn walk(m: &EosModel, path: &[usize]) -> Option<(Vec<(EosState, EosAction)>, EosState)> {
     let (init, rest) = path.split_first()?;
     let mut state = m.init_states().into_iter().nth(*init)?;
     let mut steps = Vec::new();
@@ -627,11 +625,7 @@ pub fn walk(
 }
 
 /// One step in words; a request timeout also says what the request was.
-fn step_words(
-    m: &EosModel,
-    before: &EosState,
-    a: &ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>,
-) -> String {
+fn step_words(m: &EosModel, before: &EosState, a: &EosAction) -> String {
     let mut text = render_action(m, a);
     if let ActorModelAction::Timeout(id, Timer::RequestTimeout(r)) = a {
         if let Some(what) = timed_out_request(before, *id, *r) {
@@ -646,7 +640,11 @@ fn step_words(
 /// producers (what their applications were told).
 pub fn final_state_text(m: &EosModel, s: &EosState) -> String {
     let mut t = String::new();
-    let names: Vec<String> = m.actors.iter().map(stateright::actor::Actor::name).collect();
+    let names: Vec<String> = m
+        .actors
+        .iter()
+        .map(stateright::actor::Actor::name)
+        .collect();
     let np = producers(s).len();
     for (i, p) in partitions(s).iter().enumerate() {
         let name = names.get(np + i).cloned().unwrap_or_default();
@@ -882,9 +880,9 @@ fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> R
             } else {
                 (outcome == Outcome::Holds, "holds (non-vacuously)")
             }
-        } else if completion.contains(&p.name) && no_bug && irrelevant.is_none() {
-            (outcome == Outcome::ExampleFound, "example found")
-        } else if probes_expected && !completion.contains(&p.name) {
+        } else if (completion.contains(&p.name) && no_bug && irrelevant.is_none())
+            || (probes_expected && !completion.contains(&p.name))
+        {
             (outcome == Outcome::ExampleFound, "example found")
         } else {
             (outcome != Outcome::Unknown, "any (informational)")

@@ -21,9 +21,9 @@ use stateright::{Expectation, Model, Property};
 use kafka_eos::producer::TransactionState as ProducerState;
 
 use super::actors::{cflag, pflag, AppPhase, Rec, UNKNOWN_OFFSET};
-use crate::render::batch_text;
 use super::scenario::Scenario;
 use super::{coordinator, partitions, producers, EosModel, EosState, RecInfo};
+use crate::render::batch_text;
 
 // ------------------------------------------------------------------ names
 // The property names, shared by the properties, the bug catalogue and the scenarios.
@@ -506,8 +506,16 @@ fn atomicity_witness(m: &EosModel, s: &EosState) -> Vec<String> {
                 by_txn
                     .entry((info.producer, info.txn))
                     .or_default()
-                    .push(format!("r{} at t-{i}@{} {}", d.rec, d.offset, result_word(o)));
-                mixed.entry((info.producer, info.txn)).or_default().insert(o);
+                    .push(format!(
+                        "r{} at t-{i}@{} {}",
+                        d.rec,
+                        d.offset,
+                        result_word(o)
+                    ));
+                mixed
+                    .entry((info.producer, info.txn))
+                    .or_default()
+                    .insert(o);
             }
         }
     }
@@ -519,7 +527,10 @@ fn atomicity_witness(m: &EosModel, s: &EosState) -> Vec<String> {
                 "producer-{} transaction {}: {}",
                 p + 1,
                 t + 1,
-                by_txn.get(&(*p, *t)).map(|v| v.join(", ")).unwrap_or_default()
+                by_txn
+                    .get(&(*p, *t))
+                    .map(|v| v.join(", "))
+                    .unwrap_or_default()
             )
         })
         .collect()
@@ -562,8 +573,7 @@ pub fn commit_durability_relevant(m: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().any(|p| {
         data_entries(p.core.log()).iter().any(|d| {
             d.outcome.is_some()
-                && m
-                    .cfg
+                && m.cfg
                     .rec(d.rec)
                     .is_some_and(|info| told_committed(s, info) || told_aborted(s, info))
         })
@@ -644,7 +654,9 @@ fn no_aborted_read_witness(m: &EosModel, s: &EosState) -> Vec<String> {
                 .iter()
                 .any(|d| d.offset == offset && d.outcome == Some(TransactionResult::Abort));
             if aborted_here {
-                v.push(format!("read_committed returns r{rec} at t-{i}@{offset}, aborted there"));
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, aborted there"
+                ));
             }
             if let Some(info) = m.cfg.rec(rec).filter(|info| told_aborted(s, *info)) {
                 v.push(format!(
@@ -691,14 +703,18 @@ fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
         let lso = p.core.last_stable_offset();
         for (offset, rec) in read_committed(&p.core) {
             if offset >= lso {
-                v.push(format!("read_committed returns r{rec} at t-{i}@{offset}, at or above LSO {lso}"));
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, at or above LSO {lso}"
+                ));
             }
             let ok = entries.iter().any(|d| {
                 d.offset == offset
                     && (!d.transactional || d.outcome == Some(TransactionResult::Commit))
             });
             if !ok {
-                v.push(format!("read_committed returns r{rec} at t-{i}@{offset}, not committed"));
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, not committed"
+                ));
             }
         }
     }
@@ -802,7 +818,12 @@ fn transaction_membership_witness(_: &EosModel, s: &EosState) -> Vec<String> {
                     .core
                     .transactions()
                     .values()
-                    .map(|t| format!("pid={} epoch={} {:?}", t.producer_id, t.producer_epoch, t.state))
+                    .map(|t| {
+                        format!(
+                            "pid={} epoch={} {:?}",
+                            t.producer_id, t.producer_epoch, t.state
+                        )
+                    })
                     .collect();
                 v.push(format!(
                     "t-{i}: transaction pid={pid} epoch={epoch} open from @{offset}, the coordinator has {}",
@@ -1293,16 +1314,36 @@ macro_rules! always {
 
 /// Every `always` property.
 pub const ALWAYS: &[AlwaysProperty] = &[
-    always!(S1, no_duplicate, no_duplicate_relevant, no_duplicate_witness),
-    always!(S2, no_acked_loss, no_acked_loss_relevant, no_acked_loss_witness),
+    always!(
+        S1,
+        no_duplicate,
+        no_duplicate_relevant,
+        no_duplicate_witness
+    ),
+    always!(
+        S2,
+        no_acked_loss,
+        no_acked_loss_relevant,
+        no_acked_loss_witness
+    ),
     always!(
         S3,
         sequence_contiguity,
         sequence_contiguity_relevant,
         sequence_contiguity_witness
     ),
-    always!(S4, epoch_monotonic, epoch_monotonic_relevant, epoch_monotonic_witness),
-    always!(S5, zombie_fencing, zombie_fencing_relevant, zombie_fencing_witness),
+    always!(
+        S4,
+        epoch_monotonic,
+        epoch_monotonic_relevant,
+        epoch_monotonic_witness
+    ),
+    always!(
+        S5,
+        zombie_fencing,
+        zombie_fencing_relevant,
+        zombie_fencing_witness
+    ),
     always!(S9, atomicity, atomicity_relevant, atomicity_witness),
     always!(
         S10,

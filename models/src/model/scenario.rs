@@ -278,11 +278,8 @@ impl Scenario {
 
     /// Producer `index`'s retry allowance: the scenario's plus the producer's own.
     pub fn retries_of(&self, index: usize) -> u8 {
-        self.retries.saturating_add(
-            self.producers
-                .get(index)
-                .map_or(0, |p| p.extra_retries),
-        )
+        self.retries
+            .saturating_add(self.producers.get(index).map_or(0, |p| p.extra_retries))
     }
 
     /// The request budgets of every producer, in order.

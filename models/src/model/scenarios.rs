@@ -2,9 +2,7 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::{
-    probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9,
-};
+use super::properties::{probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
 
 /// S17 needs a coordinator failover (two coordinator epochs).
@@ -127,7 +125,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
         txn_timeouts: 1,
         probes: &[probe::ACKED, probe::TIMEOUT_ABORT, probe::FENCED],
         irrelevant: &[
-            (S11, "the one transaction commits (nothing aborted) or is aborted (nothing to read)"),
+            (
+                S11,
+                "the one transaction commits (nothing aborted) or is aborted (nothing to read)",
+            ),
             (S15, "one transaction: every marker closes only its records"),
             NO_FAILOVER,
         ],
