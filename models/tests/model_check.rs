@@ -373,3 +373,16 @@ fn truncated_run_never_claims_holds() {
 fn transactions_zombie_tv2() {
     scenario_under("transactions-zombie", Protocol::Tv2);
 }
+
+/// The speed target under the old protocols is small (the second transaction aborts before
+/// its AddPartitionsToTxn returns, so it writes nothing): in the default set.
+#[test]
+fn transactions_zombie_tv0() {
+    scenario_under("transactions-zombie", Protocol::Tv0);
+}
+
+/// As [`transactions_zombie_tv0`], under KIP-890 part 1.
+#[test]
+fn transactions_zombie_tv1_verify() {
+    scenario_under("transactions-zombie", Protocol::Tv1Verify);
+}
