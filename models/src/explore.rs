@@ -10,15 +10,27 @@
 //! as its log with offsets, HW, LSO and producer table; the coordinator as its metadata per
 //! transactional id; the producers as their client state; the messages in flight and the armed
 //! timers).
+//!
+//! Every state and step names the scenario, protocol and bug switches, and says which
+//! `always` properties the state violates. Opened on a path (`--path`,
+//! [`ExplorerModel::with_path`]), the Explorer judges the `always` properties on that path
+//! only (their names say so): a property is violated in the Explorer's panel iff a state of
+//! the path violates it, and the check runs to completion at start, so the panel shows the
+//! path's counterexamples as counterexamples (stateright's own panel otherwise reports only
+//! what its on-demand checker found, and "Safety holds" before that).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use stateright::actor::{Actor, ActorModelAction, Command, Id, Out};
-use stateright::{Model, Path, Property};
+use stateright::{Expectation, Model, Path, Property};
 
 use crate::model::actors::{ActorState, Choice, EosActor, Msg, Timer};
+use crate::model::check::{fingerprint, walk};
 use crate::model::scenario::Scenario;
 use crate::model::{EosModel, EosState};
 use crate::render::{actor_text, choice_words, name_of, render_action, system_text, timer_words};
@@ -26,14 +38,22 @@ use crate::render::{actor_text, choice_words, name_of, render_action, system_tex
 /// The action type shared with the model.
 pub type EosAction = ActorModelAction<Msg, Timer, Choice>;
 
+/// What every view of one model shares: actor names, the title line, the model (to judge
+/// the properties of a shown state).
+pub struct ViewContext {
+    names: Vec<String>,
+    title: String,
+    model: EosModel,
+}
+
 /// The global state, with a `Debug` that reads like the protocol (what the Explorer shows
 /// under "Complete State?").
 #[derive(Clone)]
 pub struct SystemView {
     /// The model's state.
     pub state: EosState,
-    /// Actor names, by id (for rendering only; equal for every state of one model).
-    names: std::sync::Arc<Vec<String>>,
+    /// Shared rendering context (equal for every state of one model).
+    ctx: Arc<ViewContext>,
 }
 
 impl PartialEq for SystemView {
@@ -50,8 +70,61 @@ impl std::hash::Hash for SystemView {
 
 impl fmt::Debug for SystemView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&system_text(&self.names, &self.state))
+        f.write_str(&self.ctx.title)?;
+        f.write_str("\n")?;
+        f.write_str(&verdict_line(&self.ctx.model, &self.state))?;
+        f.write_str("\n")?;
+        f.write_str(&system_text(&self.ctx.names, &self.state))
     }
+}
+
+/// One line: the `always` properties `state` violates, or that it violates none.
+pub fn verdict_line(m: &EosModel, state: &EosState) -> String {
+    let props = m.properties();
+    let always: Vec<&Property<EosModel>> = props
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always)
+        .collect();
+    let violated: Vec<&str> = always
+        .iter()
+        .filter(|p| !(p.condition)(m, state))
+        .map(|p| p.name)
+        .collect();
+    if violated.is_empty() {
+        format!(
+            "properties here: all {} safety properties hold",
+            always.len()
+        )
+    } else {
+        format!(
+            "properties here: VIOLATED: {}; the other {} hold",
+            violated.join(", "),
+            always.len() - violated.len()
+        )
+    }
+}
+
+/// The title line: scenario, protocol and bug switches.
+pub fn title(scenario: &Scenario) -> String {
+    let bugs: Vec<&str> = scenario.bugs.iter().map(|b| b.info().name).collect();
+    format!(
+        "scenario {} (protocol {}, bugs: {})",
+        scenario.name,
+        scenario.protocol,
+        if bugs.is_empty() {
+            "none".to_string()
+        } else {
+            bugs.join(", ")
+        }
+    )
+}
+
+/// The path the Explorer was opened on.
+struct Pinned {
+    /// Its states' fingerprints.
+    states: HashSet<u64>,
+    /// Its action indices (init index first).
+    path: Vec<usize>,
 }
 
 /// The Explorer's model: the scenario's [`EosModel`] with protocol-level rendering.
@@ -59,7 +132,9 @@ pub struct ExplorerModel {
     /// The wrapped actor model.
     pub inner: EosModel,
     props: Vec<Property<EosModel>>,
-    names: std::sync::Arc<Vec<String>>,
+    names: Vec<&'static str>,
+    ctx: Arc<ViewContext>,
+    pinned: Option<Pinned>,
 }
 
 impl ExplorerModel {
@@ -67,23 +142,87 @@ impl ExplorerModel {
     pub fn new(scenario: &Scenario) -> ExplorerModel {
         let inner = crate::model::model(scenario);
         let props = inner.properties();
-        let names = std::sync::Arc::new(inner.actors.iter().map(Actor::name).collect());
+        let names = props.iter().map(|p| p.name).collect();
+        let ctx = Arc::new(ViewContext {
+            names: inner.actors.iter().map(Actor::name).collect(),
+            title: title(scenario),
+            model: inner.clone(),
+        });
         ExplorerModel {
             inner,
             props,
             names,
+            ctx,
+            pinned: None,
         }
+    }
+
+    /// The same Explorer, opened on `encoded` (a path printed by `check`): its `always`
+    /// properties are judged on that path's states only, and say so in their names.
+    pub fn with_path(mut self, encoded: &str) -> ExplorerModel {
+        let path: Vec<usize> = encoded
+            .trim_matches('/')
+            .split('/')
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let mut states = HashSet::new();
+        if let Some((steps, last)) = walk(&self.inner, &path) {
+            for (s, _) in &steps {
+                states.insert(fingerprint(s));
+            }
+            states.insert(fingerprint(&last));
+        }
+        self.names = self
+            .props
+            .iter()
+            .map(|p| {
+                if p.expectation == Expectation::Always {
+                    &*Box::leak(format!("{} (judged on the opened path)", p.name).into_boxed_str())
+                } else {
+                    p.name
+                }
+            })
+            .collect();
+        self.pinned = Some(Pinned { states, path });
+        self
+    }
+
+    /// Whether the Explorer was opened on a path.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned.is_some()
+    }
+
+    /// The `always` properties some state of the opened path violates, with the first step
+    /// (0 = the initial state) where each does.
+    pub fn violated_on_path(&self) -> Vec<(&'static str, usize)> {
+        let Some(pin) = &self.pinned else {
+            return Vec::new();
+        };
+        let Some((steps, last)) = walk(&self.inner, &pin.path) else {
+            return Vec::new();
+        };
+        let states: Vec<&EosState> = steps.iter().map(|(s, _)| s).chain([&last]).collect();
+        self.props
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always)
+            .filter_map(|p| {
+                states
+                    .iter()
+                    .position(|s| !(p.condition)(&self.inner, s))
+                    .map(|i| (p.name, i))
+            })
+            .collect()
     }
 
     fn view(&self, state: EosState) -> SystemView {
         SystemView {
             state,
-            names: self.names.clone(),
+            ctx: self.ctx.clone(),
         }
     }
 
     fn name(&self, id: Id) -> String {
-        name_of(&self.names, id)
+        name_of(&self.ctx.names, id)
     }
 
     /// Runs the acting actor's callback for `action` on `last` (as stateright does for its
@@ -135,10 +274,18 @@ type Callback<'a> = dyn Fn(&EosActor, &mut Cow<ActorState>, &mut Out<EosActor>) 
 
 /// A property of the wrapper that evaluates the wrapped model's property number `I`
 /// (stateright's `Property` takes a plain `fn`, so the index is a const parameter).
+/// Opened on a path, an `always` property fails only on the path's states.
 fn inner_property<const I: usize>(m: &ExplorerModel, s: &SystemView) -> bool {
-    m.props
-        .get(I)
-        .is_none_or(|p| (p.condition)(&m.inner, &s.state))
+    let Some(p) = m.props.get(I) else {
+        return true;
+    };
+    let holds = (p.condition)(&m.inner, &s.state);
+    match &m.pinned {
+        Some(pin) if p.expectation == Expectation::Always => {
+            holds || !pin.states.contains(&fingerprint(&s.state))
+        }
+        _ => holds,
+    }
 }
 
 macro_rules! condition_table {
@@ -182,6 +329,15 @@ impl Model for ExplorerModel {
     fn format_step(&self, last: &SystemView, action: EosAction) -> Option<String> {
         let mut text = render_action(&self.inner, &action);
         text.push_str("\n\n");
+        let _ = writeln!(text, "{}", self.ctx.title);
+        if let Some(next) = self.inner.next_state(&last.state, action.clone()) {
+            let _ = writeln!(
+                text,
+                "after this step, {}",
+                verdict_line(&self.inner, &next)
+            );
+        }
+        text.push('\n');
         match &action {
             ActorModelAction::Drop(env) => {
                 let _ = writeln!(
@@ -248,10 +404,11 @@ impl Model for ExplorerModel {
     fn properties(&self) -> Vec<Property<Self>> {
         self.props
             .iter()
+            .zip(&self.names)
             .zip(CONDITIONS)
-            .map(|(p, condition)| Property {
+            .map(|((p, name), condition)| Property {
                 expectation: p.expectation.clone(),
-                name: p.name,
+                name,
                 condition,
             })
             .collect()
@@ -273,8 +430,28 @@ pub fn path_is_valid(m: &ExplorerModel, encoded: &str) -> bool {
     crate::model::check::replay(&m.inner, encoded.trim_matches('/')).is_some()
 }
 
-/// Serves the Explorer for `m` on `addr`; blocks forever (stateright's `serve`).
+/// Serves the Explorer for `m` on `addr`; blocks forever (stateright's `serve`). Opened on a
+/// path, it also asks its own server to run the check to completion, so the property panel
+/// shows the path's counterexamples without a click.
 pub fn serve(m: ExplorerModel, addr: &str) {
+    if m.is_pinned() {
+        let addr = addr.to_string();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for _ in 0..200 {
+                if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                    let _ = write!(
+                        s,
+                        "POST /.runtocompletion HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let mut sink = Vec::new();
+                    let _ = s.read_to_end(&mut sink);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+    }
     let _ = m.checker().serve(addr);
 }
 
@@ -291,7 +468,7 @@ fn escape(s: &str) -> String {
 /// from the step that sent it, labelled with the request or response; circles for timers,
 /// application choices and losses, labelled in words.
 fn sequence_svg(m: &ExplorerModel, path: Path<SystemView, EosAction>) -> String {
-    let names = &m.names;
+    let names = &m.ctx.names;
     let col = 260u64;
     let row = 34u64;
     let plot = |x: usize, y: usize| (x as u64 * col + 10, y as u64 * row + 30);

@@ -1,71 +1,241 @@
 //! The `kafka-eos` command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
 
 use kafka_eos_model::model::bugs::{KnownBug, ProtocolBug, BUGS, PROTOCOL_BUGS};
 use kafka_eos_model::model::check::{run, CheckOptions};
 use kafka_eos_model::model::scenario::{Protocol, Scenario};
+use kafka_eos_model::model::scenarios::NAMES;
 use kafka_eos_model::{conformance, explore, spawn};
 
-const USAGE: &str = "usage: kafka-eos <command>
+/// Kafka's exactly-once protocol, model-checked: scenarios, known bugs, conformance vectors.
+#[derive(Parser)]
+#[command(name = "kafka-eos", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  replay FILE...   run conformance vectors; one line per vector; exit 1 if any fails or is malformed
-  list             the scenarios and known-bug switches, one line each
-  check SCENARIO [--protocol tv0|tv1-verify|tv2] [--bug NAME]... [--bfs|--dfs] [--threads N]
-                   [--max-states N] [--timeout SECS] [--json]
-                   model-check a scenario; exit 0 iff the run is complete and every verdict is
-                   the expected one (a bug's run expects its counterexamples)
-  explore SCENARIO [--protocol P] [--bug NAME]... [--addr 127.0.0.1:3000] [--path PATH]
-                   serve stateright's Explorer for the scenario and print its URL (blocks until
-                   interrupted); --path opens a path printed by `check` (e.g. 0/2/1/4)
-  spawn SCENARIO [--protocol P] [--bug NAME]... [--loss FRACTION] [--seed N] [--max-secs N]
-                   run the scenario's actors over real UDP sockets on 127.0.0.1 (dropping a
-                   seeded fraction of client messages, default 0.2), then print the logs and
-                   check the safety properties on the outcome; exit 0 iff the workload
-                   finished and every property holds
-  help             print this text";
+#[derive(Subcommand)]
+enum Command {
+    /// Run conformance vectors: one line per vector; exit 1 if any fails or is malformed.
+    Replay {
+        /// Vector files (tests/conformance/*.json).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The scenarios, the known-bug switches and the protocol-level bugs, one line each.
+    List {
+        /// Print one JSON document instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Model-check a scenario; exit 0 iff the run is complete and every verdict is the
+    /// expected one (a bug's run expects its counterexamples; a vacuous "holds" fails unless
+    /// the scenario declares the property irrelevant).
+    Check(CheckArgs),
+    /// Serve stateright's Explorer for a scenario and print its URL (blocks until
+    /// interrupted); --path opens a path printed by `check`.
+    Explore {
+        #[command(flatten)]
+        target: Target,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+        /// A path printed by `check` (e.g. 0/2/1/4), opened at start.
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Run the scenario's actors over real UDP sockets on 127.0.0.1 (dropping a seeded
+    /// fraction of client messages), then print the logs and check the safety properties on
+    /// the outcome; exit 0 iff the workload finished and every property holds.
+    Spawn {
+        #[command(flatten)]
+        target: Target,
+        /// The fraction of client messages dropped, in [0, 1).
+        #[arg(long, default_value_t = 0.2, value_parser = parse_loss)]
+        loss: f64,
+        /// The loss pattern's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_secs: Option<u64>,
+    },
+}
+
+/// A scenario with its protocol and bug switches.
+#[derive(Args)]
+struct Target {
+    /// The scenario (see `kafka-eos list`).
+    #[arg(value_parser = parse_scenario)]
+    scenario: Scenario,
+    /// The protocol generation.
+    #[arg(long, default_value = "tv2", value_parser = parse_protocol)]
+    protocol: Protocol,
+    /// A known-bug switch to turn on (repeatable; see `kafka-eos list`).
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<KnownBug>,
+}
+
+impl Target {
+    fn scenario(&self) -> Scenario {
+        let mut s = self.scenario.clone().with_protocol(self.protocol);
+        for b in &self.bugs {
+            s = s.with_bug(*b);
+        }
+        s
+    }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Breadth-first with this crate's checker (the default): shortest counterexamples,
+    /// relevant states and budget cuts counted.
+    #[arg(long, conflicts_with = "dfs")]
+    bfs: bool,
+    /// Depth-first with stateright's checker: less memory, counterexamples not shortest.
+    #[arg(long)]
+    dfs: bool,
+    /// Checker threads; more than 1 runs stateright's parallel checker.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: u64,
+    /// Stop after about this many generated states (the run is then incomplete).
+    #[arg(long)]
+    max_states: Option<usize>,
+    /// Stop after this many seconds (the run is then incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Levenshtein distance (small inputs).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// " (did you mean X?)" for the closest candidate within a small edit distance.
+fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let best = candidates
+        .into_iter()
+        .map(|c| (distance(input, c), c))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, c)) if d <= 3.max(input.len() / 3) => format!(" (did you mean {c:?}?)"),
+        _ => String::new(),
+    }
+}
+
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    Scenario::named(s).ok_or_else(|| {
+        format!(
+            "unknown scenario{}; the scenarios: {}",
+            suggest(s, NAMES.iter().copied()),
+            NAMES.join(", ")
+        )
+    })
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    s.parse::<Protocol>()
+        .map_err(|e| format!("{e}{}", suggest(s, Protocol::ALL.iter().map(|p| p.name()))))
+}
+
+fn parse_bug(s: &str) -> Result<KnownBug, String> {
+    if let Some(b) = KnownBug::from_name(s) {
+        return Ok(b);
+    }
+    Err(match ProtocolBug::from_id(s) {
+        Some(b) => format!(
+            "{} is a protocol-level bug with no switch: run `kafka-eos check {} --protocol {}`",
+            b.id, b.scenario, b.protocol
+        ),
+        None => format!(
+            "unknown bug{} (see `kafka-eos list`)",
+            suggest(s, BUGS.iter().map(|b| b.name))
+        ),
+    })
+}
+
+fn parse_loss(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("--loss needs a fraction in [0, 1), got {s:?}")),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`kafka-eos list | head -1`) ends the output quietly.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("replay") => replay(&args[1..]),
-        Some("list") => list(),
-        Some("check") => check(&args[1..]),
-        Some("explore") => explore(&args[1..]),
-        Some("spawn") => spawn(&args[1..]),
-        Some("help") | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("kafka-eos: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Replay { files } => replay(&files),
+        Command::List { json } => list(json),
+        Command::Check(args) => check(&args),
+        Command::Explore { target, addr, path } => explore(&target.scenario(), &addr, path),
+        Command::Spawn {
+            target,
+            loss,
+            seed,
+            max_secs,
+        } => {
+            let mut opts = spawn::SpawnOptions {
+                loss,
+                ..spawn::SpawnOptions::default()
+            };
+            if let Some(seed) = seed {
+                opts.seed = seed;
+            }
+            if let Some(s) = max_secs {
+                opts.max_time = Duration::from_secs(s);
+            }
+            spawn(&target.scenario(), &opts)
         }
     }
 }
 
-fn replay(files: &[String]) -> ExitCode {
-    if files.is_empty() {
-        eprintln!("kafka-eos replay: give at least one vector file");
-        return ExitCode::from(2);
-    }
+fn replay(files: &[PathBuf]) -> ExitCode {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        let (id, verdict) = conformance::run_file(&PathBuf::from(file));
-        println!("{id}: {verdict}");
+        let (id, verdict) = conformance::run_file(file);
+        emit(&format!("{id}: {verdict}\n"));
         if verdict.is_pass() {
             passed += 1;
         } else {
             failed += 1;
         }
     }
-    println!("{passed} passed, {failed} failed");
+    emit(&format!("{passed} passed, {failed} failed\n"));
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -73,119 +243,86 @@ fn replay(files: &[String]) -> ExitCode {
     }
 }
 
-fn list() -> ExitCode {
-    println!("scenarios (default protocol tv2; --protocol tv0|tv1-verify|tv2):");
-    for s in Scenario::all() {
-        println!("  {:<22} {}", s.name, s.summary);
+fn list(json: bool) -> ExitCode {
+    if json {
+        let doc = json!({
+            "scenarios": Scenario::all().iter().map(|s| json!({
+                "name": s.name,
+                "protocols": Protocol::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                "summary": s.summary,
+                "declared_irrelevant": s.irrelevant.iter().map(|(p, why)| json!({"property": p, "reason": why})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "bugs": BUGS.iter().map(|b| json!({
+                "name": b.name,
+                "scenario": b.scenario,
+                "protocol": b.protocol.name(),
+                "id": b.id,
+                "summary": b.summary,
+                "breaks": b.breaks,
+            })).collect::<Vec<_>>(),
+            "protocol_bugs": PROTOCOL_BUGS.iter().map(|b| json!({
+                "id": b.id,
+                "scenario": b.scenario,
+                "protocol": b.protocol.name(),
+                "summary": b.summary,
+                "breaks": b.breaks(),
+            })).collect::<Vec<_>>(),
+        });
+        emit(&format!("{doc}\n"));
+        return ExitCode::SUCCESS;
     }
-    println!("bug switches (--bug NAME; each names the property it must break):");
+    let mut t = String::from("scenarios (default protocol tv2; --protocol tv0|tv1-verify|tv2):\n");
+    for s in Scenario::all() {
+        t.push_str(&format!("  {:<22} {}\n", s.name, s.summary));
+        for (p, why) in s.irrelevant {
+            t.push_str(&format!("  {:<22}   declared irrelevant: {p}: {why}\n", ""));
+        }
+    }
+    t.push_str("bug switches (--bug NAME; each names the property it must break):\n");
     for b in BUGS {
-        println!(
-            "  {:<30} {:<8} {} [scenario {}, protocol {}; breaks {}]",
+        t.push_str(&format!(
+            "  {:<30} {:<8} {} [scenario {}, protocol {}; breaks {}]\n",
             b.name,
             b.id,
             b.summary,
             b.scenario,
             b.protocol,
             b.breaks.join(", ")
-        );
+        ));
     }
-    println!("protocol-level bugs (no switch: the old protocol itself; TV2 finds nothing):");
+    t.push_str("protocol-level bugs (no switch: the old protocol itself; TV2 finds nothing):\n");
     for b in PROTOCOL_BUGS {
-        println!(
-            "  {:<8} {} [kafka-eos check {} --protocol {}; breaks {}]",
+        t.push_str(&format!(
+            "  {:<8} {} [kafka-eos check {} --protocol {}; breaks {}]\n",
             b.id,
             b.summary,
             b.scenario,
             b.protocol,
             b.breaks().join(", ")
-        );
+        ));
     }
+    emit(&t);
     ExitCode::SUCCESS
 }
 
-/// The error for a `--bug` value that names no switch; a protocol-level bug gets the command
-/// that shows it.
-fn unknown_bug(name: &str) -> String {
-    match ProtocolBug::from_id(name) {
-        Some(b) => format!(
-            "{} is a protocol-level bug with no switch: run `kafka-eos check {} --protocol {}`",
-            b.id, b.scenario, b.protocol
-        ),
-        None => format!("unknown bug {name:?} (see `kafka-eos list`)"),
-    }
-}
-
-fn check(args: &[String]) -> ExitCode {
-    let Some(name) = args.first() else {
-        eprintln!("kafka-eos check: give a scenario (see `kafka-eos list`)");
-        return ExitCode::from(2);
-    };
-    let Some(mut scenario) = Scenario::named(name) else {
-        eprintln!("kafka-eos check: unknown scenario {name:?} (see `kafka-eos list`)");
-        return ExitCode::from(2);
-    };
-    let mut opts = CheckOptions {
+fn check(args: &CheckArgs) -> ExitCode {
+    let scenario = args.target.scenario();
+    let opts = CheckOptions {
+        dfs: args.dfs,
+        threads: usize::try_from(args.threads).unwrap_or(1),
+        max_states: args.max_states,
+        timeout: args.timeout.map(Duration::from_secs),
         progress: true,
-        ..CheckOptions::default()
     };
-    let mut json = false;
-    let mut it = args.iter().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |what: &str| -> Result<String, ExitCode> {
-            it.next().cloned().ok_or_else(|| {
-                eprintln!("kafka-eos check: {arg} needs {what}");
-                ExitCode::from(2)
-            })
-        };
-        match arg.as_str() {
-            "--protocol" => match value("a protocol").map(|v| v.parse::<Protocol>()) {
-                Ok(Ok(p)) => scenario = scenario.with_protocol(p),
-                Ok(Err(e)) => {
-                    eprintln!("kafka-eos check: {e}");
-                    return ExitCode::from(2);
-                }
-                Err(code) => return code,
-            },
-            "--bug" => match value("a bug name") {
-                Ok(v) => match KnownBug::from_name(&v) {
-                    Some(b) => scenario = scenario.with_bug(b),
-                    None => {
-                        eprintln!("kafka-eos check: {}", unknown_bug(&v));
-                        return ExitCode::from(2);
-                    }
-                },
-                Err(code) => return code,
-            },
-            "--bfs" => opts.dfs = false,
-            "--dfs" => opts.dfs = true,
-            "--json" => json = true,
-            "--threads" | "--max-states" | "--timeout" => {
-                let v = match value("a number") {
-                    Ok(v) => v,
-                    Err(code) => return code,
-                };
-                let Ok(n) = v.parse::<usize>() else {
-                    eprintln!("kafka-eos check: {arg} needs a number, got {v:?}");
-                    return ExitCode::from(2);
-                };
-                match arg.as_str() {
-                    "--threads" => opts.threads = n.max(1),
-                    "--max-states" => opts.max_states = Some(n),
-                    _ => opts.timeout = Some(std::time::Duration::from_secs(n as u64)),
-                }
-            }
-            other => {
-                eprintln!("kafka-eos check: unknown option {other:?}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    if let Err(e) = opts.validate() {
+        eprintln!("kafka-eos check: {e}");
+        return ExitCode::from(2);
     }
     let report = run(&scenario, &opts);
-    if json {
-        println!("{}", report.json());
+    if args.json {
+        emit(&format!("{}\n", report.json()));
     } else {
-        print!("{}", report.text());
+        emit(&report.text());
     }
     if report.ok() {
         ExitCode::SUCCESS
@@ -194,69 +331,8 @@ fn check(args: &[String]) -> ExitCode {
     }
 }
 
-/// Parses `SCENARIO [--protocol P] [--bug NAME]...` plus the command's own options
-/// (`own`: option names that take a value), returning the scenario and those values.
-fn scenario_args(
-    cmd: &str,
-    args: &[String],
-    own: &[&str],
-) -> Result<(Scenario, Vec<(String, String)>), ExitCode> {
-    let Some(name) = args.first() else {
-        eprintln!("kafka-eos {cmd}: give a scenario (see `kafka-eos list`)");
-        return Err(ExitCode::from(2));
-    };
-    let Some(mut scenario) = Scenario::named(name) else {
-        eprintln!("kafka-eos {cmd}: unknown scenario {name:?} (see `kafka-eos list`)");
-        return Err(ExitCode::from(2));
-    };
-    let mut values = Vec::new();
-    let mut it = args.iter().skip(1);
-    while let Some(arg) = it.next() {
-        let known = arg == "--protocol" || arg == "--bug" || own.contains(&arg.as_str());
-        if !known {
-            eprintln!("kafka-eos {cmd}: unknown option {arg:?}\n\n{USAGE}");
-            return Err(ExitCode::from(2));
-        }
-        let Some(v) = it.next() else {
-            eprintln!("kafka-eos {cmd}: {arg} needs a value");
-            return Err(ExitCode::from(2));
-        };
-        match arg.as_str() {
-            "--protocol" => match v.parse::<Protocol>() {
-                Ok(p) => scenario = scenario.with_protocol(p),
-                Err(e) => {
-                    eprintln!("kafka-eos {cmd}: {e}");
-                    return Err(ExitCode::from(2));
-                }
-            },
-            "--bug" => match KnownBug::from_name(v) {
-                Some(b) => scenario = scenario.with_bug(b),
-                None => {
-                    eprintln!("kafka-eos {cmd}: {}", unknown_bug(v));
-                    return Err(ExitCode::from(2));
-                }
-            },
-            _ => values.push((arg.clone(), v.clone())),
-        }
-    }
-    Ok((scenario, values))
-}
-
-fn explore(args: &[String]) -> ExitCode {
-    let (scenario, values) = match scenario_args("explore", args, &["--addr", "--path"]) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let mut addr = "127.0.0.1:3000".to_string();
-    let mut path = None;
-    for (k, v) in values {
-        if k == "--addr" {
-            addr = v;
-        } else {
-            path = Some(v);
-        }
-    }
-    let m = explore::ExplorerModel::new(&scenario);
+fn explore(scenario: &Scenario, addr: &str, path: Option<String>) -> ExitCode {
+    let mut m = explore::ExplorerModel::new(scenario);
     if let Some(p) = &path {
         if !explore::path_is_valid(&m, p) {
             eprintln!(
@@ -265,71 +341,44 @@ fn explore(args: &[String]) -> ExitCode {
             );
             return ExitCode::from(2);
         }
+        m = m.with_path(p);
     }
     // Bind once to report a busy or bad address clearly (stateright's server panics).
-    if let Err(e) = std::net::TcpListener::bind(&addr) {
+    if let Err(e) = std::net::TcpListener::bind(addr) {
         eprintln!("kafka-eos explore: cannot listen on {addr}: {e}");
         return ExitCode::from(2);
     }
-    let bugs: Vec<&str> = scenario.bugs.iter().map(|b| b.info().name).collect();
-    println!(
-        "Explorer for scenario {} (protocol {}, bugs: {}): http://{addr}/",
-        scenario.name,
-        scenario.protocol,
-        if bugs.is_empty() {
-            "none".to_string()
-        } else {
-            bugs.join(", ")
-        }
-    );
+    emit(&format!(
+        "Explorer for {}: http://{addr}/\n",
+        explore::title(scenario)
+    ));
     if let Some(p) = &path {
-        println!("the path {p}: {}", explore::step_url(&addr, p));
+        emit(&format!("the path {p}: {}\n", explore::step_url(addr, p)));
+        let violated = m.violated_on_path();
+        if violated.is_empty() {
+            emit("it violates no property\n");
+        } else {
+            for (name, step) in violated {
+                emit(&format!("it violates {name} from step {step}\n"));
+            }
+        }
     }
-    println!("(Ctrl-C to stop)");
-    explore::serve(m, &addr);
+    emit("(Ctrl-C to stop)\n");
+    explore::serve(m, addr);
     ExitCode::SUCCESS
 }
 
-fn spawn(args: &[String]) -> ExitCode {
-    let (scenario, values) = match scenario_args("spawn", args, &["--loss", "--seed", "--max-secs"])
-    {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let mut opts = spawn::SpawnOptions::default();
-    for (k, v) in values {
-        let bad = || {
-            eprintln!("kafka-eos spawn: {k} needs a number, got {v:?}");
-            ExitCode::from(2)
-        };
-        match k.as_str() {
-            "--loss" => match v.parse::<f64>() {
-                Ok(x) if (0.0..1.0).contains(&x) => opts.loss = x,
-                _ => {
-                    eprintln!("kafka-eos spawn: --loss needs a fraction in [0, 1), got {v:?}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--seed" => match v.parse::<u64>() {
-                Ok(x) => opts.seed = x,
-                Err(_) => return bad(),
-            },
-            _ => match v.parse::<u64>() {
-                Ok(x) if x > 0 => opts.max_time = std::time::Duration::from_secs(x),
-                _ => return bad(),
-            },
-        }
-    }
-    println!(
-        "spawning scenario {} over UDP on 127.0.0.1 (loss {}, seed {}, at most {}s)",
+fn spawn(scenario: &Scenario, opts: &spawn::SpawnOptions) -> ExitCode {
+    emit(&format!(
+        "spawning scenario {} over UDP on 127.0.0.1 (loss {}, seed {}, at most {}s)\n",
         scenario.name,
         opts.loss,
         opts.seed,
         opts.max_time.as_secs()
-    );
-    match spawn::run(&scenario, &opts) {
+    ));
+    match spawn::run(scenario, opts) {
         Ok(report) => {
-            print!("{}", report.text());
+            emit(&report.text());
             if report.ok() {
                 ExitCode::SUCCESS
             } else {

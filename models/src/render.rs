@@ -257,27 +257,7 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
         let reqs: Vec<String> = core
             .outstanding()
             .iter()
-            .map(|(id, o)| match o {
-                Outstanding::Produce(tp, _) => format!("#{id} Produce {tp}"),
-                Outstanding::Txn(TxnRequest::InitProducerId { bump }) => format!(
-                    "#{id} InitProducerId{}",
-                    if *bump { " (epoch bump)" } else { "" }
-                ),
-                Outstanding::Txn(TxnRequest::AddPartitions(ps)) => format!(
-                    "#{id} AddPartitionsToTxn [{}]",
-                    ps.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-                Outstanding::Txn(TxnRequest::EndTxn(r)) => format!(
-                    "#{id} EndTxn {}",
-                    match r {
-                        TransactionResult::Commit => "COMMIT",
-                        TransactionResult::Abort => "ABORT",
-                    }
-                ),
-            })
+            .map(|(id, o)| format!("#{id} {}", outstanding_words(s, o)))
             .collect();
         let _ = writeln!(t, "  outstanding {}", reqs.join(", "));
     }
@@ -297,6 +277,46 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
         let _ = writeln!(t, "  application told: {}", told.join(", "));
     }
     t
+}
+
+/// An outstanding request of a producer in words (`Produce t-0 r1`, `EndTxn COMMIT`, ...).
+pub fn outstanding_words(s: &ProducerActorState, o: &Outstanding) -> String {
+    match o {
+        Outstanding::Produce(tp, batch) => match s.batches.get(batch) {
+            Some(r) => format!("Produce {tp} {}", rec(*r)),
+            None => format!("Produce {tp}"),
+        },
+        Outstanding::Txn(TxnRequest::InitProducerId { bump }) => {
+            format!("InitProducerId{}", if *bump { " (epoch bump)" } else { "" })
+        }
+        Outstanding::Txn(TxnRequest::AddPartitions(ps)) => format!(
+            "AddPartitionsToTxn [{}]",
+            ps.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Outstanding::Txn(TxnRequest::EndTxn(r)) => format!(
+            "EndTxn {}",
+            match r {
+                TransactionResult::Commit => "COMMIT",
+                TransactionResult::Abort => "ABORT",
+            }
+        ),
+    }
+}
+
+/// What request a producer's `RequestTimeout(id)` timer stands for, read from the producer's
+/// state before the timer fires (`None` when it no longer tracks the request).
+pub fn timed_out_request(s: &EosState, producer: Id, request: u64) -> Option<String> {
+    let ActorState::Producer(p) = &**s.actor_states.get(usize::from(producer))? else {
+        return None;
+    };
+    p.core
+        .outstanding()
+        .iter()
+        .find(|(id, _)| **id == request)
+        .map(|(_, o)| outstanding_words(p, o))
 }
 
 /// One actor's state in the protocol's words.

@@ -572,7 +572,7 @@ pub fn run(scenario: &Scenario, opts: &SpawnOptions) -> Result<SpawnReport, Stri
     let m = crate::model::model(scenario);
     let verdicts = ALWAYS
         .iter()
-        .map(|(name, f)| (*name, f(&m, &outcome)))
+        .map(|p| (p.name, (p.condition)(&m, &outcome)))
         .collect();
     Ok(SpawnReport {
         scenario: scenario.clone(),

@@ -113,3 +113,189 @@ fn unexpected_verdict_exits_non_zero() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!out.status.success(), "{text}");
 }
+
+#[test]
+fn list_json_has_the_documented_fields() {
+    let out = bin().args(["list", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scenarios = v["scenarios"].as_array().unwrap();
+    assert_eq!(
+        scenarios.len(),
+        kafka_eos_model::model::scenarios::NAMES.len()
+    );
+    for s in scenarios {
+        assert!(s["name"].is_string(), "{s}");
+        let protocols: Vec<&str> = s["protocols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str())
+            .collect();
+        assert_eq!(protocols, ["tv0", "tv1-verify", "tv2"]);
+    }
+    let bugs = v["bugs"].as_array().unwrap();
+    assert_eq!(bugs.len(), kafka_eos_model::model::bugs::BUGS.len());
+    for b in bugs {
+        for field in ["name", "scenario", "protocol"] {
+            assert!(b[field].is_string(), "{field} in {b}");
+        }
+    }
+}
+
+#[test]
+fn check_json_has_the_documented_fields() {
+    let out = bin()
+        .args(["check", "hanging-txn", "--protocol", "tv0", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["verdict"], "as expected");
+    assert!(v["states"]["unique"].as_u64().unwrap() > 0);
+    assert!(v["states"]["total"].as_u64().unwrap() > 0);
+    assert!(v["seconds"].is_number());
+    let verdicts = [
+        "holds",
+        "vacuous",
+        "counterexample",
+        "example found",
+        "not reached",
+    ];
+    for p in v["properties"].as_array().unwrap() {
+        assert!(p["name"].is_string());
+        let kind = p["kind"].as_str().unwrap();
+        assert!(kind == "always" || kind == "sometimes", "{p}");
+        assert!(verdicts.contains(&p["verdict"].as_str().unwrap()), "{p}");
+        if kind == "always" {
+            assert!(p["relevant_states"].is_u64(), "{p}");
+        }
+        let steps = p["steps"].as_array().unwrap();
+        assert_eq!(p["verdict"] == "counterexample", !steps.is_empty(), "{p}");
+    }
+    let s9 = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "S9 atomicity")
+        .unwrap();
+    assert_eq!(s9["verdict"], "vacuous");
+    assert_eq!(s9["relevant_states"], 0);
+}
+
+#[test]
+fn a_counterexample_prints_its_final_state_what_breaks_and_the_explore_command() {
+    let out = bin()
+        .args([
+            "check",
+            "zombie",
+            "--protocol",
+            "tv0",
+            "--bug",
+            "no-epoch-check",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("cut by max_requests: "), "{text}");
+    assert!(text.contains("(relevant in "), "{text}");
+    assert!(
+        text.contains("  final state:\n    partition-0: HW="),
+        "{text}"
+    );
+    assert!(text.contains("      read_committed returns: "), "{text}");
+    assert!(text.contains("  what breaks:\n    "), "{text}");
+    assert!(
+        text.contains(
+            "  explore: kafka-eos explore zombie --protocol tv0 --bug no-epoch-check --path 0/"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("probe: producer-2 script completed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kafka-eos "));
+    for cmd in ["replay", "list", "check", "explore", "spawn"] {
+        let out = bin().args([cmd, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: kafka-eos"),
+            "{cmd} --help"
+        );
+    }
+}
+
+#[test]
+fn misspellings_get_suggestions() {
+    for (args, want) in [
+        (
+            vec!["check", "transactoins"],
+            "did you mean \"transactions\"",
+        ),
+        (
+            vec!["check", "idempotent", "--bug", "no-sequnce-check"],
+            "did you mean \"no-sequence-check\"",
+        ),
+        (
+            vec!["check", "idempotent", "--protocl", "tv0"],
+            "'--protocol'",
+        ),
+        (vec!["explore", "zomby"], "did you mean \"zombie\""),
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = bin()
+        .arg("list")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}
+
+#[test]
+fn timeout_works_with_one_thread_or_is_refused() {
+    let out = bin()
+        .args(["check", "timeout", "--timeout", "600"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = bin()
+        .args(["check", "transactions", "--timeout", "0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success());
+    assert!(text.contains("complete: false"), "{text}");
+    let out = bin()
+        .args(["check", "timeout", "--dfs", "--timeout", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout needs --threads 2"));
+}

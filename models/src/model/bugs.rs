@@ -56,6 +56,9 @@ pub enum KnownBug {
     LenientTv2MarkerEpoch,
 }
 
+/// Why `skip-add-partitions` leaves most properties untested.
+const SKIP_ADD_REASON: &str = "the coordinator never learns the partitions, so it writes no marker and the first transaction never ends (32 states)";
+
 /// Static description of one known bug.
 pub struct BugInfo {
     /// The switch.
@@ -76,6 +79,9 @@ pub struct BugInfo {
     /// Findings its scenario reports without the bug that the bug turns into other
     /// violations (these then hold).
     pub hides: &'static [&'static str],
+    /// Properties the bug leaves untested in its scenario (vacuous), with the reason: added to
+    /// the scenario's own declarations ([`Scenario::irrelevance`]).
+    pub irrelevant: &'static [(&'static str, &'static str)],
 }
 
 impl KnownBug {
@@ -111,6 +117,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S1, S3],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::SmallDuplicateWindow => &BugInfo {
         bug: KnownBug::SmallDuplicateWindow,
@@ -121,6 +128,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S1],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::ResetSequenceOnAmbiguous => &BugInfo {
         bug: KnownBug::ResetSequenceOnAmbiguous,
@@ -131,6 +139,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S1],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::AllowSequenceGap => &BugInfo {
         bug: KnownBug::AllowSequenceGap,
@@ -142,6 +151,7 @@ impl KnownBug {
         breaks: &[S2, S3, L4],
         // The reordered batch that duplicates without the bug is lost with it.
         hides: &[S1],
+        irrelevant: &[],
             },
             KnownBug::NoEpochCheck => &BugInfo {
         bug: KnownBug::NoEpochCheck,
@@ -152,6 +162,7 @@ impl KnownBug {
         protocol: Protocol::Tv0,
         breaks: &[S5, S14, S15, L2],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::FenceWithoutBump => &BugInfo {
         bug: KnownBug::FenceWithoutBump,
@@ -162,6 +173,7 @@ impl KnownBug {
         protocol: Protocol::Tv0,
         breaks: &[S14, S15],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::TimeoutAbortWithoutBump => &BugInfo {
         bug: KnownBug::TimeoutAbortWithoutBump,
@@ -172,6 +184,7 @@ impl KnownBug {
         protocol: Protocol::Tv0,
         breaks: &[S14, L2],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::AbortAfterCommitTimeout => &BugInfo {
         bug: KnownBug::AbortAfterCommitTimeout,
@@ -182,6 +195,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S10, S11, S15],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::AbortWithoutBumpAfterTimeout => &BugInfo {
         bug: KnownBug::AbortWithoutBumpAfterTimeout,
@@ -192,6 +206,7 @@ impl KnownBug {
         protocol: Protocol::Tv1Verify,
         breaks: &[S10, S11, S15],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::SkipAddPartitions => &BugInfo {
         bug: KnownBug::SkipAddPartitions,
@@ -202,6 +217,16 @@ impl KnownBug {
         protocol: Protocol::Tv0,
         breaks: &[S14, L2],
         hides: &[],
+        irrelevant: &[
+            (L4, SKIP_ADD_REASON),
+            (S1, SKIP_ADD_REASON),
+            (S10, SKIP_ADD_REASON),
+            (S11, SKIP_ADD_REASON),
+            (S15, SKIP_ADD_REASON),
+            (S4, SKIP_ADD_REASON),
+            (S5, SKIP_ADD_REASON),
+            (S9, SKIP_ADD_REASON),
+        ],
             },
             KnownBug::NoCoordinatorEpochCheck => &BugInfo {
         bug: KnownBug::NoCoordinatorEpochCheck,
@@ -212,6 +237,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S17],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::NoResumePrepareOnLoad => &BugInfo {
         bug: KnownBug::NoResumePrepareOnLoad,
@@ -223,6 +249,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[L3],
         hides: &[],
+        irrelevant: &[(S17, "the new coordinator never resumes the markers, so no partition holds markers of two coordinator epochs")],
             },
             KnownBug::NoAbortedFilter => &BugInfo {
         bug: KnownBug::NoAbortedFilter,
@@ -233,6 +260,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S11, S12],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::LsoIgnoresOpenTransactions => &BugInfo {
         bug: KnownBug::LsoIgnoresOpenTransactions,
@@ -243,6 +271,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S11, S12, S13],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::MarkerMatchPidOnly => &BugInfo {
         bug: KnownBug::MarkerMatchPidOnly,
@@ -253,6 +282,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S4, S9, S10, L4],
         hides: &[],
+        irrelevant: &[],
             },
             KnownBug::LenientTv2MarkerEpoch => &BugInfo {
         bug: KnownBug::LenientTv2MarkerEpoch,
@@ -263,6 +293,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[S9, S10, L4],
         hides: &[],
+        irrelevant: &[],
             },
         }
     }
@@ -323,13 +354,13 @@ pub struct ProtocolBug {
 pub const PROTOCOL_BUGS: &[ProtocolBug] = &[
     ProtocolBug {
         id: "M-T1",
-        summary: "KAFKA-12671: a produce landing after the abort marker opens a transaction the coordinator does not know (hanging transaction, stuck LSO)",
+        summary: "KAFKA-12671: a produce landing after the abort marker opens a transaction the coordinator does not know (hanging transaction, stuck LSO: the shortest S14 and L2 counterexamples)",
         scenario: "hanging-txn",
         protocol: Protocol::Tv0,
     },
     ProtocolBug {
         id: "M-T2",
-        summary: "a late produce joins the next transaction at the same epoch (KIP-890 motivation)",
+        summary: "a late epoch-0 produce lands after the abort marker and joins the next transaction, which runs at epoch 1 after the client's KIP-360 bump; its COMMIT marker commits the stray record (the leader keeps the open transaction across the bump; KIP-890 motivation; the S10/S11/S15 counterexamples)",
         scenario: "hanging-txn",
         protocol: Protocol::Tv0,
     },

@@ -1,29 +1,54 @@
-//! Running the checker on a scenario and rendering its result: verdicts per property,
-//! counterexamples as numbered steps in the protocol's words, counts, and whether every
-//! verdict is the one the scenario and its bug switches expect.
+//! Running the checker on a scenario and rendering its result: verdicts per property (with
+//! the number of states where each `always` property was relevant), counterexamples as
+//! numbered steps in the protocol's words with the final state and the records that break
+//! them, the states each budget cut, counts, and whether every verdict is the one the scenario
+//! and its bug switches expect.
+//!
+//! Two engines:
+//!
+//! - **BFS** (the default, one thread): [`bfs`], this crate's own breadth-first search over
+//!   the model's `init_states`/`actions`/`next_state`/`within_boundary` (a fingerprint visited
+//!   set with parent pointers). It keeps the *first* violation of each property, so every
+//!   counterexample is a shortest one, counts the relevant states of each property and the
+//!   states cut by the request budget in the same pass, and honours `--timeout`.
+//! - **stateright** (`--dfs`, or `--threads N` with N > 1): stateright 0.31's own checkers.
+//!   They keep the *last* violating state they visit, so this driver cuts each printed path at
+//!   its first violating state, but the path is not the shortest. They cannot count states per
+//!   predicate: relevance is reported as reached or not (each relevance predicate runs as a
+//!   `sometimes` property), and budget cuts are not counted. `--timeout` needs 2+ threads there.
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use stateright::actor::Id;
-use stateright::{Checker, Expectation, Model};
+use stateright::actor::{ActorModelAction, Id};
+use stateright::{Checker, Expectation, Model, Property};
 
-use super::actors::EosActor;
+use super::actors::{EosActor, Timer};
+use super::properties::{
+    always_property, properties_with_relevance, read_committed, Condition, ALWAYS,
+};
 use super::scenario::{Protocol, Scenario};
-use super::{model, EosModel, EosState};
-use crate::render::render_action;
+use super::{coordinator, model, partitions, producers, EosModel, EosState};
+use crate::render::{
+    coordinator_text, partition_text, producer_text, render_action, timed_out_request,
+};
 
 /// How to run the checker.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
-    /// Depth-first instead of breadth-first (BFS gives shortest counterexamples).
+    /// Depth-first with stateright's checker instead of this crate's BFS.
     pub dfs: bool,
-    /// Checker threads (1 = deterministic counts and paths).
+    /// Checker threads: 1 runs this crate's BFS (or stateright's DFS with `dfs`); more run
+    /// stateright's parallel checkers.
     pub threads: usize,
     /// Stop after about this many generated states (the run is then incomplete).
     pub max_states: Option<usize>,
-    /// Stop after this long (honoured with 2+ threads only; the run is then incomplete).
+    /// Stop after this long (the run is then incomplete). Not available for stateright's
+    /// checkers with one thread: [`CheckOptions::validate`] refuses it.
     pub timeout: Option<Duration>,
     /// Print progress lines to stderr every second.
     pub progress: bool,
@@ -41,11 +66,32 @@ impl Default for CheckOptions {
     }
 }
 
+impl CheckOptions {
+    /// Whether this crate's BFS runs (one thread, breadth-first).
+    pub fn own_bfs(&self) -> bool {
+        !self.dfs && self.threads <= 1
+    }
+
+    /// Refuses combinations that cannot do what they say.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.timeout.is_some() && self.dfs && self.threads <= 1 {
+            return Err(
+                "--timeout needs --threads 2 or more with --dfs (stateright's one-thread DFS never checks the clock); the default BFS honours it with one thread"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The verdict on one property.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// `always`: no counterexample in a complete run.
+    /// `always`: no counterexample in a complete run, and relevant somewhere.
     Holds,
+    /// `always`: no counterexample in a complete run, but relevant in no state: the property
+    /// was never put to the test.
+    Vacuous,
     /// `always`: a counterexample.
     Counterexample,
     /// `sometimes`: an example.
@@ -61,10 +107,23 @@ impl Outcome {
     pub fn word(&self) -> &'static str {
         match self {
             Outcome::Holds => "holds",
+            Outcome::Vacuous => "VACUOUS",
             Outcome::Counterexample => "counterexample",
             Outcome::ExampleFound => "example found",
             Outcome::NotReached => "NOT reached",
             Outcome::Unknown => "unknown (run cut short)",
+        }
+    }
+
+    /// The word in `--json` output.
+    pub fn json_word(&self) -> &'static str {
+        match self {
+            Outcome::Holds => "holds",
+            Outcome::Vacuous => "vacuous",
+            Outcome::Counterexample => "counterexample",
+            Outcome::ExampleFound => "example found",
+            Outcome::NotReached => "not reached",
+            Outcome::Unknown => "unknown",
         }
     }
 }
@@ -82,10 +141,45 @@ pub struct PropertyResult {
     pub as_expected: bool,
     /// What was expected, in words.
     pub expected: &'static str,
-    /// The discovery's steps, rendered.
+    /// `always`: the number of states where the property was relevant (BFS only).
+    pub relevant_states: Option<usize>,
+    /// `always`: whether some state was relevant (every engine).
+    pub relevance_reached: Option<bool>,
+    /// The scenario's reason for declaring the property irrelevant, if it does.
+    pub irrelevant: Option<&'static str>,
+    /// The discovery's steps, rendered (with what each timed-out request was).
     pub steps: Vec<String>,
     /// The discovery's action-index path (Explorer's `#/steps/...`).
     pub encoded: Option<String>,
+    /// The counterexample's number in [`Report::counterexamples`] (identical traces share one).
+    pub trace: Option<usize>,
+}
+
+/// One counterexample trace, shared by every property it breaks.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    /// The properties broken at its last state (first violation for each).
+    pub properties: Vec<&'static str>,
+    /// The action-index path.
+    pub encoded: String,
+    /// The steps, rendered.
+    pub steps: Vec<String>,
+    /// The final state: partition logs, HW/LSO, what read_committed returns, the coordinator
+    /// and what the applications were told.
+    pub final_state: String,
+    /// Per property, the records that break it (best effort).
+    pub breaks: Vec<(&'static str, Vec<String>)>,
+    /// The command that opens the path in the Explorer.
+    pub explore: String,
+}
+
+/// The states the request budget cut (successors outside `within_boundary`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BudgetCuts {
+    /// Distinct states cut.
+    pub unique: usize,
+    /// Transitions into a cut state.
+    pub transitions: usize,
 }
 
 /// A checker run's result.
@@ -105,6 +199,10 @@ pub struct Report {
     pub elapsed: Duration,
     /// Per property, sorted by name.
     pub properties: Vec<PropertyResult>,
+    /// The distinct counterexample traces, in the order of the properties naming them.
+    pub counterexamples: Vec<Counterexample>,
+    /// The states cut by the request budget (BFS only).
+    pub cuts: Option<BudgetCuts>,
     /// Checker strategy.
     pub strategy: &'static str,
     /// Threads.
@@ -117,63 +215,139 @@ impl Report {
         self.complete && self.properties.iter().all(|p| p.as_expected)
     }
 
+    /// `as expected`, `UNEXPECTED` or `INCOMPLETE`.
+    pub fn verdict(&self) -> &'static str {
+        if self.ok() {
+            "as expected"
+        } else if !self.complete {
+            "INCOMPLETE"
+        } else {
+            "UNEXPECTED"
+        }
+    }
+
+    /// What the engine guarantees, in one line.
+    pub fn guarantees(&self) -> &'static str {
+        if self.strategy == "bfs" && self.threads == 1 {
+            "shortest counterexample per property; relevant states and budget cuts counted"
+        } else {
+            "counterexamples cut at their first violation but not shortest; relevance reached or not; budget cuts not counted"
+        }
+    }
+
     /// The deterministic summary (no timings): what snapshots record.
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let s = &self.scenario;
         let bugs: Vec<&str> = s.bugs.iter().map(|b| b.info().name).collect();
-        out.push_str(&format!("scenario: {}\n", s.name));
-        out.push_str(&format!("protocol: {}\n", s.protocol));
-        out.push_str(&format!(
-            "bugs: {}\n",
+        let _ = writeln!(out, "scenario: {}", s.name);
+        let _ = writeln!(out, "protocol: {}", s.protocol);
+        let _ = writeln!(
+            out,
+            "bugs: {}",
             if bugs.is_empty() {
                 "none".to_string()
             } else {
                 bugs.join(", ")
             }
-        ));
-        out.push_str(&format!("bounds: {}\n", s.bounds()));
-        out.push_str(&format!(
-            "checker: {} threads={}\n",
-            self.strategy, self.threads
-        ));
-        out.push_str(&format!("complete: {}\n", self.complete));
-        out.push_str(&format!(
-            "states: unique={} total={}\n",
+        );
+        let _ = writeln!(out, "bounds: {}", s.bounds());
+        let budgets: Vec<String> = (0..s.producers.len())
+            .map(|i| {
+                format!(
+                    "producer-{} {} = script {} + timeouts {} + retries {}",
+                    i + 1,
+                    s.request_budget(i),
+                    s.min_requests(i),
+                    s.request_timeouts,
+                    s.retries_of(i)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "request budget: {}", budgets.join("; "));
+        let _ = writeln!(
+            out,
+            "checker: {} threads={} ({})",
+            self.strategy,
+            self.threads,
+            self.guarantees()
+        );
+        let _ = writeln!(out, "complete: {}", self.complete);
+        let _ = writeln!(
+            out,
+            "states: unique={} total={}",
             self.unique_states, self.total_states
-        ));
-        for p in &self.properties {
-            out.push_str(&format!(
-                "{}: {}{}\n",
-                p.name,
-                p.outcome.word(),
-                if p.as_expected {
-                    String::new()
-                } else {
-                    format!("  (UNEXPECTED: expected {})", p.expected)
-                }
-            ));
-            if p.outcome == Outcome::Counterexample
-                || (p.outcome == Outcome::ExampleFound && !p.steps.is_empty() && p.always)
-            {
-                for (i, step) in p.steps.iter().enumerate() {
-                    out.push_str(&format!("  {}. {}\n", i + 1, step));
-                }
-                if let Some(e) = &p.encoded {
-                    out.push_str(&format!("  path: {e}\n"));
-                }
+        );
+        match &self.cuts {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "cut by max_requests: {} states ({} transitions)",
+                    c.unique, c.transitions
+                );
+            }
+            None => {
+                let _ = writeln!(out, "cut by max_requests: not counted by this checker");
             }
         }
-        out.push_str(&format!(
-            "verdict: {}\n",
-            if self.ok() {
-                "as expected"
-            } else if !self.complete {
-                "INCOMPLETE"
-            } else {
-                "UNEXPECTED"
+        for p in &self.properties {
+            let mut line = format!("{}: {}", p.name, p.outcome.word());
+            if p.always {
+                match (p.relevant_states, p.relevance_reached) {
+                    (Some(n), _) => {
+                        let _ = write!(line, " (relevant in {n} states)");
+                    }
+                    (None, Some(r)) => {
+                        let _ = write!(
+                            line,
+                            " (relevance {})",
+                            if r { "reached" } else { "not reached" }
+                        );
+                    }
+                    _ => {}
+                }
             }
-        ));
+            if let Some(t) = p.trace {
+                let _ = write!(line, " [counterexample {}, {} steps]", t + 1, p.steps.len());
+            }
+            if let Some(why) = p.irrelevant {
+                if matches!(p.outcome, Outcome::Vacuous | Outcome::NotReached) {
+                    let _ = write!(line, " [declared irrelevant: {why}]");
+                }
+            }
+            if !p.as_expected {
+                let _ = write!(line, "  (UNEXPECTED: expected {})", p.expected);
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        for (i, c) in self.counterexamples.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "counterexample {} ({} steps): {}",
+                i + 1,
+                c.steps.len(),
+                c.properties.join(", ")
+            );
+            for (n, step) in c.steps.iter().enumerate() {
+                let _ = writeln!(out, "  {}. {}", n + 1, step);
+            }
+            let _ = writeln!(out, "  final state:");
+            for l in c.final_state.lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+            let _ = writeln!(out, "  what breaks:");
+            for (name, lines) in &c.breaks {
+                if lines.is_empty() {
+                    let _ = writeln!(out, "    {name}: (see the final state)");
+                }
+                for l in lines {
+                    let _ = writeln!(out, "    {name}: {l}");
+                }
+            }
+            let _ = writeln!(out, "  path: {}", c.encoded);
+            let _ = writeln!(out, "  explore: {}", c.explore);
+        }
+        let _ = writeln!(out, "verdict: {}", self.verdict());
         out
     }
 
@@ -202,137 +376,592 @@ impl Report {
             "protocol": s.protocol.name(),
             "bugs": s.bugs.iter().map(|b| b.info().name).collect::<Vec<_>>(),
             "bounds": s.bounds(),
+            "request_budgets": s.request_budgets(),
             "checker": self.strategy,
             "threads": self.threads,
+            "guarantees": self.guarantees(),
             "complete": self.complete,
+            "verdict": self.verdict().to_lowercase(),
+            "ok": self.ok(),
+            "states": {"unique": self.unique_states, "total": self.total_states},
             "unique_states": self.unique_states,
             "total_states": self.total_states,
             "max_depth": self.max_depth,
+            "cut_by_max_requests": self.cuts.as_ref().map(|c| json!({"unique": c.unique, "transitions": c.transitions})),
             "seconds": self.elapsed.as_secs_f64(),
-            "ok": self.ok(),
             "properties": self.properties.iter().map(|p| json!({
                 "name": p.name,
-                "expectation": if p.always { "always" } else { "sometimes" },
-                "verdict": p.outcome.word(),
+                "kind": if p.always { "always" } else { "sometimes" },
+                "verdict": p.outcome.json_word(),
+                "relevant_states": p.relevant_states,
+                "relevance_reached": p.relevance_reached,
+                "declared_irrelevant": p.irrelevant,
+                "steps": if p.outcome == Outcome::Counterexample { p.steps.clone() } else { Vec::new() },
+                "path": p.encoded,
                 "expected": p.expected,
                 "as_expected": p.as_expected,
-                "steps": p.steps,
-                "path": p.encoded,
+            })).collect::<Vec<_>>(),
+            "counterexamples": self.counterexamples.iter().map(|c| json!({
+                "properties": c.properties,
+                "steps": c.steps,
+                "path": c.encoded,
+                "final_state": c.final_state,
+                "breaks": c.breaks.iter().map(|(n, l)| json!({"property": n, "records": l})).collect::<Vec<_>>(),
+                "explore": c.explore,
             })).collect::<Vec<_>>(),
         })
     }
 }
 
-/// Runs the checker on `scenario`.
-pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
-    let m = model(scenario);
-    let expected_broken = scenario.expected_broken();
-    let probes_expected = scenario.protocol == Protocol::Tv2 && scenario.bugs.is_empty();
-    let mut builder = m.clone().checker().threads(opts.threads.max(1));
-    if let Some(n) = opts.max_states {
-        builder = builder.target_state_count(n);
+// ------------------------------------------------------------------ the BFS
+
+/// A state's fingerprint: the same 64-bit hash as stateright's (`ahash` with stateright's
+/// fixed seeds; stateright's own function is private).
+pub fn fingerprint(s: &EosState) -> u64 {
+    ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
+        .hash_one(s)
+}
+
+/// A hasher for keys that already are hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
     }
-    if let Some(t) = opts.timeout {
-        builder = builder.timeout(t);
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type FpMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+type FpSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
+/// Where a state was first reached from: its parent's fingerprint and the action index, or
+/// (for an initial state) no parent and the init index.
+#[derive(Clone, Copy)]
+struct Parent {
+    parent: Option<u64>,
+    index: u32,
+}
+
+/// What [`bfs`] found.
+pub struct BfsResult {
+    /// Per property of [`Model::properties`] (same order): the action-index path to its first
+    /// discovery (init index first).
+    pub first: Vec<Option<Vec<usize>>>,
+    /// Per property: states where its relevance predicate held (`always` properties with one).
+    pub relevant: Vec<Option<usize>>,
+    /// Distinct states.
+    pub unique: usize,
+    /// Generated states, counted as stateright counts them (initial states plus every
+    /// successor within the boundary, duplicates included).
+    pub total: usize,
+    /// Deepest state expanded (initial states are at depth 1).
+    pub max_depth: usize,
+    /// The request budget's cuts.
+    pub cuts: BudgetCuts,
+    /// No limit stopped the search.
+    pub complete: bool,
+}
+
+/// Breadth-first search over `m` from its initial states: evaluates every property of
+/// `m.properties()` in every state, records the first (so shortest) discovery of each, counts
+/// the states where each `always` property's relevance predicate holds, and the states the
+/// boundary cuts. Stops early (incomplete) at `max_states` generated states or `timeout`.
+pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
+    let props = m.properties();
+    let relevance: Vec<Option<Condition>> = props
+        .iter()
+        .map(|p| {
+            if p.expectation == Expectation::Always {
+                always_property(p.name).map(|a| a.relevant)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut first_fp: Vec<Option<u64>> = vec![None; props.len()];
+    let mut relevant: Vec<Option<usize>> = relevance.iter().map(|r| r.map(|_| 0)).collect();
+    let mut parents: FpMap<Parent> = FpMap::default();
+    let mut cut_set: FpSet = FpSet::default();
+    let mut cuts = BudgetCuts::default();
+    let mut queue: VecDeque<(EosState, u64, usize)> = VecDeque::new();
+    let mut total = 0usize;
+    for (i, s) in m.init_states().into_iter().enumerate() {
+        if !m.within_boundary(&s) {
+            continue;
+        }
+        total += 1;
+        let fp = fingerprint(&s);
+        if parents.contains_key(&fp) {
+            continue;
+        }
+        parents.insert(
+            fp,
+            Parent {
+                parent: None,
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+            },
+        );
+        queue.push_back((s, fp, 1));
     }
     let start = Instant::now();
-    let mut checker: Box<dyn Checker<EosModel>> = if opts.dfs {
-        Box::new(builder.spawn_dfs())
-    } else {
-        Box::new(builder.spawn_bfs())
-    };
-    if opts.progress {
-        let mut last = 0usize;
-        let mut err = std::io::stderr();
-        let mut tick = Instant::now();
-        while !checker.is_done() {
-            std::thread::sleep(Duration::from_millis(20));
-            if tick.elapsed() < Duration::from_secs(1) {
+    let mut tick = Instant::now();
+    let mut max_depth = 0;
+    let mut complete = true;
+    let mut actions = Vec::new();
+    let mut visited = 0usize;
+    while let Some((state, fp, depth)) = queue.pop_front() {
+        max_depth = max_depth.max(depth);
+        visited += 1;
+        for (i, p) in props.iter().enumerate() {
+            let discovered = match p.expectation {
+                Expectation::Always => !(p.condition)(m, &state),
+                Expectation::Sometimes => (p.condition)(m, &state),
+                Expectation::Eventually => false,
+            };
+            if discovered && first_fp[i].is_none() {
+                first_fp[i] = Some(fp);
+            }
+            if let (Some(r), Some(count)) = (relevance[i], relevant[i].as_mut()) {
+                if r(m, &state) {
+                    *count += 1;
+                }
+            }
+        }
+        m.actions(&state, &mut actions);
+        for (index, action) in actions.drain(..).enumerate() {
+            let Some(next) = m.next_state(&state, action) else {
+                continue;
+            };
+            let next_fp = fingerprint(&next);
+            if !m.within_boundary(&next) {
+                cuts.transitions += 1;
+                cut_set.insert(next_fp);
                 continue;
             }
-            tick = Instant::now();
-            let unique = checker.unique_state_count();
-            let _ = writeln!(
-                err,
-                "checking {}: states={} unique={} depth={} rate={}/s",
-                scenario.name,
-                checker.state_count(),
-                unique,
-                checker.max_depth(),
-                unique.saturating_sub(last)
-            );
-            last = unique;
+            total += 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {
+                e.insert(Parent {
+                    parent: Some(fp),
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                });
+                queue.push_back((next, next_fp, depth + 1));
+            }
+        }
+        if opts.max_states.is_some_and(|n| total >= n) {
+            complete = false;
+            break;
+        }
+        if visited.is_multiple_of(256) {
+            if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
+                complete = false;
+                break;
+            }
+            if opts.progress && tick.elapsed() >= Duration::from_secs(1) {
+                tick = Instant::now();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "checking {}: states={} unique={} depth={} queue={}",
+                    m.cfg.scenario.name,
+                    total,
+                    parents.len(),
+                    depth,
+                    queue.len()
+                );
+            }
         }
     }
-    for h in checker.handles() {
-        if h.join().is_err() {
-            eprintln!("a checker thread panicked");
+    cuts.unique = cut_set.len();
+    let path_to = |fp: u64| -> Vec<usize> {
+        let mut rev = Vec::new();
+        let mut at = Some(fp);
+        while let Some(f) = at {
+            let Some(p) = parents.get(&f) else { break };
+            rev.push(p.index as usize);
+            at = p.parent;
         }
+        rev.reverse();
+        rev
+    };
+    BfsResult {
+        first: first_fp.iter().map(|f| f.map(path_to)).collect(),
+        relevant,
+        unique: parents.len(),
+        total,
+        max_depth,
+        cuts,
+        complete,
+    }
+}
+
+// ------------------------------------------------------------------ running
+
+/// The model's action type.
+pub type EosAction = ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>;
+
+/// The states and actions along an action-index path (init index first): `(state before,
+/// action)` per step, and the final state.
+pub fn walk(m: &EosModel, path: &[usize]) -> Option<(Vec<(EosState, EosAction)>, EosState)> {
+    let (init, rest) = path.split_first()?;
+    let mut state = m.init_states().into_iter().nth(*init)?;
+    let mut steps = Vec::new();
+    for i in rest {
+        let mut actions = Vec::new();
+        m.actions(&state, &mut actions);
+        let a = actions.into_iter().nth(*i)?;
+        let next = m.next_state(&state, a.clone())?;
+        steps.push((state, a));
+        state = next;
+    }
+    Some((steps, state))
+}
+
+/// One step in words; a request timeout also says what the request was.
+fn step_words(m: &EosModel, before: &EosState, a: &EosAction) -> String {
+    let mut text = render_action(m, a);
+    if let ActorModelAction::Timeout(id, Timer::RequestTimeout(r)) = a {
+        if let Some(what) = timed_out_request(before, *id, *r) {
+            let _ = write!(text, " [#{r} was {what}]");
+        }
+    }
+    text
+}
+
+/// The final state of a counterexample: partitions (log with offsets, HW, LSO, producer
+/// table), what a read_committed consumer returns from each, the coordinator, and the
+/// producers (what their applications were told).
+pub fn final_state_text(m: &EosModel, s: &EosState) -> String {
+    let mut t = String::new();
+    let names: Vec<String> = m
+        .actors
+        .iter()
+        .map(stateright::actor::Actor::name)
+        .collect();
+    let np = producers(s).len();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let name = names.get(np + i).cloned().unwrap_or_default();
+        t.push_str(&partition_text(&name, p));
+        let rc: Vec<String> = read_committed(&p.core)
+            .iter()
+            .map(|(o, r)| format!("r{r}@{o}"))
+            .collect();
+        let _ = writeln!(
+            t,
+            "  read_committed returns: {}",
+            if rc.is_empty() {
+                "nothing".to_string()
+            } else {
+                rc.join(" ")
+            }
+        );
+    }
+    if let Some(c) = coordinator(s) {
+        t.push_str(&coordinator_text("coordinator", c));
+    }
+    for (i, p) in producers(s).iter().enumerate() {
+        t.push_str(&producer_text(&format!("producer-{}", i + 1), p));
+    }
+    t
+}
+
+/// The command that opens `encoded` in the Explorer for `scenario`.
+pub fn explore_command(scenario: &Scenario, encoded: &str) -> String {
+    let mut c = format!(
+        "kafka-eos explore {} --protocol {}",
+        scenario.name, scenario.protocol
+    );
+    for b in &scenario.bugs {
+        let _ = write!(c, " --bug {}", b.info().name);
+    }
+    let _ = write!(c, " --path {encoded}");
+    c
+}
+
+fn encode(path: &[usize]) -> String {
+    path.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Cuts `path` at the first state where `always` property `condition` fails (for
+/// stateright's checkers, which keep the last violating state they visit).
+fn cut_at_first_violation(
+    m: &EosModel,
+    path: Vec<usize>,
+    condition: fn(&EosModel, &EosState) -> bool,
+) -> Vec<usize> {
+    for len in 1..=path.len() {
+        if let Some((_, s)) = walk(m, &path[..len]) {
+            if !condition(m, &s) {
+                return path[..len].to_vec();
+            }
+        }
+    }
+    path
+}
+
+/// Runs the checker on `scenario`.
+pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
+    let start = Instant::now();
+    let mut m = model(scenario);
+    let props: Vec<Property<EosModel>>;
+    let found: Vec<Option<Vec<usize>>>;
+    let relevant_states: Vec<Option<usize>>;
+    let relevance_reached: Vec<Option<bool>>;
+    let (unique, total, max_depth, complete, cuts);
+    if opts.own_bfs() {
+        props = m.properties();
+        let r = bfs(&m, opts);
+        found = r.first;
+        relevance_reached = r.relevant.iter().map(|c| c.map(|n| n > 0)).collect();
+        relevant_states = r.relevant;
+        unique = r.unique;
+        total = r.total;
+        max_depth = r.max_depth;
+        complete = r.complete;
+        cuts = Some(r.cuts);
+    } else {
+        m.properties = properties_with_relevance(scenario);
+        let all = m.properties();
+        let mut builder = m.clone().checker().threads(opts.threads.max(1));
+        if let Some(n) = opts.max_states {
+            builder = builder.target_state_count(n);
+        }
+        if let Some(t) = opts.timeout {
+            builder = builder.timeout(t);
+        }
+        let mut checker: Box<dyn Checker<EosModel>> = if opts.dfs {
+            Box::new(builder.spawn_dfs())
+        } else {
+            Box::new(builder.spawn_bfs())
+        };
+        if opts.progress {
+            let mut tick = Instant::now();
+            while !checker.is_done() {
+                std::thread::sleep(Duration::from_millis(20));
+                if tick.elapsed() < Duration::from_secs(1) {
+                    continue;
+                }
+                tick = Instant::now();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "checking {}: states={} unique={} depth={}",
+                    scenario.name,
+                    checker.state_count(),
+                    checker.unique_state_count(),
+                    checker.max_depth(),
+                );
+            }
+        }
+        for h in checker.handles() {
+            if h.join().is_err() {
+                eprintln!("a checker thread panicked");
+            }
+        }
+        total = checker.state_count();
+        let elapsed = start.elapsed();
+        complete = !(opts.max_states.is_some_and(|n| total >= n)
+            || opts
+                .timeout
+                .is_some_and(|t| elapsed >= t && opts.threads > 1));
+        let discoveries = checker.discoveries();
+        let n = properties_of_len(scenario);
+        props = all.iter().take(n).cloned().collect();
+        found = props
+            .iter()
+            .map(|p| {
+                discoveries.get(p.name).map(|path| {
+                    let mut indices = Vec::new();
+                    // stateright's encoding: init index, then action indices.
+                    for part in path.encode(&m).split('/') {
+                        if let Ok(i) = part.parse() {
+                            indices.push(i);
+                        }
+                    }
+                    if p.expectation == Expectation::Always {
+                        cut_at_first_violation(&m, indices, p.condition)
+                    } else {
+                        indices
+                    }
+                })
+            })
+            .collect();
+        relevance_reached = props
+            .iter()
+            .map(|p| {
+                always_property(p.name)
+                    .filter(|_| p.expectation == Expectation::Always)
+                    .map(|a| discoveries.contains_key(a.relevance_probe))
+            })
+            .collect();
+        relevant_states = vec![None; props.len()];
+        unique = checker.unique_state_count();
+        max_depth = checker.max_depth();
+        cuts = None;
     }
     let elapsed = start.elapsed();
-    let total = checker.state_count();
-    let truncated = opts.max_states.is_some_and(|n| total >= n)
-        || opts
-            .timeout
-            .is_some_and(|t| elapsed >= t && opts.threads > 1);
-    let complete = !truncated;
-    let discoveries = checker.discoveries();
-    let mut properties: Vec<PropertyResult> = m
-        .properties()
-        .into_iter()
-        .map(|p| {
-            let always = p.expectation == Expectation::Always;
-            let found = discoveries.get(p.name);
-            let outcome = match (always, found.is_some(), complete) {
-                (true, true, _) => Outcome::Counterexample,
-                (false, true, _) => Outcome::ExampleFound,
-                (_, false, false) => Outcome::Unknown,
-                (true, false, true) => Outcome::Holds,
-                (false, false, true) => Outcome::NotReached,
-            };
-            let (as_expected, expected) = if always {
-                if expected_broken.contains(&p.name) {
-                    (outcome == Outcome::Counterexample, "counterexample")
-                } else {
-                    (outcome == Outcome::Holds, "holds")
-                }
-            } else if probes_expected {
-                (outcome == Outcome::ExampleFound, "example found")
+    verdicts(
+        &m,
+        scenario,
+        opts,
+        Run {
+            props,
+            found,
+            relevant_states,
+            relevance_reached,
+            unique,
+            total,
+            max_depth,
+            complete,
+            cuts,
+            elapsed,
+        },
+    )
+}
+
+fn properties_of_len(scenario: &Scenario) -> usize {
+    super::properties::properties_of(scenario).len()
+}
+
+/// What an engine returned.
+struct Run {
+    props: Vec<Property<EosModel>>,
+    found: Vec<Option<Vec<usize>>>,
+    relevant_states: Vec<Option<usize>>,
+    relevance_reached: Vec<Option<bool>>,
+    unique: usize,
+    total: usize,
+    max_depth: usize,
+    complete: bool,
+    cuts: Option<BudgetCuts>,
+    elapsed: Duration,
+}
+
+fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> Report {
+    let expected_broken = scenario.expected_broken();
+    let no_bug = scenario.bugs.is_empty();
+    let probes_expected = scenario.protocol == Protocol::Tv2 && no_bug;
+    let completion: Vec<&str> = (0..scenario.producers.len())
+        .filter_map(super::properties::completion_probe)
+        .map(|(n, _)| n)
+        .collect();
+    let complete = r.complete;
+    let mut properties = Vec::new();
+    for (i, p) in r.props.iter().enumerate() {
+        let always = p.expectation == Expectation::Always;
+        let path = r.found.get(i).cloned().flatten();
+        let reached = r.relevance_reached.get(i).copied().flatten();
+        let irrelevant = scenario.irrelevance(p.name);
+        let outcome = match (always, path.is_some(), complete) {
+            (true, true, _) => Outcome::Counterexample,
+            (false, true, _) => Outcome::ExampleFound,
+            (_, false, false) => Outcome::Unknown,
+            (true, false, true) if reached == Some(false) => Outcome::Vacuous,
+            (true, false, true) => Outcome::Holds,
+            (false, false, true) => Outcome::NotReached,
+        };
+        let (as_expected, expected) = if always {
+            if expected_broken.contains(&p.name) {
+                (outcome == Outcome::Counterexample, "counterexample")
+            } else if irrelevant.is_some() {
+                (
+                    matches!(outcome, Outcome::Holds | Outcome::Vacuous),
+                    "holds (maybe vacuously: declared irrelevant)",
+                )
             } else {
-                (outcome != Outcome::Unknown, "any (informational)")
-            };
-            let (steps, encoded) = match found {
-                Some(path) => {
-                    let steps = path
-                        .clone()
-                        .into_actions()
-                        .iter()
-                        .map(|a| render_action(&m, a))
-                        .collect();
-                    (steps, Some(path.encode(&m)))
-                }
-                None => (Vec::new(), None),
-            };
+                (outcome == Outcome::Holds, "holds (non-vacuously)")
+            }
+        } else if (completion.contains(&p.name) && no_bug && irrelevant.is_none())
+            || (probes_expected && !completion.contains(&p.name))
+        {
+            (outcome == Outcome::ExampleFound, "example found")
+        } else {
+            (outcome != Outcome::Unknown, "any (informational)")
+        };
+        let (steps, encoded) = match (&path, always) {
+            (Some(path), true) => {
+                let steps = walk(m, path)
+                    .map(|(steps, _)| {
+                        steps
+                            .iter()
+                            .map(|(before, a)| step_words(m, before, a))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (steps, Some(encode(path)))
+            }
+            (Some(path), false) => (Vec::new(), Some(encode(path))),
+            (None, _) => (Vec::new(), None),
+        };
+        properties.push((
+            path,
             PropertyResult {
                 name: p.name,
                 always,
                 outcome,
                 as_expected,
                 expected,
+                relevant_states: r.relevant_states.get(i).copied().flatten(),
+                relevance_reached: if always { reached } else { None },
+                irrelevant,
                 steps,
                 encoded,
-            }
-        })
-        .collect();
-    properties.sort_by(|a, b| a.name.cmp(b.name));
+                trace: None,
+            },
+        ));
+    }
+    properties.sort_by(|a, b| a.1.name.cmp(b.1.name));
+    // One counterexample per distinct path, naming every property it breaks first.
+    let mut traces: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
+    let mut counterexamples: Vec<Counterexample> = Vec::new();
+    for (path, p) in properties.iter_mut() {
+        let (Some(path), true) = (path.as_ref(), p.always) else {
+            continue;
+        };
+        let n = *traces.entry(path.clone()).or_insert_with(|| {
+            let final_state = walk(m, path).map(|(_, s)| s);
+            let encoded = encode(path);
+            counterexamples.push(Counterexample {
+                properties: Vec::new(),
+                explore: explore_command(scenario, &encoded),
+                encoded,
+                steps: p.steps.clone(),
+                final_state: final_state
+                    .as_ref()
+                    .map(|s| final_state_text(m, s))
+                    .unwrap_or_default(),
+                breaks: Vec::new(),
+            });
+            counterexamples.len() - 1
+        });
+        p.trace = Some(n);
+        if let Some(c) = counterexamples.get_mut(n) {
+            c.properties.push(p.name);
+            let witness = walk(m, path)
+                .and_then(|(_, s)| always_property(p.name).map(|a| (a.witness)(m, &s)))
+                .unwrap_or_default();
+            c.breaks.push((p.name, witness));
+        }
+    }
     Report {
         scenario: scenario.clone(),
         complete,
-        unique_states: checker.unique_state_count(),
-        total_states: total,
-        max_depth: checker.max_depth(),
-        elapsed,
-        properties,
+        unique_states: r.unique,
+        total_states: r.total,
+        max_depth: r.max_depth,
+        elapsed: r.elapsed,
+        properties: properties.into_iter().map(|(_, p)| p).collect(),
+        counterexamples,
+        cuts: r.cuts,
         strategy: if opts.dfs { "dfs" } else { "bfs" },
         threads: opts.threads.max(1),
     }
@@ -340,20 +969,19 @@ pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
 
 /// The global state reached by replaying an encoded path (for tests and debugging).
 pub fn replay(m: &EosModel, encoded: &str) -> Option<EosState> {
-    let mut parts = encoded.split('/');
-    let init: usize = parts.next()?.parse().ok()?;
-    let mut state = m.init_states().into_iter().nth(init)?;
-    for p in parts {
-        let i: usize = p.parse().ok()?;
-        let mut actions = Vec::new();
-        m.actions(&state, &mut actions);
-        let a = actions.into_iter().nth(i)?;
-        state = m.next_state(&state, a)?;
-    }
-    Some(state)
+    let path: Vec<usize> = encoded
+        .split('/')
+        .map(|p| p.parse().ok())
+        .collect::<Option<Vec<usize>>>()?;
+    walk(m, &path).map(|(_, s)| s)
 }
 
 /// Whether `actor` is a producer of the model (used by tests of the wrapper).
 pub fn is_producer(m: &EosModel, id: Id) -> bool {
     matches!(m.actors.get(usize::from(id)), Some(EosActor::Producer(_)))
+}
+
+/// Every `always` property's name, in table order.
+pub fn always_names() -> Vec<&'static str> {
+    ALWAYS.iter().map(|p| p.name).collect()
 }

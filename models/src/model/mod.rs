@@ -45,6 +45,8 @@ pub struct ModelCfg {
     pub scenario: Scenario,
     /// Record id → origin.
     pub records: Vec<RecInfo>,
+    /// Per producer: its request budget ([`Scenario::request_budget`]).
+    pub budgets: Vec<u8>,
 }
 
 impl ModelCfg {
@@ -62,10 +64,16 @@ impl ModelCfg {
                 }
             }
         }
-        ModelCfg { scenario, records }
+        let budgets = scenario.request_budgets();
+        ModelCfg {
+            scenario,
+            records,
+            budgets,
+        }
     }
 
-    fn rec(&self, rec: Rec) -> Option<RecInfo> {
+    /// Where record `rec` comes from.
+    pub fn rec(&self, rec: Rec) -> Option<RecInfo> {
         self.records.get(usize::from(rec)).copied()
     }
 }
@@ -125,9 +133,11 @@ pub fn model(scenario: &Scenario) -> EosModel {
     m
 }
 
-/// The explored space: no producer has sent more than `max_requests` requests.
-fn within_bounds(cfg: &ModelCfg, s: &EosState) -> bool {
+/// The explored space: no producer has sent more requests than its budget
+/// ([`Scenario::request_budget`]).
+pub fn within_bounds(cfg: &ModelCfg, s: &EosState) -> bool {
     producers(s)
         .iter()
-        .all(|p| p.sent <= cfg.scenario.max_requests)
+        .zip(&cfg.budgets)
+        .all(|(p, budget)| p.sent <= *budget)
 }

@@ -18,9 +18,12 @@ use kafka_eos::types::{Offset, ProducerEpoch, ProducerId, TransactionResult};
 use stateright::actor::ActorModelAction;
 use stateright::{Expectation, Model, Property};
 
+use kafka_eos::producer::TransactionState as ProducerState;
+
 use super::actors::{cflag, pflag, AppPhase, Rec, UNKNOWN_OFFSET};
 use super::scenario::Scenario;
 use super::{coordinator, partitions, producers, EosModel, EosState, RecInfo};
+use crate::render::batch_text;
 
 // ------------------------------------------------------------------ names
 // The property names, shared by the properties, the bug catalogue and the scenarios.
@@ -200,6 +203,41 @@ pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S1 is relevant when a partition holds two or more non-aborted data batches of one producer
+/// id: only then can a record occur twice.
+pub fn no_duplicate_relevant(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        let mut count: BTreeMap<ProducerId, usize> = BTreeMap::new();
+        data_entries(p.core.log())
+            .iter()
+            .filter(|d| d.outcome != Some(TransactionResult::Abort))
+            .any(|d| {
+                let c = count.entry(d.producer_id).or_insert(0);
+                *c += 1;
+                *c >= 2
+            })
+    })
+}
+
+fn no_duplicate_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let mut seen: BTreeMap<Rec, Offset> = BTreeMap::new();
+        for d in data_entries(p.core.log()) {
+            if d.outcome == Some(TransactionResult::Abort) {
+                continue;
+            }
+            if let Some(first) = seen.insert(d.rec, d.offset) {
+                v.push(format!(
+                    "t-{i}: r{} at @{first} and again at @{} (pid={} epoch={} seq={})",
+                    d.rec, d.offset, d.producer_id, d.producer_epoch, d.base_sequence
+                ));
+            }
+        }
+    }
+    v
+}
+
 /// Whether an acknowledgement at `acked` (maybe [`UNKNOWN_OFFSET`]) names batch offset
 /// `offset`.
 fn at_acked_offset(acked: Offset, offset: Offset) -> bool {
@@ -225,6 +263,40 @@ pub fn no_acked_loss(m: &EosModel, s: &EosState) -> bool {
                 })
         })
     })
+}
+
+/// S2 is relevant when some record was acknowledged.
+pub fn no_acked_loss_relevant(_: &EosModel, s: &EosState) -> bool {
+    producers(s).iter().any(|p| !p.acked.is_empty())
+}
+
+fn no_acked_loss_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let parts = partitions(s);
+    let mut v = Vec::new();
+    for (pi, p) in producers(s).iter().enumerate() {
+        for (rec, offset) in &p.acked {
+            let Some(info) = m.cfg.rec(*rec) else {
+                continue;
+            };
+            let present = parts
+                .get(usize::from(info.partition))
+                .is_some_and(|leader| {
+                    leader.core.log().iter().any(|b| {
+                        at_acked_offset(*offset, b.base_offset)
+                            && b.content == BatchContent::Data(*rec)
+                    })
+                });
+            if !present {
+                v.push(format!(
+                    "producer-{} was told r{rec} is written at {}, but t-{} does not hold it there",
+                    pi + 1,
+                    offset_words(*offset),
+                    info.partition
+                ));
+            }
+        }
+    }
+    v
 }
 
 /// S3: per partition and (producer id, epoch), consecutive data batches have consecutive
@@ -253,6 +325,47 @@ pub fn sequence_contiguity(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S3 is relevant when a partition holds two or more data batches of the same producer id and
+/// epoch (the review's antecedent): only then is there a next sequence to check.
+pub fn sequence_contiguity_relevant(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        let mut seen = BTreeSet::new();
+        p.core
+            .log()
+            .iter()
+            .filter(|b| !b.is_control() && b.producer_id >= 0)
+            .any(|b| !seen.insert((b.producer_id, b.producer_epoch)))
+    })
+}
+
+fn sequence_contiguity_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let mut last: BTreeMap<(ProducerId, ProducerEpoch), (i32, Offset)> = BTreeMap::new();
+        for b in p.core.log() {
+            if b.is_control() || b.producer_id < 0 {
+                continue;
+            }
+            let count = i32::try_from(b.last_offset - b.base_offset).unwrap_or(0);
+            if let Some((prev, at)) = last.get(&(b.producer_id, b.producer_epoch)) {
+                if b.base_sequence != prev.wrapping_add(1)
+                    && !(*prev == i32::MAX && b.base_sequence == 0)
+                {
+                    v.push(format!(
+                        "t-{i}: pid={} epoch={}: seq={} at @{} follows seq={prev} at @{at}",
+                        b.producer_id, b.producer_epoch, b.base_sequence, b.base_offset
+                    ));
+                }
+            }
+            last.insert(
+                (b.producer_id, b.producer_epoch),
+                (b.base_sequence.wrapping_add(count), b.base_offset),
+            );
+        }
+    }
+    v
+}
+
 /// Per partition and producer id: no batch selected by `is_checked` has an epoch below an
 /// earlier batch of the same producer id.
 fn epochs_never_regress(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
@@ -275,10 +388,73 @@ pub fn epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
     epochs_never_regress(s, |b| b.is_control())
 }
 
+/// S4 is relevant when a partition holds a marker after an earlier batch of its producer id.
+pub fn epoch_monotonic_relevant(_: &EosModel, s: &EosState) -> bool {
+    follows_same_pid(s, |b| b.is_control())
+}
+
+/// Whether some partition holds a batch selected by `is_checked` after an earlier batch of the
+/// same producer id.
+fn follows_same_pid(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
+    partitions(s).iter().any(|p| {
+        let mut seen = BTreeSet::new();
+        p.core.log().iter().any(|b| {
+            if b.producer_id < 0 {
+                return false;
+            }
+            let earlier = !seen.insert(b.producer_id);
+            earlier && is_checked(b)
+        })
+    })
+}
+
+/// The batches selected by `is_checked` whose epoch is below an earlier batch's.
+fn epoch_regressions(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let mut highest: BTreeMap<ProducerId, (ProducerEpoch, Offset)> = BTreeMap::new();
+        for b in p.core.log() {
+            if b.producer_id < 0 {
+                continue;
+            }
+            let h = *highest
+                .entry(b.producer_id)
+                .or_insert((b.producer_epoch, b.base_offset));
+            if is_checked(b) && b.producer_epoch < h.0 {
+                v.push(format!(
+                    "t-{i}: {} has epoch {} below epoch {} of @{}",
+                    batch_text(b),
+                    b.producer_epoch,
+                    h.0,
+                    h.1
+                ));
+            }
+            if b.producer_epoch > h.0 {
+                highest.insert(b.producer_id, (b.producer_epoch, b.base_offset));
+            }
+        }
+    }
+    v
+}
+
+fn epoch_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    epoch_regressions(s, |b| b.is_control())
+}
+
 /// S5: per partition and producer id, no data batch is appended with an epoch below an
 /// earlier batch's (a fenced zombie never writes after its successor).
 pub fn zombie_fencing(_: &EosModel, s: &EosState) -> bool {
     epochs_never_regress(s, |b| !b.is_control())
+}
+
+/// S5 is relevant when a partition holds a data batch after an earlier batch of its producer
+/// id (a write that could come from a fenced instance).
+pub fn zombie_fencing_relevant(_: &EosModel, s: &EosState) -> bool {
+    follows_same_pid(s, |b| !b.is_control())
+}
+
+fn zombie_fencing_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    epoch_regressions(s, |b| !b.is_control())
 }
 
 /// The decided outcomes of each client transaction's records, over all partitions.
@@ -300,6 +476,64 @@ fn outcomes(m: &EosModel, s: &EosState) -> BTreeMap<(usize, u8), BTreeSet<Transa
 /// on another.
 pub fn atomicity(m: &EosModel, s: &EosState) -> bool {
     outcomes(m, s).values().all(|o| o.len() <= 1)
+}
+
+/// S9 is relevant when one client transaction has two or more records with a decided outcome
+/// (on one partition or several): only then can the outcomes differ. This includes the
+/// review's antecedent (a transaction decided on 2 partitions).
+pub fn atomicity_relevant(m: &EosModel, s: &EosState) -> bool {
+    let mut decided: BTreeMap<(usize, u8), usize> = BTreeMap::new();
+    partitions(s).iter().any(|p| {
+        data_entries(p.core.log()).iter().any(|d| {
+            match (m.cfg.rec(d.rec), d.outcome, d.transactional) {
+                (Some(info), Some(_), true) => {
+                    let c = decided.entry((info.producer, info.txn)).or_insert(0);
+                    *c += 1;
+                    *c >= 2
+                }
+                _ => false,
+            }
+        })
+    })
+}
+
+fn atomicity_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let mut by_txn: BTreeMap<(usize, u8), Vec<String>> = BTreeMap::new();
+    let mut mixed: BTreeMap<(usize, u8), BTreeSet<TransactionResult>> = BTreeMap::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        for d in data_entries(p.core.log()) {
+            if let (Some(info), Some(o), true) = (m.cfg.rec(d.rec), d.outcome, d.transactional) {
+                by_txn
+                    .entry((info.producer, info.txn))
+                    .or_default()
+                    .push(format!(
+                        "r{} at t-{i}@{} {}",
+                        d.rec,
+                        d.offset,
+                        result_word(o)
+                    ));
+                mixed
+                    .entry((info.producer, info.txn))
+                    .or_default()
+                    .insert(o);
+            }
+        }
+    }
+    mixed
+        .iter()
+        .filter(|(_, o)| o.len() > 1)
+        .map(|((p, t), _)| {
+            format!(
+                "producer-{} transaction {}: {}",
+                p + 1,
+                t + 1,
+                by_txn
+                    .get(&(*p, *t))
+                    .map(|v| v.join(", "))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// S10: a transaction the client was told committed has none of its acknowledged records
@@ -333,6 +567,54 @@ pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S10 is relevant when a record of a transaction the client was told committed or aborted
+/// has a decided outcome in a log.
+pub fn commit_durability_relevant(m: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        data_entries(p.core.log()).iter().any(|d| {
+            d.outcome.is_some()
+                && m.cfg
+                    .rec(d.rec)
+                    .is_some_and(|info| told_committed(s, info) || told_aborted(s, info))
+        })
+    })
+}
+
+fn commit_durability_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        for d in data_entries(p.core.log()) {
+            let Some(info) = m.cfg.rec(d.rec) else {
+                continue;
+            };
+            let acked = producers(s).get(info.producer).is_some_and(|pr| {
+                pr.acked
+                    .iter()
+                    .any(|(r, o)| *r == d.rec && at_acked_offset(*o, d.offset))
+            });
+            if d.outcome == Some(TransactionResult::Abort) && told_committed(s, info) && acked {
+                v.push(format!(
+                    "r{} at t-{i}@{} is aborted, but producer-{} was told transaction {} committed",
+                    d.rec,
+                    d.offset,
+                    info.producer + 1,
+                    info.txn + 1
+                ));
+            }
+            if d.outcome == Some(TransactionResult::Commit) && told_aborted(s, info) {
+                v.push(format!(
+                    "r{} at t-{i}@{} is committed, but producer-{} was told transaction {} aborted",
+                    d.rec,
+                    d.offset,
+                    info.producer + 1,
+                    info.txn + 1
+                ));
+            }
+        }
+    }
+    v
+}
+
 /// S11: a read_committed consumer never returns a record whose transaction aborted at that
 /// partition, nor one of a transaction the client was told aborted.
 pub fn no_aborted_read(m: &EosModel, s: &EosState) -> bool {
@@ -346,6 +628,46 @@ pub fn no_aborted_read(m: &EosModel, s: &EosState) -> bool {
             !aborted_here && !told
         })
     })
+}
+
+/// S11 is relevant when a read_committed consumer returns something and aborted data exists
+/// (a record aborted at its partition, or of a transaction the client was told aborted): the
+/// review's antecedent.
+pub fn no_aborted_read_relevant(m: &EosModel, s: &EosState) -> bool {
+    let parts = partitions(s);
+    let reads = parts.iter().any(|p| !read_committed(&p.core).is_empty());
+    reads
+        && parts.iter().any(|p| {
+            data_entries(p.core.log()).iter().any(|d| {
+                d.outcome == Some(TransactionResult::Abort)
+                    || m.cfg.rec(d.rec).is_some_and(|info| told_aborted(s, info))
+            })
+        })
+}
+
+fn no_aborted_read_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let entries = data_entries(p.core.log());
+        for (offset, rec) in read_committed(&p.core) {
+            let aborted_here = entries
+                .iter()
+                .any(|d| d.offset == offset && d.outcome == Some(TransactionResult::Abort));
+            if aborted_here {
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, aborted there"
+                ));
+            }
+            if let Some(info) = m.cfg.rec(rec).filter(|info| told_aborted(s, *info)) {
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, of transaction {} producer-{} was told aborted",
+                    info.txn + 1,
+                    info.producer + 1
+                ));
+            }
+        }
+    }
+    v
 }
 
 /// S12: a read_committed consumer returns only non-transactional records and records whose
@@ -364,6 +686,41 @@ pub fn read_committed_bound(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S12 is relevant when a partition holds transactional data that is not committed (open or
+/// aborted): read_committed then has something to leave out.
+pub fn read_committed_bound_relevant(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        data_entries(p.core.log())
+            .iter()
+            .any(|d| d.transactional && d.outcome != Some(TransactionResult::Commit))
+    })
+}
+
+fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let entries = data_entries(p.core.log());
+        let lso = p.core.last_stable_offset();
+        for (offset, rec) in read_committed(&p.core) {
+            if offset >= lso {
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, at or above LSO {lso}"
+                ));
+            }
+            let ok = entries.iter().any(|d| {
+                d.offset == offset
+                    && (!d.transactional || d.outcome == Some(TransactionResult::Commit))
+            });
+            if !ok {
+                v.push(format!(
+                    "read_committed returns r{rec} at t-{i}@{offset}, not committed"
+                ));
+            }
+        }
+    }
+    v
+}
+
 /// S13: LSO = min(first offset of the open transactions, HW), computed from the log.
 pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
@@ -375,6 +732,38 @@ pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
         let expected = first_open.map_or(hw, |o| o.min(hw));
         p.core.last_stable_offset() == expected
     })
+}
+
+/// S13 is relevant when a partition has an open transaction (computed from the log): only then
+/// must the LSO stay below the HW.
+pub fn lso_well_formed_relevant(_: &EosModel, s: &EosState) -> bool {
+    any_open_transaction(s)
+}
+
+fn any_open_transaction(s: &EosState) -> bool {
+    partitions(s)
+        .iter()
+        .any(|p| !open_transactions(p.core.log()).is_empty())
+}
+
+fn lso_well_formed_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let hw = p.core.high_watermark();
+        let first_open = open_transactions(p.core.log())
+            .values()
+            .map(|(o, _)| *o)
+            .min();
+        let expected = first_open.map_or(hw, |o| o.min(hw));
+        if p.core.last_stable_offset() != expected {
+            v.push(format!(
+                "t-{i}: LSO={} but the log says {expected} (HW={hw}, first open transaction at {})",
+                p.core.last_stable_offset(),
+                first_open.map_or("none".to_string(), |o| format!("@{o}"))
+            ));
+        }
+    }
+    v
 }
 
 fn tracked(
@@ -411,6 +800,41 @@ pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S14 is relevant when a partition has an open transaction.
+pub fn transaction_membership_relevant(_: &EosModel, s: &EosState) -> bool {
+    any_open_transaction(s)
+}
+
+fn transaction_membership_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let Some(c) = coordinator(s) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let index = u8::try_from(i).unwrap_or(u8::MAX);
+        for (pid, (offset, epoch)) in open_transactions(p.core.log()) {
+            if !tracked(&c.core, index, pid, epoch) {
+                let coord: Vec<String> = c
+                    .core
+                    .transactions()
+                    .values()
+                    .map(|t| {
+                        format!(
+                            "pid={} epoch={} {:?}",
+                            t.producer_id, t.producer_epoch, t.state
+                        )
+                    })
+                    .collect();
+                v.push(format!(
+                    "t-{i}: transaction pid={pid} epoch={epoch} open from @{offset}, the coordinator has {}",
+                    if coord.is_empty() { "nothing".to_string() } else { coord.join(", ") }
+                ));
+            }
+        }
+    }
+    v
+}
+
 /// S15: the records one marker closes (per partition and producer id, between two markers)
 /// all belong to the same client transaction.
 pub fn no_cross_transaction_leak(m: &EosModel, s: &EosState) -> bool {
@@ -433,6 +857,54 @@ pub fn no_cross_transaction_leak(m: &EosModel, s: &EosState) -> bool {
     })
 }
 
+/// S15 is relevant when a partition holds transactional data of two or more client
+/// transactions under one producer id (only then can one marker close both).
+pub fn no_cross_transaction_leak_relevant(m: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        let mut tags: BTreeMap<ProducerId, (usize, u8)> = BTreeMap::new();
+        p.core.log().iter().any(|b| match b.content {
+            BatchContent::Data(rec) if b.is_transactional => m.cfg.rec(rec).is_some_and(|info| {
+                let tag = (info.producer, info.txn);
+                *tags.entry(b.producer_id).or_insert(tag) != tag
+            }),
+            _ => false,
+        })
+    })
+}
+
+fn no_cross_transaction_leak_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let mut span: BTreeMap<ProducerId, ((usize, u8), Offset)> = BTreeMap::new();
+        for b in p.core.log() {
+            match b.content {
+                BatchContent::Control { .. } => {
+                    span.remove(&b.producer_id);
+                }
+                BatchContent::Data(rec) if b.is_transactional => {
+                    let Some(info) = m.cfg.rec(rec) else {
+                        continue;
+                    };
+                    let tag = (info.producer, info.txn);
+                    let (first, at) = *span.entry(b.producer_id).or_insert((tag, b.base_offset));
+                    if first != tag {
+                        v.push(format!(
+                            "t-{i}: r{rec}@{} (producer-{} transaction {}) shares a marker span with @{at} (producer-{} transaction {})",
+                            b.base_offset,
+                            tag.0 + 1,
+                            tag.1 + 1,
+                            first.0 + 1,
+                            first.1 + 1
+                        ));
+                    }
+                }
+                BatchContent::Data(_) => {}
+            }
+        }
+    }
+    v
+}
+
 /// S17: per partition and producer id, the coordinator epochs of accepted markers never
 /// decrease.
 pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
@@ -450,6 +922,44 @@ pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
             BatchContent::Data(_) => true,
         })
     })
+}
+
+/// S17 is relevant when the coordinator has failed over (its epoch is above 0) and a partition
+/// holds two or more markers of one producer id.
+pub fn coordinator_epoch_monotonic_relevant(_: &EosModel, s: &EosState) -> bool {
+    let failed_over = coordinator(s).is_some_and(|c| c.core.coordinator_epoch() > 0);
+    failed_over
+        && partitions(s).iter().any(|p| {
+            let mut seen = BTreeSet::new();
+            p.core
+                .log()
+                .iter()
+                .filter(|b| b.is_control())
+                .any(|b| !seen.insert(b.producer_id))
+        })
+}
+
+fn coordinator_epoch_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let mut last: BTreeMap<ProducerId, i32> = BTreeMap::new();
+        for b in p.core.log() {
+            if let BatchContent::Control {
+                coordinator_epoch, ..
+            } = b.content
+            {
+                let l = *last.entry(b.producer_id).or_insert(coordinator_epoch);
+                if coordinator_epoch < l {
+                    v.push(format!(
+                        "t-{i}: {} after a marker of coordinator epoch {l}",
+                        batch_text(b)
+                    ));
+                }
+                last.insert(b.producer_id, l.max(coordinator_epoch));
+            }
+        }
+    }
+    v
 }
 
 // ------------------------------------------------------------------ liveness (quiescent)
@@ -492,6 +1002,26 @@ pub fn no_hanging_transaction(m: &EosModel, s: &EosState) -> bool {
     settled || !quiescent(m, s)
 }
 
+/// L2 is relevant in quiescent states (its antecedent).
+pub fn no_hanging_transaction_relevant(m: &EosModel, s: &EosState) -> bool {
+    all_done(s) && quiescent(m, s)
+}
+
+fn no_hanging_transaction_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    partitions(s)
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.core.last_stable_offset() != p.core.high_watermark())
+        .map(|(i, p)| {
+            format!(
+                "t-{i}: LSO={} stays below HW={} with nothing left to do",
+                p.core.last_stable_offset(),
+                p.core.high_watermark()
+            )
+        })
+        .collect()
+}
+
 /// L3: when quiescent, no transaction is left in PrepareCommit/PrepareAbort.
 pub fn prepare_completes(m: &EosModel, s: &EosState) -> bool {
     if !all_done(s) {
@@ -504,6 +1034,29 @@ pub fn prepare_completes(m: &EosModel, s: &EosState) -> bool {
             .all(|t| !t.state.is_prepare())
     });
     settled || !quiescent(m, s)
+}
+
+/// L3 is relevant in quiescent states.
+pub fn prepare_completes_relevant(m: &EosModel, s: &EosState) -> bool {
+    all_done(s) && quiescent(m, s)
+}
+
+fn prepare_completes_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    coordinator(s)
+        .map(|c| {
+            c.core
+                .transactions()
+                .iter()
+                .filter(|(_, t)| t.state.is_prepare())
+                .map(|(tid, t)| {
+                    format!(
+                        "\"{tid}\" pid={} epoch={} stays in {:?} with nothing left to do",
+                        t.producer_id, t.producer_epoch, t.state
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// L4: when quiescent, every acknowledged record of a transaction the client was told
@@ -537,6 +1090,62 @@ pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
         })
     });
     all || !quiescent(m, s)
+}
+
+/// L4 is relevant in quiescent states where some acknowledged record must be readable: one of
+/// a transaction the client was told committed, or one of an idempotent producer.
+pub fn committed_readable_relevant(m: &EosModel, s: &EosState) -> bool {
+    all_done(s) && !must_be_readable(m, s).is_empty() && quiescent(m, s)
+}
+
+/// The acknowledged records L4 requires read_committed to return: (producer index, record,
+/// acknowledged offset).
+fn must_be_readable(m: &EosModel, s: &EosState) -> Vec<(usize, Rec, Offset)> {
+    let mut v = Vec::new();
+    for (pi, p) in producers(s).iter().enumerate() {
+        let transactional = m
+            .cfg
+            .scenario
+            .producers
+            .get(pi)
+            .is_some_and(|sc| sc.transactional_id.is_some());
+        for (rec, offset) in &p.acked {
+            let Some(info) = m.cfg.rec(*rec) else {
+                continue;
+            };
+            if transactional && !told_committed(s, info) {
+                continue;
+            }
+            v.push((pi, *rec, *offset));
+        }
+    }
+    v
+}
+
+fn committed_readable_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let parts = partitions(s);
+    must_be_readable(m, s)
+        .into_iter()
+        .filter_map(|(pi, rec, offset)| {
+            let info = m.cfg.rec(rec)?;
+            let visible = parts
+                .get(usize::from(info.partition))
+                .is_some_and(|p| {
+                    read_committed(&p.core)
+                        .iter()
+                        .any(|(o, r)| *r == rec && at_acked_offset(offset, *o))
+                });
+            (!visible).then(|| {
+                format!(
+                    "producer-{} was told r{rec} (transaction {}) is committed at {}, read_committed on t-{} does not return it",
+                    pi + 1,
+                    info.txn + 1,
+                    offset_words(offset),
+                    info.partition
+                )
+            })
+        })
+        .collect()
 }
 
 // ------------------------------------------------------------------ probes
@@ -620,28 +1229,188 @@ fn probe_acked(_: &EosModel, s: &EosState) -> bool {
     producers(s).iter().any(|p| !p.acked.is_empty())
 }
 
+fn result_word(r: TransactionResult) -> &'static str {
+    match r {
+        TransactionResult::Commit => "committed",
+        TransactionResult::Abort => "aborted",
+    }
+}
+
+fn offset_words(offset: Offset) -> String {
+    if offset == UNKNOWN_OFFSET {
+        "an unknown offset".to_string()
+    } else {
+        format!("@{offset}")
+    }
+}
+
+// ------------------------------------------------------------------ script completion
+
+/// The completion probe names, by producer index (`producer-1`, ...).
+pub const COMPLETED: [&str; 4] = [
+    "probe: producer-1 script completed",
+    "probe: producer-2 script completed",
+    "probe: producer-3 script completed",
+    "probe: producer-4 script completed",
+];
+
+/// Producer `I` reached the end of its script: its application is done, not by a fatal error,
+/// and no record is awaiting its outcome.
+fn probe_completed<const I: usize>(_: &EosModel, s: &EosState) -> bool {
+    producers(s).get(I).is_some_and(|p| {
+        p.phase == AppPhase::Done
+            && p.core.state() != ProducerState::FatalError
+            && p.batches.is_empty()
+    })
+}
+
+const COMPLETED_CONDITIONS: [Condition; 4] = [
+    probe_completed::<0>,
+    probe_completed::<1>,
+    probe_completed::<2>,
+    probe_completed::<3>,
+];
+
+/// The completion probe of producer `index` (name and condition), if the model has one.
+pub fn completion_probe(index: usize) -> Option<(&'static str, Condition)> {
+    Some((*COMPLETED.get(index)?, *COMPLETED_CONDITIONS.get(index)?))
+}
+
+// ------------------------------------------------------------------ tables
+
 /// A property's condition (stateright needs a plain `fn` pointer).
 pub type Condition = fn(&EosModel, &EosState) -> bool;
 
-/// Every `always` property: name and condition.
-pub const ALWAYS: &[(&str, Condition)] = &[
-    (S1, no_duplicate),
-    (S2, no_acked_loss),
-    (S3, sequence_contiguity),
-    (S4, epoch_monotonic),
-    (S5, zombie_fencing),
-    (S9, atomicity),
-    (S10, commit_durability),
-    (S11, no_aborted_read),
-    (S12, read_committed_bound),
-    (S13, lso_well_formed),
-    (S14, transaction_membership),
-    (S15, no_cross_transaction_leak),
-    (S17, coordinator_epoch_monotonic),
-    (L2, no_hanging_transaction),
-    (L3, prepare_completes),
-    (L4, committed_readable),
+/// The records or log entries that break a property in a state (best effort, in words).
+pub type Witness = fn(&EosModel, &EosState) -> Vec<String>;
+
+/// One `always` property: its condition, when it is *relevant* (its antecedent is
+/// non-trivial, so "holds" says something), and what breaks it.
+pub struct AlwaysProperty {
+    /// The name (S1, ..., L4).
+    pub name: &'static str,
+    /// The invariant.
+    pub condition: Condition,
+    /// The relevance predicate: the states where the invariant is not trivially true.
+    pub relevant: Condition,
+    /// The name of the relevance predicate as a `sometimes` property (stateright's checkers
+    /// report it reached or not; the built-in BFS counts its states).
+    pub relevance_probe: &'static str,
+    /// The records that break it, in words.
+    pub witness: Witness,
+}
+
+macro_rules! always {
+    ($name:expr, $cond:ident, $rel:ident, $wit:ident) => {
+        AlwaysProperty {
+            name: $name,
+            condition: $cond,
+            relevant: $rel,
+            relevance_probe: concat!("relevant: ", stringify!($cond)),
+            witness: $wit,
+        }
+    };
+}
+
+/// Every `always` property.
+pub const ALWAYS: &[AlwaysProperty] = &[
+    always!(
+        S1,
+        no_duplicate,
+        no_duplicate_relevant,
+        no_duplicate_witness
+    ),
+    always!(
+        S2,
+        no_acked_loss,
+        no_acked_loss_relevant,
+        no_acked_loss_witness
+    ),
+    always!(
+        S3,
+        sequence_contiguity,
+        sequence_contiguity_relevant,
+        sequence_contiguity_witness
+    ),
+    always!(
+        S4,
+        epoch_monotonic,
+        epoch_monotonic_relevant,
+        epoch_monotonic_witness
+    ),
+    always!(
+        S5,
+        zombie_fencing,
+        zombie_fencing_relevant,
+        zombie_fencing_witness
+    ),
+    always!(S9, atomicity, atomicity_relevant, atomicity_witness),
+    always!(
+        S10,
+        commit_durability,
+        commit_durability_relevant,
+        commit_durability_witness
+    ),
+    always!(
+        S11,
+        no_aborted_read,
+        no_aborted_read_relevant,
+        no_aborted_read_witness
+    ),
+    always!(
+        S12,
+        read_committed_bound,
+        read_committed_bound_relevant,
+        read_committed_bound_witness
+    ),
+    always!(
+        S13,
+        lso_well_formed,
+        lso_well_formed_relevant,
+        lso_well_formed_witness
+    ),
+    always!(
+        S14,
+        transaction_membership,
+        transaction_membership_relevant,
+        transaction_membership_witness
+    ),
+    always!(
+        S15,
+        no_cross_transaction_leak,
+        no_cross_transaction_leak_relevant,
+        no_cross_transaction_leak_witness
+    ),
+    always!(
+        S17,
+        coordinator_epoch_monotonic,
+        coordinator_epoch_monotonic_relevant,
+        coordinator_epoch_monotonic_witness
+    ),
+    always!(
+        L2,
+        no_hanging_transaction,
+        no_hanging_transaction_relevant,
+        no_hanging_transaction_witness
+    ),
+    always!(
+        L3,
+        prepare_completes,
+        prepare_completes_relevant,
+        prepare_completes_witness
+    ),
+    always!(
+        L4,
+        committed_readable,
+        committed_readable_relevant,
+        committed_readable_witness
+    ),
 ];
+
+/// The `always` property named `name`.
+pub fn always_property(name: &str) -> Option<&'static AlwaysProperty> {
+    ALWAYS.iter().find(|p| p.name == name)
+}
 
 /// Every probe: name and condition.
 pub const PROBES: &[(&str, Condition)] = &[
@@ -661,24 +1430,48 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::EXPIRED, probe_expired),
 ];
 
-/// The properties of a scenario: every `always` property and the scenario's probes.
+/// The probes of a scenario: its mechanism probes, then one completion probe per producer.
+pub fn probes_of(scenario: &Scenario) -> Vec<(&'static str, Condition)> {
+    let mut v: Vec<(&'static str, Condition)> = PROBES
+        .iter()
+        .filter(|(name, _)| scenario.probes.contains(name))
+        .copied()
+        .collect();
+    v.extend((0..scenario.producers.len()).filter_map(completion_probe));
+    v
+}
+
+/// The properties of a scenario: every `always` property, the scenario's probes and one
+/// completion probe per producer.
 pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
     let mut v: Vec<Property<EosModel>> = ALWAYS
         .iter()
-        .map(|(name, f)| Property {
+        .map(|p| Property {
             expectation: Expectation::Always,
-            name,
-            condition: *f,
+            name: p.name,
+            condition: p.condition,
         })
         .collect();
-    for (name, f) in PROBES {
-        if scenario.probes.contains(name) {
-            v.push(Property {
-                expectation: Expectation::Sometimes,
-                name,
-                condition: *f,
-            });
-        }
+    for (name, condition) in probes_of(scenario) {
+        v.push(Property {
+            expectation: Expectation::Sometimes,
+            name,
+            condition,
+        });
+    }
+    v
+}
+
+/// [`properties_of`] plus each `always` property's relevance predicate as a `sometimes`
+/// property (for stateright's own checkers, which cannot count states per predicate).
+pub fn properties_with_relevance(scenario: &Scenario) -> Vec<Property<EosModel>> {
+    let mut v = properties_of(scenario);
+    for p in ALWAYS {
+        v.push(Property {
+            expectation: Expectation::Sometimes,
+            name: p.relevance_probe,
+            condition: p.relevant,
+        });
     }
     v
 }

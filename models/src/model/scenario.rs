@@ -127,6 +127,10 @@ pub struct ProducerScript {
     pub delayed_start: bool,
     /// The transactions (or the idempotent producer's records).
     pub txns: Vec<TxnScript>,
+    /// Retries this producer may send beyond the scenario's allowance
+    /// ([`Scenario::retries`]): a restarted instance whose InitProducerId is answered
+    /// CONCURRENT_TRANSACTIONS while the first instance's transaction ends.
+    pub extra_retries: u8,
 }
 
 /// A complete model configuration.
@@ -164,9 +168,11 @@ pub struct Scenario {
     pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
-    /// The bound of the explored space: states where a producer has sent more requests
-    /// than this are not explored (Kafka bounds retries by `delivery.timeout.ms` only).
-    pub max_requests: u8,
+    /// The retry allowance of the request budget: how many requests beyond its script's
+    /// minimum plus one per request timeout a producer may send (CONCURRENT_TRANSACTIONS
+    /// retries, KIP-360 re-initialisations, aborts forced by fencing or timeouts). The budget
+    /// itself is derived per producer and protocol: [`Scenario::request_budget`].
+    pub retries: u8,
     /// Known bugs switched on.
     pub bugs: Vec<KnownBug>,
     /// Properties this scenario breaks with no bug on, per protocol (protocol-level bugs of
@@ -177,6 +183,11 @@ pub struct Scenario {
     pub always_breaks: &'static [&'static str],
     /// Probes that must be reached with every bug off.
     pub probes: &'static [&'static str],
+    /// Properties (or completion probes) this scenario declares irrelevant, with a one-line
+    /// reason each: an `always` property that holds with no relevant state is *vacuous*, and
+    /// `check` fails on it unless it is declared here; a completion probe declared here need
+    /// not be reached.
+    pub irrelevant: &'static [(&'static str, &'static str)],
 }
 
 impl Scenario {
@@ -218,6 +229,64 @@ impl Scenario {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// Why the scenario (or a bug switched on) declares `property` irrelevant, if it does.
+    pub fn irrelevance(&self, property: &str) -> Option<&'static str> {
+        self.irrelevant
+            .iter()
+            .chain(self.bugs.iter().flat_map(|b| b.info().irrelevant.iter()))
+            .find(|(p, _)| *p == property)
+            .map(|(_, why)| *why)
+    }
+
+    /// The fewest requests producer `index` sends to run its script with no retry: one
+    /// InitProducerId; per transaction one Produce per record (records are one per batch),
+    /// an AddPartitionsToTxn per partition before TV2 (TV2 adds partitions implicitly with the
+    /// produce; the count assumes no two partitions share a request, which interleavings
+    /// allow), and one EndTxn; an idempotent producer sends InitProducerId and its Produces.
+    pub fn min_requests(&self, index: usize) -> u8 {
+        let Some(p) = self.producers.get(index) else {
+            return 0;
+        };
+        let mut n: usize = 1;
+        for t in &p.txns {
+            n += t.records.len();
+            if p.transactional_id.is_some() {
+                n += 1;
+                if self.protocol != Protocol::Tv2 {
+                    let mut parts = t.records.clone();
+                    parts.sort_unstable();
+                    parts.dedup();
+                    n += parts.len();
+                }
+            }
+        }
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
+
+    /// Producer `index`'s request budget, the bound of the explored space: its script's
+    /// minimum ([`Scenario::min_requests`]), plus one retry per request timeout, plus the
+    /// scenario's retry allowance ([`Scenario::retries`]). States where a producer has sent
+    /// more are not explored (Kafka bounds retries by `delivery.timeout.ms` only, and
+    /// producers here run at `now = 0`).
+    pub fn request_budget(&self, index: usize) -> u8 {
+        self.min_requests(index)
+            .saturating_add(self.request_timeouts)
+            .saturating_add(self.retries_of(index))
+    }
+
+    /// Producer `index`'s retry allowance: the scenario's plus the producer's own.
+    pub fn retries_of(&self, index: usize) -> u8 {
+        self.retries
+            .saturating_add(self.producers.get(index).map_or(0, |p| p.extra_retries))
+    }
+
+    /// The request budgets of every producer, in order.
+    pub fn request_budgets(&self) -> Vec<u8> {
+        (0..self.producers.len())
+            .map(|i| self.request_budget(i))
+            .collect()
     }
 
     /// The partition leaders' configuration.
@@ -301,7 +370,11 @@ impl Scenario {
             self.failovers,
             self.marker_timeouts,
             self.expiries,
-            self.max_requests,
+            self.request_budgets()
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         )
     }
 }

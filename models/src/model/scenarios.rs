@@ -2,8 +2,39 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::{probe, L2, L4, S1, S10, S11, S14, S15, S9};
+use super::properties::{probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+
+/// S17 needs a coordinator failover (two coordinator epochs).
+const NO_FAILOVER: (&str, &str) = (
+    S17,
+    "no coordinator failover: every marker carries coordinator epoch 0",
+);
+/// S9 needs a transaction with two or more records.
+const ONE_RECORD_TXNS: (&str, &str) = (
+    S9,
+    "every transaction writes one record: its outcome cannot differ between records",
+);
+/// S3 under TV2 with one record per partition and transaction.
+const TV2_ONE_BATCH_PER_EPOCH: (&str, &str) = (
+    S3,
+    "each transaction writes at most one batch per partition, and under tv2 each transaction has its own epoch: no two batches share pid+epoch (relevant under tv0/tv1-verify)",
+);
+/// Why `transactions-zombie` leaves some properties untested under tv0/tv1-verify.
+const TZ_TV0_REASON: &str = "under tv0/tv1-verify the application aborts the second transaction while its AddPartitionsToTxn is pending, so its records are never written: no partition holds a second batch or aborted data (relevant under tv2)";
+
+/// The transactional properties of an idempotent scenario.
+const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
+    (S4, "no transactions: no markers"),
+    (S9, "no transactions"),
+    (S10, "no transactions: nothing is told committed or aborted"),
+    (S11, "no transactions: nothing is aborted"),
+    (S12, "no transactions: read_committed returns every record"),
+    (S13, "no transactions: LSO = HW"),
+    (S14, "no transactions"),
+    (S15, "no transactions"),
+    NO_FAILOVER,
+];
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
@@ -17,11 +48,13 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional_id: None,
                 delayed_start: false,
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
+                extra_retries: 0,
             }],
             network: NetworkKind::Ordered,
             request_timeouts: 2,
             max_in_flight: 2,
             probes: &[probe::ACKED, probe::DUPLICATE],
+            irrelevant: IDEMPOTENT_IRRELEVANT,
             ..base
         }
     }),
@@ -32,11 +65,13 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional_id: None,
                 delayed_start: false,
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
+                extra_retries: 0,
             }],
             request_timeouts: 1,
             max_in_flight: 2,
             always_breaks: &[S1],
             probes: &[probe::ACKED, probe::DUPLICATE, probe::OUT_OF_ORDER],
+            irrelevant: IDEMPOTENT_IRRELEVANT,
             ..base
         }
     }),
@@ -56,6 +91,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 probe::LSO_HELD,
                 probe::CONCURRENT,
             ],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -67,6 +106,14 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
             ],
             probes: &[probe::ACKED, probe::FENCED, probe::CONCURRENT],
+            irrelevant: &[
+                (S3, "each instance writes one batch per partition at its own epoch"),
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
+            ],
+            // Each instance's InitProducerId or AddPartitionsToTxn may be answered
+            // CONCURRENT_TRANSACTIONS while the other's transaction ends, and retried.
+            retries: 5,
             ..base
         }
     }),
@@ -80,6 +127,17 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
         )],
         txn_timeouts: 1,
         probes: &[probe::ACKED, probe::TIMEOUT_ABORT, probe::FENCED],
+        irrelevant: &[
+            (
+                S11,
+                "the one transaction commits (nothing aborted) or is aborted (nothing to read)",
+            ),
+            (S15, "one transaction: every marker closes only its records"),
+            NO_FAILOVER,
+        ],
+        // After the timeout abort the producer's EndTxn is fenced or answered
+        // CONCURRENT_TRANSACTIONS, and the client re-initialises.
+        retries: 4,
         ..base
     }),
     ("coordinator-failover", |base| {
@@ -89,6 +147,13 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             producers: vec![transactional("tx", false, vec![txn(&[0, 1], TxnEnd::Commit)])],
             failovers: 1,
             probes: &[probe::ACKED, probe::COMMIT_2, probe::FAILOVER_PREPARE],
+            irrelevant: &[
+                (S1, "no retries and one record per partition: no record can be written twice"),
+                (S3, "one batch per partition"),
+                (S5, "one batch per partition and no second instance"),
+                (S11, "the one transaction commits: nothing is aborted"),
+                (S15, "one transaction: every marker closes only its records"),
+            ],
             ..base
         }
     }),
@@ -102,12 +167,21 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             request_timeouts: 1,
             batches_expire: true,
-            // Under tv1-verify the client's KIP-360 bump after the expired batch
-            // (`TransactionManager.maybeResolveSequences` → abortable error with a client
-            // epoch bump) makes the coordinator fence the late produce's verification; only
-            // the old protocol, whose client cannot bump, lets it through.
+            // Under tv0 the client bumps its epoch too (KIP-360: the expired batch leaves an
+            // unresolved sequence, `TransactionManager.maybeResolveSequences` → abortable
+            // error with a client epoch bump), but nothing checks the late produce: it lands
+            // after the abort marker at the old epoch and hangs (KAFKA-12671: S14, L2), or the
+            // next transaction's COMMIT marker at the new epoch commits it (M-T2: S10, S11,
+            // S15). Under tv1-verify the leader verifies the late produce with the
+            // coordinator, which fences it by the bumped epoch; under tv2 the coordinator
+            // bumps at every transaction end.
             protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -122,7 +196,6 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             request_timeouts: 1,
             sequential_sends: true,
-            max_requests: 10,
             // The application adds T2's partitions one at a time (`send().get()`), so a
             // delayed EndTxn(COMMIT) of T1 that commits T2 early tears it: the first
             // partition commits, the second opens a new transaction the client aborts
@@ -133,6 +206,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (Protocol::Tv1Verify, &[S9, S10, S11]),
             ],
             probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -153,6 +230,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (Protocol::Tv1Verify, &[S9, S10, L4]),
             ],
             probes: &[probe::ACKED, probe::COMMIT_2, probe::STALE_MARKER],
+            irrelevant: &[
+                (S1, "no produce is retried and T1 aborts: no partition holds two non-aborted batches of the producer"),
+                (S3, "at most one batch per partition and epoch: T1 aborts before a second batch"),
+                (S15, "under tv0/tv1-verify T1 aborts while its AddPartitionsToTxn is pending, so its record is never written; under tv2 each transaction has its own epoch (relevant under tv2)"),
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -166,6 +249,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             expiries: 1,
             probes: &[probe::ACKED, probe::EXPIRED],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
+                (S11, "both transactions commit: nothing is aborted"),
+                NO_FAILOVER,
+            ],
             ..base
         }
     }),
@@ -179,9 +268,13 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                     false,
                     vec![txn(&[0, 1], TxnEnd::Commit), txn(&[0, 1], TxnEnd::Abort)],
                 ),
-                transactional("tx", true, Vec::new()),
+                // The restarted instance only initialises; its InitProducerId is answered
+                // CONCURRENT_TRANSACTIONS while the first instance's transaction ends.
+                ProducerScript {
+                    extra_retries: 6,
+                    ..transactional("tx", true, Vec::new())
+                },
             ],
-            max_requests: 10,
             probes: &[
                 probe::ACKED,
                 probe::COMMIT_2,
@@ -189,6 +282,14 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 probe::LSO_HELD,
                 probe::FENCED,
                 probe::CONCURRENT,
+            ],
+            irrelevant: &[
+                (S1, TZ_TV0_REASON),
+                (S5, TZ_TV0_REASON),
+                (S11, TZ_TV0_REASON),
+                (S15, TZ_TV0_REASON),
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
             ],
             ..base
         }
@@ -220,6 +321,7 @@ fn transactional(tid: &'static str, delayed_start: bool, txns: Vec<TxnScript>) -
         transactional_id: Some(tid),
         delayed_start,
         txns,
+        extra_retries: 0,
     }
 }
 
@@ -243,11 +345,12 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
-            max_requests: 8,
+            retries: 3,
             bugs: Vec::new(),
             protocol_breaks: &[],
             always_breaks: &[],
             probes: &[probe::ACKED],
+            irrelevant: &[],
         }
     }
 

@@ -198,6 +198,10 @@ def run(args):
         step = state_pane(wd)
         expect("sends to producer-1: InitProducerId#0 ok pid=0 epoch=0" in step,
                "the step shows the coordinator's answer with the producer id and epoch")
+        expect("scenario idempotent (protocol tv2, bugs: none)" in step,
+               "the page names the scenario, protocol and bugs")
+        expect("properties here: all 16 safety properties hold" in step,
+               "the step says which properties the state violates")
         # Step 2: the producer gets its id and sends its first records.
         click_next(wd, "coordinator -> producer-1: InitProducerId#0 ok pid=0 epoch=0")
         step = state_pane(wd)
