@@ -76,6 +76,7 @@ fn scenario() -> Scenario {
             ProducerScript {
                 transactional_id: Some("tx"),
                 delayed_start: false,
+                extra_retries: 0,
                 txns: vec![
                     TxnScript {
                         records: vec![0, 1, 0],
@@ -90,6 +91,7 @@ fn scenario() -> Scenario {
             ProducerScript {
                 transactional_id: None,
                 delayed_start: false,
+                extra_retries: 0,
                 txns: vec![TxnScript {
                     records: vec![0, 0],
                     end: TxnEnd::Commit,
@@ -102,7 +104,8 @@ fn scenario() -> Scenario {
         // `send().get()`: each record is acknowledged before the next is sent and the
         // transaction ends after the last, so the aborted transaction has data to abort.
         sequential_sends: true,
-        max_requests: u8::MAX,
+        // A generous retry allowance: the walk never retries, and no state may be cut.
+        retries: u8::MAX / 4,
         ..Scenario::base()
     }
 }
