@@ -277,6 +277,12 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
                         TransactionResult::Abort => "ABORT",
                     }
                 ),
+                Outstanding::Txn(TxnRequest::AddOffsets { group, .. }) => {
+                    format!("#{id} AddOffsetsToTxn {}", group.group_id)
+                }
+                Outstanding::Txn(TxnRequest::TxnOffsetCommit { group, .. }) => {
+                    format!("#{id} TxnOffsetCommit {}", group.group_id)
+                }
             })
             .collect();
         let _ = writeln!(t, "  outstanding {}", reqs.join(", "));
