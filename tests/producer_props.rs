@@ -132,6 +132,9 @@ impl World {
                     Response::EndTxn(Ok(Some(pe(self.next_pid, 0))))
                 }
             }
+            Request::AddOffsetsToTxn { .. } | Request::TxnOffsetCommit { .. } => {
+                unreachable!("the properties never send offsets")
+            }
         }
     }
 }

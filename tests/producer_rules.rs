@@ -1624,3 +1624,701 @@ fn batch_with_an_outstanding_request_expires_when_the_request_ends() {
     let out = h.timeout("Produce", Some(0));
     assert!(out.events.contains(&timed_out(batch, 0)));
 }
+
+// ------------------------------------------------------------------------------ sendOffsetsToTransaction
+
+/// `sendOffsetsToTransaction` (`KafkaProducer`, `TransactionManager.AddOffsetsToTxnHandler` and
+/// `TxnOffsetCommitHandler` of [2025-10]); the tests cite `TransactionManagerTest` (TM) and
+/// `KafkaProducerTest` (KP).
+mod send_offsets {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use kafka_eos::group::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+    use kafka_eos::messages::AddOffsetsToTxnRequest;
+    use kafka_eos::producer::{Call, ConsumerGroupMetadata, OffsetsError};
+
+    const GROUP: &str = "myConsumerGroup";
+
+    fn offsets(parts: &[(i32, i64)]) -> BTreeMap<TopicPartition, i64> {
+        parts.iter().map(|&(p, o)| (tp(p), o)).collect()
+    }
+
+    fn member() -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: GROUP.into(),
+            generation_id: 5,
+            member_id: "member".into(),
+            group_instance_id: Some("instance".into()),
+        }
+    }
+
+    fn send_offsets(h: &mut H, parts: &[(i32, i64)]) -> ProducerOutput<u32> {
+        let out = h
+            .p
+            .send_offsets_to_transaction(offsets(parts), ConsumerGroupMetadata::new(GROUP), h.now)
+            .expect("sendOffsetsToTransaction");
+        h.take(out)
+    }
+
+    fn add_offsets(h: &H) -> AddOffsetsToTxnRequest {
+        match &h.pending[h.find("AddOffsetsToTxn", None)] {
+            Request::AddOffsetsToTxn { request, .. } => request.clone(),
+            other => panic!("not AddOffsetsToTxn: {other:?}"),
+        }
+    }
+
+    fn txn_offset_commit(h: &H) -> TxnOffsetCommitRequest {
+        match &h.pending[h.find("TxnOffsetCommit", None)] {
+            Request::TxnOffsetCommit { request, .. } => request.clone(),
+            other => panic!("not TxnOffsetCommit: {other:?}"),
+        }
+    }
+
+    fn add_offsets_answer(h: &mut H, r: Result<(), ErrorCode>) -> ProducerOutput<u32> {
+        h.respond("AddOffsetsToTxn", None, Response::AddOffsetsToTxn(r))
+    }
+
+    fn commit_answer(h: &mut H, parts: &[(i32, Result<(), ErrorCode>)]) -> ProducerOutput<u32> {
+        let partitions = parts.iter().map(|&(p, r)| (tp(p), r)).collect();
+        h.respond(
+            "TxnOffsetCommit",
+            None,
+            Response::TxnOffsetCommit(TxnOffsetCommitResponse { partitions }),
+        )
+    }
+
+    fn sent(parts: &[(i32, i64)]) -> ProducerEvent {
+        ProducerEvent::OffsetsSent {
+            group_id: GROUP.into(),
+            offsets: offsets(parts),
+        }
+    }
+
+    fn failed(error: OffsetsError) -> ProducerEvent {
+        ProducerEvent::OffsetsFailed {
+            group_id: GROUP.into(),
+            error,
+        }
+    }
+
+    /// A TV1 call whose AddOffsetsToTxn succeeded: its TxnOffsetCommit is outstanding.
+    fn tv1_committing(parts: &[(i32, i64)]) -> H {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        send_offsets(&mut h, parts);
+        add_offsets_answer(&mut h, Ok(()));
+        h
+    }
+
+    /// TM testBasicTransaction: under TV1 AddOffsetsToTxn (v4, to the transaction coordinator)
+    /// goes first; the call completes only when the TxnOffsetCommit (v4, to the group
+    /// coordinator) that its success queues is answered. The offsets alone start the
+    /// transaction, so the commit sends EndTxn.
+    #[test]
+    fn tv1_adds_the_offsets_partition_then_commits_the_offsets() {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        let out = send_offsets(&mut h, &[(1, 1)]);
+        assert_eq!(names(&out), ["AddOffsetsToTxn"]);
+        assert_eq!(
+            add_offsets(&h),
+            AddOffsetsToTxnRequest {
+                transactional_id: "foobar".into(),
+                producer_id: 1,
+                producer_epoch: 1,
+                group_id: GROUP.into(),
+                version: 4,
+            }
+        );
+        assert!(h.p.pending_offset_commits().is_empty());
+
+        let out = add_offsets_answer(&mut h, Ok(()));
+        assert_eq!(names(&out), ["TxnOffsetCommit"]);
+        assert!(out.events.is_empty(), "done only after TxnOffsetCommit");
+        assert_eq!(h.p.pending_offset_commits(), &offsets(&[(1, 1)]));
+        assert_eq!(
+            txn_offset_commit(&h),
+            TxnOffsetCommitRequest {
+                transactional_id: "foobar".into(),
+                group_id: GROUP.into(),
+                producer_id: 1,
+                producer_epoch: 1,
+                generation_id: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+                offsets: offsets(&[(1, 1)]),
+                version: 4,
+            }
+        );
+
+        let out = commit_answer(&mut h, &[(1, Ok(()))]);
+        assert_eq!(out.events, [sent(&[(1, 1)])]);
+        assert!(h.p.pending_offset_commits().is_empty());
+
+        let out = h.p.commit(0).unwrap();
+        let out = h.take(out);
+        assert_eq!(names(&out), ["EndTxn"]);
+        h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+        assert_eq!(h.p.state(), Ready);
+    }
+
+    /// KP testSendTxnOffsetsWithGroupIdTransactionV2 (KIP-890 part 2): under TV2 no
+    /// AddOffsetsToTxn; TxnOffsetCommit v5 goes out at once (the offsets partition's leader adds
+    /// it to the transaction), and the transaction counts as started, so the commit sends EndTxn.
+    #[test]
+    fn tv2_sends_only_txn_offset_commit_v5() {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        let out = send_offsets(&mut h, &[(0, 5)]);
+        assert_eq!(names(&out), ["TxnOffsetCommit"]);
+        assert_eq!(txn_offset_commit(&h).version, 5);
+        let out = h.p.commit(0).unwrap();
+        assert!(h.take(out).sends.is_empty(), "EndTxn waits for the offsets");
+        let out = commit_answer(&mut h, &[(0, Ok(()))]);
+        assert_eq!(out.events, [sent(&[(0, 5)])]);
+        assert_eq!(names(&out), ["EndTxn"]);
+        match &out.sends[0] {
+            Request::EndTxn { request, .. } => assert_eq!(request.version, END_TXN_TV2_VERSION),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// KP testInvalidGenerationIdAndMemberIdCombinedInSendOffsets (`throwIfInvalidGroupMetadata`),
+    /// TM `ensureTransactional`, `maybeFailWithError`, "Cannot send offsets if a transaction is
+    /// not in progress": each refused, and nothing changes.
+    #[test]
+    fn refused_send_offsets_changes_nothing() {
+        let refuse = |h: &mut H, group: ConsumerGroupMetadata| {
+            let before = h.p.clone();
+            let r =
+                h.p.send_offsets_to_transaction(offsets(&[(0, 1)]), group, 0);
+            assert_eq!(h.p, before);
+            r.err()
+        };
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        let bad = ConsumerGroupMetadata {
+            generation_id: 2,
+            member_id: String::new(),
+            ..ConsumerGroupMetadata::new(GROUP)
+        };
+        assert_eq!(
+            refuse(&mut h, bad),
+            Some(ProducerCallError::InvalidGroupMetadata { generation_id: 2 })
+        );
+
+        let mut h = H::idempotent();
+        h.ready(1, 0);
+        assert_eq!(
+            refuse(&mut h, member()),
+            Some(ProducerCallError::IllegalState {
+                call: Call::SendOffsets,
+                state: Ready
+            })
+        );
+
+        let mut h = H::txn(TransactionVersion::Tv1);
+        h.ready(1, 0);
+        assert_eq!(
+            refuse(&mut h, member()),
+            Some(ProducerCallError::IllegalState {
+                call: Call::SendOffsets,
+                state: Ready
+            })
+        );
+
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        h.send(0, 1);
+        h.produce_err(0, ErrorCode::OutOfOrderSequenceNumber);
+        assert_eq!(
+            refuse(&mut h, member()),
+            Some(ProducerCallError::Failed(
+                ErrorCode::OutOfOrderSequenceNumber
+            ))
+        );
+    }
+
+    /// KP testSendTxnOffsetsWithGroupId / testSendTxnOffsetsWithGroupMetadata: an empty offsets
+    /// map sends nothing (`KafkaProducer` skips the call), whatever the state.
+    #[test]
+    fn empty_offsets_are_a_no_op() {
+        let mut h = H::txn(TransactionVersion::Tv1);
+        h.ready(1, 0);
+        let out =
+            h.p.send_offsets_to_transaction(BTreeMap::new(), member(), 0)
+                .expect("no-op");
+        assert_eq!(out, ProducerOutput::default());
+        assert_eq!(h.p.state(), Ready);
+    }
+
+    /// TM testSendOffsetsWithGroupMetadata, KP testSendTxnOffsetsWithGroupMetadata (KIP-447):
+    /// the TxnOffsetCommit carries the consumer's generation, member id and instance id.
+    #[test]
+    fn txn_offset_commit_carries_the_group_metadata() {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        let out =
+            h.p.send_offsets_to_transaction(offsets(&[(0, 1), (1, 1)]), member(), 0)
+                .unwrap();
+        h.take(out);
+        add_offsets_answer(&mut h, Ok(()));
+        let r = txn_offset_commit(&h);
+        assert_eq!(
+            (r.generation_id, r.member_id.as_str(), r.group_instance_id),
+            (5, "member", Some("instance".to_string()))
+        );
+    }
+
+    /// TM testRetriableErrorInTxnOffsetCommit (testHandlingOfUnknownTopicPartitionErrorOnTxnOffsetCommit,
+    /// testHandlingOfCoordinatorLoadingErrorOnTxnOffsetCommit, testHandlingOfNetworkExceptionOnTxnOffsetCommit):
+    /// a retriable partition error (also NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+    /// REQUEST_TIMED_OUT, after the caller's group coordinator lookup) leaves that partition
+    /// pending and the call incomplete; the same request, with every partition (the builder's
+    /// snapshot), is sent again; the call completes when nothing is pending.
+    #[test]
+    fn retriable_partition_error_resends_the_txn_offset_commit() {
+        for e in [
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::CoordinatorLoadInProgress,
+            ErrorCode::NetworkException,
+            ErrorCode::NotCoordinator,
+            ErrorCode::CoordinatorNotAvailable,
+            ErrorCode::RequestTimedOut,
+            ErrorCode::ConcurrentTransactions,
+        ] {
+            let mut h = tv1_committing(&[(0, 1), (1, 1)]);
+            let out = commit_answer(&mut h, &[(0, Ok(())), (1, Err(e))]);
+            assert!(out.events.is_empty(), "{e}");
+            assert_eq!(names(&out), ["TxnOffsetCommit"], "{e}");
+            assert_eq!(h.p.pending_offset_commits(), &offsets(&[(1, 1)]), "{e}");
+            assert_eq!(txn_offset_commit(&h).offsets, offsets(&[(0, 1), (1, 1)]));
+            assert_eq!(h.p.state(), InTransaction);
+            let out = commit_answer(&mut h, &[(0, Ok(())), (1, Ok(()))]);
+            assert_eq!(out.events, [sent(&[(0, 1), (1, 1)])], "{e}");
+        }
+    }
+
+    /// TM testUnknownMemberIdInTxnOffsetCommitByGroupMetadata,
+    /// testIllegalGenerationInTxnOffsetCommitByGroupMetadata: UNKNOWN_MEMBER_ID and
+    /// ILLEGAL_GENERATION fail the call with `CommitFailedException` and make the transaction
+    /// abortable; the pending offsets are dropped; the abort ends the (started) transaction.
+    #[test]
+    fn member_errors_are_commit_failed_and_abortable() {
+        for e in [ErrorCode::UnknownMemberId, ErrorCode::IllegalGeneration] {
+            let mut h = tv1_committing(&[(0, 1), (1, 1)]);
+            let out = commit_answer(&mut h, &[(0, Ok(())), (1, Err(e))]);
+            assert_eq!(
+                out.events,
+                [
+                    failed(OffsetsError::CommitFailed(e)),
+                    ProducerEvent::Error(e)
+                ]
+            );
+            assert_eq!((h.p.state(), h.p.last_error()), (AbortableError, Some(e)));
+            assert_eq!(h.p.error_class(), Some(ErrorClass::Abortable));
+            assert!(h.p.pending_offset_commits().is_empty());
+            let out = h.p.abort(0).unwrap();
+            assert_eq!(names(&h.take(out)), ["EndTxn"]);
+        }
+    }
+
+    /// TM testFencedInstanceIdInTxnOffsetCommitByGroupMetadata,
+    /// testGroupAuthorizationFailureInTxnOffsetCommit, and TRANSACTION_ABORTABLE (KIP-890,
+    /// KAFKA-16314): abortable, the call fails with the error itself.
+    #[test]
+    fn fenced_instance_group_authorization_and_transaction_abortable_are_abortable() {
+        for e in [
+            ErrorCode::FencedInstanceId,
+            ErrorCode::GroupAuthorizationFailed,
+            ErrorCode::TransactionAbortable,
+        ] {
+            let mut h = tv1_committing(&[(0, 1)]);
+            let out = commit_answer(&mut h, &[(0, Err(e))]);
+            assert_eq!(
+                out.events,
+                [failed(OffsetsError::Kafka(e)), ProducerEvent::Error(e)]
+            );
+            assert_eq!((h.p.state(), h.p.last_error()), (AbortableError, Some(e)));
+            assert!(h.p.pending_offset_commits().is_empty());
+        }
+    }
+
+    /// TM testFatalErrorInTxnOffsetCommit (testHandlingOfProducerFencedErrorOnTxnOffsetCommit,
+    /// testHandlingOfInvalidProducerEpochErrorOnTxnOffsetCommit -> PRODUCER_FENCED,
+    /// testHandlingOfTransactionalIdAuthorizationFailedErrorOnTxnOffsetCommit,
+    /// testHandlingOfUnsupportedForMessageFormatErrorOnTxnOffsetCommit), and "Unexpected error in
+    /// TxnOffsetCommitResponse" for anything else: fatal.
+    #[test]
+    fn fencing_authorization_and_unexpected_errors_are_fatal() {
+        for (e, last) in [
+            (ErrorCode::ProducerFenced, ErrorCode::ProducerFenced),
+            (ErrorCode::InvalidProducerEpoch, ErrorCode::ProducerFenced),
+            (
+                ErrorCode::TransactionalIdAuthorizationFailed,
+                ErrorCode::TransactionalIdAuthorizationFailed,
+            ),
+            (
+                ErrorCode::UnsupportedForMessageFormat,
+                ErrorCode::UnsupportedForMessageFormat,
+            ),
+            (
+                ErrorCode::TopicAuthorizationFailed,
+                ErrorCode::TopicAuthorizationFailed,
+            ),
+            (ErrorCode::InvalidTxnState, ErrorCode::InvalidTxnState),
+            (
+                ErrorCode::InvalidProducerIdMapping,
+                ErrorCode::InvalidProducerIdMapping,
+            ),
+        ] {
+            let mut h = tv1_committing(&[(0, 1), (1, 1)]);
+            let out = commit_answer(&mut h, &[(0, Ok(())), (1, Err(e))]);
+            assert_eq!(out.events[0], failed(OffsetsError::Kafka(last)), "{e}");
+            assert_eq!(error_of(&out), Some(last), "{e}");
+            assert_eq!((h.p.state(), h.p.last_error()), (FatalError, Some(last)));
+            assert!(h.p.pending_offset_commits().is_empty());
+        }
+    }
+
+    /// TM `TxnOffsetCommitHandler`: partitions are looked at in order and the first
+    /// non-retriable error decides, even after a retriable one.
+    #[test]
+    fn first_non_retriable_partition_error_decides() {
+        let mut h = tv1_committing(&[(0, 1), (1, 1), (2, 1)]);
+        let out = commit_answer(
+            &mut h,
+            &[
+                (0, Err(ErrorCode::CoordinatorLoadInProgress)),
+                (1, Err(ErrorCode::IllegalGeneration)),
+                (2, Err(ErrorCode::ProducerFenced)),
+            ],
+        );
+        assert!(names(&out).is_empty());
+        assert_eq!(
+            h.p.last_error(),
+            Some(ErrorCode::IllegalGeneration),
+            "partition 2 is not looked at"
+        );
+        assert_eq!(h.p.state(), AbortableError);
+    }
+
+    /// TM `AddOffsetsToTxnHandler` [2025-10]: retriable -> resent; INVALID_PRODUCER_EPOCH /
+    /// PRODUCER_FENCED -> fatal PRODUCER_FENCED; TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    /// (testTransactionalIdAuthorizationFailureInAddOffsetsToTxn), INVALID_TXN_STATE
+    /// (testInvalidTxnStateFailureInAddOffsetsToTxn), INVALID_PRODUCER_ID_MAPPING and anything
+    /// unexpected -> fatal; GROUP_AUTHORIZATION_FAILED, TRANSACTION_ABORTABLE -> abortable;
+    /// UNKNOWN_PRODUCER_ID -> abortable with the client epoch bump (`abortableErrorIfPossible`),
+    /// fatal when the coordinator cannot bump. No TxnOffsetCommit follows a failure.
+    #[test]
+    fn add_offsets_error_classes() {
+        for e in [
+            ErrorCode::NotCoordinator,
+            ErrorCode::CoordinatorNotAvailable,
+            ErrorCode::CoordinatorLoadInProgress,
+            ErrorCode::ConcurrentTransactions,
+        ] {
+            let mut h = txn_in_progress(TransactionVersion::Tv1);
+            send_offsets(&mut h, &[(0, 1)]);
+            let out = add_offsets_answer(&mut h, Err(e));
+            assert_eq!(names(&out), ["AddOffsetsToTxn"], "{e}");
+            assert!(out.events.is_empty());
+        }
+        for (e, state, last, bump) in [
+            (
+                ErrorCode::InvalidProducerEpoch,
+                FatalError,
+                ErrorCode::ProducerFenced,
+                false,
+            ),
+            (
+                ErrorCode::ProducerFenced,
+                FatalError,
+                ErrorCode::ProducerFenced,
+                false,
+            ),
+            (
+                ErrorCode::TransactionalIdAuthorizationFailed,
+                FatalError,
+                ErrorCode::TransactionalIdAuthorizationFailed,
+                false,
+            ),
+            (
+                ErrorCode::InvalidTxnState,
+                FatalError,
+                ErrorCode::InvalidTxnState,
+                false,
+            ),
+            (
+                ErrorCode::InvalidProducerIdMapping,
+                FatalError,
+                ErrorCode::InvalidProducerIdMapping,
+                false,
+            ),
+            (
+                ErrorCode::UnknownServerError,
+                FatalError,
+                ErrorCode::UnknownServerError,
+                false,
+            ),
+            (
+                ErrorCode::GroupAuthorizationFailed,
+                AbortableError,
+                ErrorCode::GroupAuthorizationFailed,
+                false,
+            ),
+            (
+                ErrorCode::TransactionAbortable,
+                AbortableError,
+                ErrorCode::TransactionAbortable,
+                false,
+            ),
+            (
+                ErrorCode::UnknownProducerId,
+                AbortableError,
+                ErrorCode::UnknownProducerId,
+                true,
+            ),
+        ] {
+            let mut h = txn_in_progress(TransactionVersion::Tv1);
+            send_offsets(&mut h, &[(0, 1)]);
+            let out = add_offsets_answer(&mut h, Err(e));
+            assert!(out.sends.is_empty(), "{e}");
+            assert_eq!(out.events[0], failed(OffsetsError::Kafka(last)), "{e}");
+            assert_eq!((h.p.state(), h.p.last_error()), (state, Some(last)), "{e}");
+            assert_eq!(h.p.epoch_bump_required(), bump, "{e}");
+        }
+        let mut h = H::new(ProducerConfig {
+            transactional_id: Some("foobar".into()),
+            transaction_version: TransactionVersion::Tv1,
+            coordinator_supports_epoch_bump: false,
+            ..ProducerConfig::default()
+        });
+        h.ready(1, 1);
+        h.begin();
+        send_offsets(&mut h, &[(0, 1)]);
+        add_offsets_answer(&mut h, Err(ErrorCode::UnknownProducerId));
+        assert_eq!(h.p.state(), FatalError);
+    }
+
+    /// TM `Priority`: AddOffsetsToTxn and TxnOffsetCommit are ADD_PARTITIONS_OR_OFFSETS, ahead of
+    /// END_TXN, so a commit issued while the offsets are in progress sends EndTxn after them,
+    /// retries included (testBasicTransaction's "done only after both RPCs complete").
+    #[test]
+    fn commit_sends_end_txn_only_after_the_offsets() {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        send_offsets(&mut h, &[(0, 1)]);
+        let out = h.p.commit(0).unwrap();
+        assert!(h.take(out).sends.is_empty());
+        let out = add_offsets_answer(&mut h, Ok(()));
+        assert_eq!(names(&out), ["TxnOffsetCommit"]);
+        let out = commit_answer(&mut h, &[(0, Err(ErrorCode::CoordinatorLoadInProgress))]);
+        assert_eq!(names(&out), ["TxnOffsetCommit"]);
+        let out = commit_answer(&mut h, &[(0, Ok(()))]);
+        assert_eq!(names(&out), ["EndTxn"]);
+        assert_eq!(out.events, [sent(&[(0, 1)])]);
+        let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+        assert_eq!(out.events, [ProducerEvent::TransactionCommitted]);
+    }
+
+    /// TM shouldNotSendAbortTxnRequestWhenOnlyAddOffsetsRequestFailed: an abort issued while
+    /// AddOffsetsToTxn is queued still sends it (aborting is not an error state); its abortable
+    /// failure is ignored while aborting, nothing was added, so the abort completes without
+    /// EndTxn. shouldFailAbortIfAddOffsetsFailsWithFatalError: a fatal failure fails the abort.
+    #[test]
+    fn abort_while_add_offsets_is_pending() {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        send_offsets(&mut h, &[(1, 1)]);
+        let out = h.p.abort(0).unwrap();
+        assert!(h.take(out).sends.is_empty());
+        let out = add_offsets_answer(&mut h, Err(ErrorCode::GroupAuthorizationFailed));
+        assert!(out.sends.is_empty());
+        assert_eq!(
+            out.events,
+            [
+                failed(OffsetsError::Kafka(ErrorCode::GroupAuthorizationFailed)),
+                ProducerEvent::TransactionAborted
+            ]
+        );
+        assert_eq!(h.p.state(), Ready);
+
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        send_offsets(&mut h, &[(1, 1)]);
+        let out = h.p.abort(0).unwrap();
+        h.take(out);
+        let out = add_offsets_answer(&mut h, Err(ErrorCode::UnknownServerError));
+        assert!(!out.events.contains(&ProducerEvent::TransactionAborted));
+        assert_eq!(h.p.state(), FatalError);
+    }
+
+    /// An offsets call whose AddOffsetsToTxn has succeeded under TV1, with its TxnOffsetCommit
+    /// queued behind an AddPartitionsToTxn that fails with TOPIC_AUTHORIZATION_FAILED.
+    fn tv1_offsets_dropped_by_abortable_error() -> (H, ProducerOutput<u32>) {
+        let mut h = txn_in_progress(TransactionVersion::Tv1);
+        send_offsets(&mut h, &[(5, 1)]);
+        h.send(0, 1); // AddPartitionsToTxn queued behind AddOffsetsToTxn
+        let out = add_offsets_answer(&mut h, Ok(()));
+        assert_eq!(names(&out), ["AddPartitionsToTxn"]);
+        let out = h.respond(
+            "AddPartitionsToTxn",
+            None,
+            Response::AddPartitionsToTxn(Err(ErrorCode::TopicAuthorizationFailed)),
+        );
+        (h, out)
+    }
+
+    /// TM `maybeTerminateRequestWithError`: in an error state a queued request is not sent and
+    /// its result fails with the state's error, so a queued offsets call fails.
+    #[test]
+    fn queued_offsets_call_fails_when_the_transaction_becomes_abortable() {
+        let (h, out) = tv1_offsets_dropped_by_abortable_error();
+        assert!(out.sends.is_empty());
+        assert!(out.events.contains(&failed(OffsetsError::Kafka(
+            ErrorCode::TopicAuthorizationFailed
+        ))));
+        assert_eq!(h.p.state(), AbortableError);
+    }
+
+    /// Where the core differs from Kafka (`docs/producer.md` R-S12): Kafka clears
+    /// `pendingTxnOffsetCommits` only when a TxnOffsetCommit fails, so the offsets of a call
+    /// dropped unsent would ride along the next transaction's TxnOffsetCommit; the core drops
+    /// them when the transaction completes.
+    #[test]
+    fn pending_offsets_do_not_outlive_their_transaction() {
+        let (mut h, _) = tv1_offsets_dropped_by_abortable_error();
+        assert_eq!(h.p.pending_offset_commits(), &offsets(&[(5, 1)]));
+        let out = h.p.abort(0).unwrap();
+        assert_eq!(names(&h.take(out)), ["EndTxn"]);
+        h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+        assert_eq!(h.p.state(), Ready);
+        assert!(h.p.pending_offset_commits().is_empty());
+        h.begin();
+        send_offsets(&mut h, &[(6, 2)]);
+        add_offsets_answer(&mut h, Ok(()));
+        assert_eq!(txn_offset_commit(&h).offsets, offsets(&[(6, 2)]));
+    }
+
+    /// TM `txnOffsetCommitHandler` / `TxnOffsetCommitHandler`: every call's offsets join the one
+    /// `pendingTxnOffsetCommits` map, a TxnOffsetCommit carries the map as it was when queued,
+    /// and a call completes only when the map is empty, else its request is re-enqueued behind
+    /// those of its priority: a second call while the first is in flight sends both calls'
+    /// offsets, and the first is re-sent after it.
+    #[test]
+    fn a_second_call_joins_the_pending_offsets() {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        send_offsets(&mut h, &[(0, 1)]);
+        let out = send_offsets(&mut h, &[(1, 1)]);
+        assert!(out.sends.is_empty(), "one transactional request at a time");
+        assert_eq!(h.p.pending_offset_commits(), &offsets(&[(0, 1), (1, 1)]));
+
+        let out = commit_answer(&mut h, &[(0, Ok(()))]);
+        assert!(out.events.is_empty(), "tp1 is still pending");
+        assert_eq!(txn_offset_commit(&h).offsets, offsets(&[(0, 1), (1, 1)]));
+        let out = commit_answer(&mut h, &[(0, Ok(())), (1, Ok(()))]);
+        assert_eq!(out.events, [sent(&[(0, 1), (1, 1)])]);
+        assert_eq!(txn_offset_commit(&h).offsets, offsets(&[(0, 1)]));
+        let out = commit_answer(&mut h, &[(0, Ok(()))]);
+        assert_eq!(out.events, [sent(&[(0, 1)])]);
+        assert!(h.pending.is_empty());
+    }
+
+    /// TM `TxnRequestHandler.onComplete`: a disconnected TxnOffsetCommit is re-enqueued and sent
+    /// again (the group coordinator lookup is the caller's).
+    #[test]
+    fn lost_txn_offset_commit_is_sent_again() {
+        let mut h = tv1_committing(&[(0, 1)]);
+        let out = h.timeout("TxnOffsetCommit", None);
+        assert_eq!(names(&out), ["TxnOffsetCommit"]);
+        assert_eq!(txn_offset_commit(&h).offsets, offsets(&[(0, 1)]));
+    }
+
+    /// The producer's requests as the core's roles take them: AddOffsetsToTxn (TV1) or the
+    /// offsets partition leader's implicit add (TV2, `TxnOffsetCommitRequest::verification_request`)
+    /// puts `__consumer_offsets-N` into the transaction, the group coordinator holds the offsets
+    /// pending, and the COMMIT marker for that partition commits them.
+    #[test]
+    fn offsets_only_transaction_commits_through_the_coordinators() {
+        use kafka_eos::coordinator::{
+            CoordinatorConfig, CoordinatorOutput, TransactionCoordinator,
+        };
+        use kafka_eos::group::{GroupCoordinator, GroupCoordinatorConfig};
+        use kafka_eos::messages::offsets_partition_for;
+
+        for tv in [TransactionVersion::Tv1, TransactionVersion::Tv2] {
+            let config = CoordinatorConfig::default();
+            let offsets_partition =
+                offsets_partition_for(GROUP, config.offsets_topic_partitions).unwrap();
+            let mut txn = TransactionCoordinator::new(config, 1000, 0).unwrap();
+            let mut group = GroupCoordinator::new(GroupCoordinatorConfig {
+                offsets_partition: offsets_partition.clone(),
+            });
+            let mut h = H::txn(tv);
+            let mut pump = |h: &mut H| {
+                while !h.pending.is_empty() {
+                    let req = h.pending.remove(0);
+                    let (answer, outputs) = match &req {
+                        Request::InitProducerId { request, .. } => {
+                            let (r, o) = txn.handle_init_producer_id(request, 0);
+                            (Response::InitProducerId(r), o)
+                        }
+                        Request::AddOffsetsToTxn { request, .. } => {
+                            let (r, o) = txn.handle_add_offsets_to_txn(request, 0);
+                            (Response::AddOffsetsToTxn(r), o)
+                        }
+                        Request::TxnOffsetCommit { request, .. } => {
+                            // The offsets partition's leader verifies (TV1) or adds (TV2) first.
+                            let check = request.verification_request(offsets_partition.clone());
+                            assert_eq!(check.verify_only, tv != TransactionVersion::Tv2);
+                            let (r, o) = txn.handle_add_partitions_to_txn(&check, 0);
+                            assert_eq!(r, Ok(()), "{tv:?}");
+                            let (r, _) = group.handle_txn_offset_commit(request, 0).unwrap();
+                            (Response::TxnOffsetCommit(r), o)
+                        }
+                        Request::EndTxn { request, .. } => {
+                            let (r, o) = txn.handle_end_txn(request, 0);
+                            (Response::EndTxn(r), o)
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    };
+                    let mut outputs = outputs;
+                    while let Some(o) = outputs.pop() {
+                        if let CoordinatorOutput::WriteTxnMarker(m) = o {
+                            assert_eq!(m.partition, offsets_partition);
+                            let (resp, _) = group.handle_write_txn_marker(&m, 0);
+                            outputs.extend(txn.handle_write_txn_markers_response(&resp).unwrap());
+                        }
+                    }
+                    let out = h.p.handle_response(req.id(), answer, 0).unwrap();
+                    h.take(out);
+                }
+            };
+            h.init();
+            pump(&mut h);
+            h.begin();
+            send_offsets(&mut h, &[(3, 42)]);
+            pump(&mut h);
+            assert!(h.events.contains(&sent(&[(3, 42)])), "{tv:?}");
+            let out = h.p.commit(0).unwrap();
+            h.take(out);
+            pump(&mut h);
+            assert!(h.events.contains(&ProducerEvent::TransactionCommitted));
+            assert_eq!(
+                group
+                    .committed_offset(GROUP, &tp(3))
+                    .map(|o| o.committed_offset),
+                Some(42),
+                "{tv:?}"
+            );
+        }
+    }
+
+    /// A fatal error fails an offsets call whose request is in flight (its answer is no longer
+    /// looked at), so every call ends with OffsetsSent or OffsetsFailed.
+    #[test]
+    fn fatal_error_fails_an_offsets_call_in_flight() {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        h.send(0, 1);
+        send_offsets(&mut h, &[(1, 1)]);
+        let out = h.produce_err(0, ErrorCode::ProducerFenced);
+        assert!(out
+            .events
+            .contains(&failed(OffsetsError::Kafka(ErrorCode::ProducerFenced))));
+        let out = commit_answer(&mut h, &[(1, Ok(()))]);
+        assert!(out.events.is_empty());
+    }
+}

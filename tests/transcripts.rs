@@ -78,6 +78,14 @@ fn render_request(r: &Request<Payload>) -> String {
             r.producer_epoch,
             r.result.to_string().to_uppercase()
         ),
+        Request::AddOffsetsToTxn { request: r, .. } => format!(
+            "AddOffsetsToTxn tid={} pid={} epoch={} group={}",
+            r.transactional_id, r.producer_id, r.producer_epoch, r.group_id
+        ),
+        Request::TxnOffsetCommit { request: r, .. } => format!(
+            "TxnOffsetCommit tid={} pid={} epoch={} group={} {:?}",
+            r.transactional_id, r.producer_id, r.producer_epoch, r.group_id, r.offsets
+        ),
     }
 }
 
@@ -101,6 +109,9 @@ fn render_response(r: &Response) -> String {
         ),
         Response::EndTxn(Ok(None)) => "EndTxn ok".into(),
         Response::EndTxn(Err(e)) => format!("EndTxn {}", err(e)),
+        Response::AddOffsetsToTxn(Ok(())) => "AddOffsetsToTxn ok".into(),
+        Response::AddOffsetsToTxn(Err(e)) => format!("AddOffsetsToTxn {}", err(e)),
+        Response::TxnOffsetCommit(r) => format!("TxnOffsetCommit {:?}", r.partitions),
     }
 }
 
@@ -130,6 +141,12 @@ fn render_event(e: &ProducerEvent) -> String {
         ProducerEvent::TransactionCommitted => "app learns: transaction committed".into(),
         ProducerEvent::TransactionAborted => "app learns: transaction aborted".into(),
         ProducerEvent::Error(e) => format!("app learns: error {}", e.name()),
+        ProducerEvent::OffsetsSent { group_id, offsets } => {
+            format!("app learns: offsets sent for {group_id}: {offsets:?}")
+        }
+        ProducerEvent::OffsetsFailed { group_id, error } => {
+            format!("app learns: offsets for {group_id} failed: {error:?}")
+        }
     }
 }
 
@@ -228,6 +245,12 @@ impl Cluster {
                 self.coordinator_outputs(outputs);
                 ("coordinator".to_string(), Response::EndTxn(res))
             }
+            Request::AddOffsetsToTxn { request, .. } => {
+                let (res, outputs) = self.coordinator.handle_add_offsets_to_txn(request, now);
+                self.coordinator_outputs(outputs);
+                ("coordinator".to_string(), Response::AddOffsetsToTxn(res))
+            }
+            Request::TxnOffsetCommit { .. } => unreachable!("no transcript sends offsets"),
             Request::Produce { request, .. } => {
                 let res = self.produce(request.clone());
                 (

@@ -303,6 +303,12 @@ pub fn outstanding_words(s: &ProducerActorState, o: &Outstanding) -> String {
                 TransactionResult::Abort => "ABORT",
             }
         ),
+        Outstanding::Txn(TxnRequest::AddOffsets { group, .. }) => {
+            format!("AddOffsetsToTxn {}", group.group_id)
+        }
+        Outstanding::Txn(TxnRequest::TxnOffsetCommit { group, .. }) => {
+            format!("TxnOffsetCommit {}", group.group_id)
+        }
     }
 }
 

@@ -2,14 +2,17 @@
 //! responses it takes, the events and output it returns, and the errors of refused calls and
 //! malformed inputs.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::group::{TxnOffsetCommitRequest, TxnOffsetCommitResponse, UNKNOWN_GENERATION_ID};
 use crate::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProduceRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, EndTxnResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest,
 };
-use crate::types::{ProducerEpoch, ProducerId, TopicPartition};
+use crate::types::{Offset, ProducerEpoch, ProducerId, TopicPartition};
 
 use super::{TransactionState, TxnRequest};
 
@@ -33,6 +36,37 @@ pub enum Call {
     Commit,
     /// `abortTransaction()`.
     Abort,
+    /// `sendOffsetsToTransaction()`.
+    SendOffsets,
+}
+
+/// The consumer's group metadata that `sendOffsetsToTransaction` carries to the group
+/// coordinator (Kafka's `ConsumerGroupMetadata`, from `KafkaConsumer.groupMetadata()`): the
+/// group coordinator fences a TxnOffsetCommit whose generation, member or static instance is
+/// no longer the group's (KIP-447).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConsumerGroupMetadata {
+    /// The consumer group (`group.id`).
+    pub group_id: String,
+    /// The consumer's generation; -1 ([`UNKNOWN_GENERATION_ID`]) outside group management.
+    pub generation_id: i32,
+    /// The consumer's member id; "" outside group management.
+    pub member_id: String,
+    /// The consumer's `group.instance.id` (static membership, KIP-345).
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Group-id-only metadata (`new ConsumerGroupMetadata(groupId)`): generation -1, member
+    /// "", no instance id, so the group coordinator applies no generation fencing.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: UNKNOWN_GENERATION_ID,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
 }
 
 /// An application call the producer refuses (Kafka throws from the calling thread; no state
@@ -55,6 +89,13 @@ pub enum ProducerCallError {
     /// A send with a record count that is not positive.
     #[error("a batch needs at least one record, got {0}")]
     InvalidRecordCount(i32),
+    /// `IllegalArgumentException` from `KafkaProducer.throwIfInvalidGroupMetadata`: consumer
+    /// group metadata with a generation above 0 and an empty member id.
+    #[error("group metadata has generation {generation_id} > 0 but an empty member id")]
+    InvalidGroupMetadata {
+        /// The generation passed.
+        generation_id: i32,
+    },
 }
 
 /// A network input the producer cannot take (it never comes from a well-formed exchange).
@@ -101,6 +142,24 @@ pub enum Request<P> {
         /// The request.
         request: EndTxnRequest,
     },
+    /// AddOffsetsToTxn, to the **transaction** coordinator (TV0/TV1 only): adds the group's
+    /// `__consumer_offsets` partition to the transaction before the TxnOffsetCommit.
+    AddOffsetsToTxn {
+        /// The request id.
+        id: RequestId,
+        /// The request.
+        request: AddOffsetsToTxnRequest,
+    },
+    /// TxnOffsetCommit, to the **group** coordinator of `request.group_id` (the leader of its
+    /// `__consumer_offsets` partition, [`offsets_partition_for`](crate::messages::offsets_partition_for)):
+    /// the offsets, pending until the transaction's marker. v5 under TV2 (the offsets
+    /// partition's leader adds it to the transaction), v4 otherwise.
+    TxnOffsetCommit {
+        /// The request id.
+        id: RequestId,
+        /// The request.
+        request: TxnOffsetCommitRequest,
+    },
 }
 
 impl<P> Request<P> {
@@ -110,7 +169,9 @@ impl<P> Request<P> {
             Request::InitProducerId { id, .. }
             | Request::AddPartitionsToTxn { id, .. }
             | Request::Produce { id, .. }
-            | Request::EndTxn { id, .. } => *id,
+            | Request::EndTxn { id, .. }
+            | Request::AddOffsetsToTxn { id, .. }
+            | Request::TxnOffsetCommit { id, .. } => *id,
         }
     }
 
@@ -121,6 +182,8 @@ impl<P> Request<P> {
             Request::AddPartitionsToTxn { .. } => "AddPartitionsToTxn",
             Request::Produce { .. } => "Produce",
             Request::EndTxn { .. } => "EndTxn",
+            Request::AddOffsetsToTxn { .. } => "AddOffsetsToTxn",
+            Request::TxnOffsetCommit { .. } => "TxnOffsetCommit",
         }
     }
 }
@@ -136,6 +199,10 @@ pub enum Response {
     Produce(Result<i64, ErrorCode>),
     /// EndTxn: under v5+ (TV2) the new producer id and epoch, or an error.
     EndTxn(EndTxnResponse),
+    /// AddOffsetsToTxn: success or the error.
+    AddOffsetsToTxn(Result<(), ErrorCode>),
+    /// TxnOffsetCommit: per partition of the request, success or its error.
+    TxnOffsetCommit(TxnOffsetCommitResponse),
 }
 
 /// Why a batch failed.
@@ -193,6 +260,45 @@ pub enum ProducerEvent {
     /// An error surfaced to the application by a transactional request or by entering an
     /// error state (the error later calls re-throw).
     Error(ErrorCode),
+    /// A `sendOffsetsToTransaction` call completed (its `TransactionalRequestResult` is done):
+    /// the group coordinator answered the TxnOffsetCommit with no partition left to retry. The
+    /// offsets are in the transaction, pending until it commits.
+    OffsetsSent {
+        /// The group.
+        group_id: String,
+        /// The offsets of the TxnOffsetCommit that completed the call.
+        offsets: BTreeMap<TopicPartition, Offset>,
+    },
+    /// A `sendOffsetsToTransaction` call failed (its result completes exceptionally); the
+    /// producer's state says what to do next (abort, or close on a fatal error).
+    OffsetsFailed {
+        /// The group.
+        group_id: String,
+        /// Why.
+        error: OffsetsError,
+    },
+}
+
+/// Why a `sendOffsetsToTransaction` call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum OffsetsError {
+    /// `CommitFailedException` ("consumer group metadata mismatch"): the group coordinator
+    /// answered UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION, so the consumer left the group or
+    /// rebalanced; abortable.
+    CommitFailed(ErrorCode),
+    /// Any other error: the one the request failed with (a fenced producer's
+    /// INVALID_PRODUCER_EPOCH is PRODUCER_FENCED), or, for a request dropped unsent because the
+    /// producer entered an error state, that state's error (`maybeTerminateRequestWithError`).
+    Kafka(ErrorCode),
+}
+
+impl OffsetsError {
+    /// The error code.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            OffsetsError::CommitFailed(e) | OffsetsError::Kafka(e) => e,
+        }
+    }
 }
 
 /// The result of one input: requests to send (in order) and events for the application.

@@ -6,6 +6,10 @@
 //!
 //! - the transaction states and their legal transitions ([`TransactionState`],
 //!   `TransactionManager.State.isTransitionValid`);
+//! - `sendOffsetsToTransaction` ([`Producer::send_offsets_to_transaction`]): AddOffsetsToTxn to
+//!   the transaction coordinator under TV0/TV1, then TxnOffsetCommit to the group coordinator
+//!   (v5 alone under TV2), with the `AddOffsetsToTxnHandler`/`TxnOffsetCommitHandler` error
+//!   classes (UNKNOWN_MEMBER_ID/ILLEGAL_GENERATION: `CommitFailedException`, abortable);
 //! - per-partition sequence numbers assigned when a batch is drained, at most `max_in_flight`
 //!   batches in flight per partition, retries that keep their sequence and are re-sent only
 //!   when they are the lowest sequence in flight;
@@ -39,13 +43,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::messages::produce_version_for;
 use crate::types::{
-    ProducerEpoch, ProducerId, Sequence, TimestampMs, TopicPartition, TransactionResult,
+    Offset, ProducerEpoch, ProducerId, Sequence, TimestampMs, TopicPartition, TransactionResult,
     TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NUM_BATCHES_TO_RETAIN,
 };
 
 pub use messages::{
-    BatchError, BatchId, Call, Outstanding, ProducerCallError, ProducerEvent, ProducerInputError,
-    ProducerOutput, Request, RequestId, Response,
+    BatchError, BatchId, Call, ConsumerGroupMetadata, OffsetsError, Outstanding, ProducerCallError,
+    ProducerEvent, ProducerInputError, ProducerOutput, Request, RequestId, Response,
 };
 pub use sequencing::{Batch, PartitionEntry};
 pub use state::{ErrorClass, TransactionState};
@@ -161,6 +165,9 @@ pub struct Producer<P> {
     pending_partitions: BTreeSet<TopicPartition>,
     /// `transactionStarted`: something was added, so EndTxn must be sent.
     transaction_started: bool,
+    /// `pendingTxnOffsetCommits`: the offsets of `sendOffsetsToTransaction` calls whose
+    /// TxnOffsetCommit has not yet succeeded for them, by partition (shared by every call).
+    pending_offsets: BTreeMap<TopicPartition, Offset>,
     /// `clientSideEpochBumpRequired`.
     epoch_bump_required: bool,
     /// The commit/abort whose completion waits for the client epoch bump that follows its
@@ -193,6 +200,7 @@ impl<P: Clone> Producer<P> {
             new_partitions: BTreeSet::new(),
             pending_partitions: BTreeSet::new(),
             transaction_started: false,
+            pending_offsets: BTreeMap::new(),
             epoch_bump_required: false,
             completing_result: None,
             rewrite_partitions: BTreeSet::new(),
@@ -274,6 +282,11 @@ impl<P: Clone> Producer<P> {
     /// TV1: the partitions added to the current transaction.
     pub fn partitions_in_transaction(&self) -> &BTreeSet<TopicPartition> {
         &self.partitions_in_txn
+    }
+    /// The offsets of `sendOffsetsToTransaction` calls not yet acknowledged by a TxnOffsetCommit
+    /// (`pendingTxnOffsetCommits`): a TxnOffsetCommit queued after them carries them too.
+    pub fn pending_offset_commits(&self) -> &BTreeMap<TopicPartition, Offset> {
+        &self.pending_offsets
     }
 
     /// Whether the partition's sequences belong to the current producer id and epoch.
@@ -404,6 +417,61 @@ impl<P: Clone> Producer<P> {
         Ok(out)
     }
 
+    /// `sendOffsetsToTransaction(offsets, groupMetadata)` (`KafkaProducer` then
+    /// `TransactionManager.sendOffsetsToTransaction`): commits a consumer's offsets (the next
+    /// offset to consume, per partition) inside the open transaction.
+    ///
+    /// Refused (nothing changes) as Kafka throws: group metadata with a generation above 0 and
+    /// an empty member id ([`ProducerCallError::InvalidGroupMetadata`],
+    /// `throwIfInvalidGroupMetadata`); a non-transactional producer (`ensureTransactional`); an
+    /// error state re-throws its error (`maybeFailWithError`); any state but IN_TRANSACTION. An
+    /// empty `offsets` is a no-op that sends nothing (`KafkaProducer` skips the call, checking
+    /// only the metadata and that the producer is transactional).
+    ///
+    /// Under TV0/TV1 it queues AddOffsetsToTxn (to the transaction coordinator, which adds the
+    /// group's `__consumer_offsets` partition); on its success the TxnOffsetCommit (to the
+    /// group coordinator) is queued. Under TV2 only the TxnOffsetCommit (v5) is queued, and the
+    /// transaction counts as started at once. Both have the priority of AddPartitionsToTxn, so a
+    /// later `commit()` sends its EndTxn only after them. The call completes with
+    /// [`ProducerEvent::OffsetsSent`] or [`ProducerEvent::OffsetsFailed`].
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, Offset>,
+        group: ConsumerGroupMetadata,
+        _now: TimestampMs,
+    ) -> Result<ProducerOutput<P>, ProducerCallError> {
+        if group.generation_id > 0 && group.member_id.is_empty() {
+            return Err(ProducerCallError::InvalidGroupMetadata {
+                generation_id: group.generation_id,
+            });
+        }
+        if !self.is_transactional() {
+            return Err(ProducerCallError::IllegalState {
+                call: Call::SendOffsets,
+                state: self.state,
+            });
+        }
+        let mut out = ProducerOutput::new();
+        if offsets.is_empty() {
+            return Ok(out);
+        }
+        self.check_call(Call::SendOffsets)?;
+        if self.state != TransactionState::InTransaction {
+            return Err(ProducerCallError::IllegalState {
+                call: Call::SendOffsets,
+                state: self.state,
+            });
+        }
+        if self.tv2() {
+            self.transaction_started = true;
+            self.queue_txn_offset_commit(group, offsets);
+        } else {
+            self.enqueue_txn(TxnRequest::AddOffsets { group, offsets });
+        }
+        self.poll(&mut out);
+        Ok(out)
+    }
+
     /// `abortTransaction()`: IN_TRANSACTION or ABORTABLE_ERROR → ABORTING_TRANSACTION;
     /// undrained batches fail, EndTxn(ABORT) follows the in-flight ones, then the client epoch
     /// bump if required. Also re-tries an abort whose EndTxn failed while aborting.
@@ -469,6 +537,14 @@ impl<P: Clone> Producer<P> {
                     Response::AddPartitionsToTxn(_)
                 )
                 | (Outstanding::Txn(TxnRequest::EndTxn(_)), Response::EndTxn(_))
+                | (
+                    Outstanding::Txn(TxnRequest::AddOffsets { .. }),
+                    Response::AddOffsetsToTxn(_)
+                )
+                | (
+                    Outstanding::Txn(TxnRequest::TxnOffsetCommit { .. }),
+                    Response::TxnOffsetCommit(_)
+                )
         );
         if !kind_ok {
             return Err(ProducerInputError::WrongResponseKind(request_id));

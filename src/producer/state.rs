@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 
-use super::{BatchError, Call, Producer, ProducerCallError, ProducerEvent, ProducerOutput};
+use super::{
+    BatchError, Call, OffsetsError, Outstanding, Producer, ProducerCallError, ProducerEvent,
+    ProducerOutput, TxnRequest,
+};
 
 /// modelled). An idempotent producer uses UNINITIALIZED, INITIALIZING, READY and FATAL_ERROR.
 #[derive(
@@ -201,7 +204,17 @@ impl<P: Clone> Producer<P> {
     pub(super) fn enter_fatal(&mut self, error: ErrorCode, out: &mut ProducerOutput<P>) {
         self.set_state(TransactionState::FatalError, out);
         self.last_error = Some(error);
-        self.txn_queue.clear();
+        self.drop_txn_queue(error, out);
+        // An offsets call in flight fails too: its answer is no longer looked at.
+        if let Some(Outstanding::Txn(
+            TxnRequest::AddOffsets { group, .. } | TxnRequest::TxnOffsetCommit { group, .. },
+        )) = self.txn_in_flight.and_then(|id| self.outstanding.get(&id))
+        {
+            out.events.push(ProducerEvent::OffsetsFailed {
+                group_id: group.group_id.clone(),
+                error: OffsetsError::Kafka(error),
+            });
+        }
         // A commit/abort waiting for its epoch bump fails with the error.
         self.completing_result = None;
         out.events.push(ProducerEvent::Error(error));
@@ -218,7 +231,7 @@ impl<P: Clone> Producer<P> {
         self.background(TransactionState::AbortableError, out);
         if self.state == TransactionState::AbortableError {
             // maybeTerminateRequestWithError: queued transactional requests fail with the error.
-            self.txn_queue.clear();
+            self.drop_txn_queue(error, out);
             self.last_error = Some(error);
             self.completing_result = None;
             out.events.push(ProducerEvent::Error(error));

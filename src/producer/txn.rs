@@ -1,20 +1,42 @@
 //! The transactional request queue and its handlers (Kafka's `TransactionManager`: the
-//! `TxnRequestHandler`s of InitProducerId, AddPartitionsToTxn and EndTxn, and
-//! `completeTransaction`).
+//! `TxnRequestHandler`s of InitProducerId, AddPartitionsToTxn, EndTxn, AddOffsetsToTxn and
+//! TxnOffsetCommit, and `completeTransaction`).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::messages::{
-    end_txn_version_for, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
-    ProducerIdAndEpoch, INIT_PRODUCER_ID_VERSION,
+use crate::group::{
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse, TXN_OFFSET_COMMIT_LAST_BEFORE_TV2_VERSION,
+    TXN_OFFSET_COMMIT_VERSION,
 };
-use crate::types::{TopicPartition, TransactionResult, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
+use crate::messages::{
+    end_txn_version_for, AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest,
+    InitProducerIdRequest, ProducerIdAndEpoch, ADD_OFFSETS_TO_TXN_VERSION,
+    INIT_PRODUCER_ID_VERSION,
+};
+use crate::types::{
+    Offset, TopicPartition, TransactionResult, TransactionVersion, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
+};
 
 use super::{
-    BatchError, Outstanding, Producer, ProducerEvent, ProducerOutput, Request, Response,
-    TransactionState,
+    BatchError, ConsumerGroupMetadata, OffsetsError, Outstanding, Producer, ProducerEvent,
+    ProducerOutput, Request, Response, TransactionState,
 };
+
+/// The TxnOffsetCommit version a Java client of `transaction_version` sends
+/// (`TxnOffsetCommitRequest.Builder.build`): v5 with TV2 (the offsets partition's leader adds
+/// it to the transaction), else the last before TV2 (v4), which carries the group metadata
+/// (v3+).
+pub(super) fn txn_offset_commit_version_for(transaction_version: TransactionVersion) -> i16 {
+    if transaction_version.supports_epoch_bump() {
+        TXN_OFFSET_COMMIT_VERSION
+    } else {
+        TXN_OFFSET_COMMIT_LAST_BEFORE_TV2_VERSION
+    }
+}
 
 /// A transactional request waiting to be sent, or in flight (priority order of
 /// `TransactionManager.Priority`).
@@ -29,13 +51,31 @@ pub enum TxnRequest {
     AddPartitions(Vec<TopicPartition>),
     /// EndTxn.
     EndTxn(TransactionResult),
+    /// AddOffsetsToTxn for `group` (TV0/TV1), then the TxnOffsetCommit of `offsets`.
+    AddOffsets {
+        /// The consumer group metadata of the call.
+        group: ConsumerGroupMetadata,
+        /// The offsets of the call.
+        offsets: BTreeMap<TopicPartition, Offset>,
+    },
+    /// TxnOffsetCommit of `offsets` for `group`: the call's offsets together with any still
+    /// pending from earlier calls (`pendingTxnOffsetCommits` when the request was built); a
+    /// retry sends the same offsets again.
+    TxnOffsetCommit {
+        /// The consumer group metadata of the call.
+        group: ConsumerGroupMetadata,
+        /// The offsets the request carries.
+        offsets: BTreeMap<TopicPartition, Offset>,
+    },
 }
 
 impl TxnRequest {
     fn priority(&self) -> u8 {
         match self {
             TxnRequest::InitProducerId { bump: false } => 1,
-            TxnRequest::AddPartitions(_) => 2,
+            TxnRequest::AddPartitions(_)
+            | TxnRequest::AddOffsets { .. }
+            | TxnRequest::TxnOffsetCommit { .. } => 2,
             TxnRequest::EndTxn(_) => 3,
             TxnRequest::InitProducerId { bump: true } => 4,
         }
@@ -52,6 +92,33 @@ impl<P: Clone> Producer<P> {
             .position(|r| r.priority() > request.priority())
             .unwrap_or(self.txn_queue.len());
         self.txn_queue.insert(pos, request);
+    }
+
+    /// `txnOffsetCommitHandler`: the call's offsets join the pending ones, and a TxnOffsetCommit
+    /// of all of them is queued.
+    pub(super) fn queue_txn_offset_commit(
+        &mut self,
+        group: ConsumerGroupMetadata,
+        offsets: BTreeMap<TopicPartition, Offset>,
+    ) {
+        self.pending_offsets.extend(offsets);
+        let offsets = self.pending_offsets.clone();
+        self.enqueue_txn(TxnRequest::TxnOffsetCommit { group, offsets });
+    }
+
+    /// Drops the queued transactional requests (`maybeTerminateRequestWithError`): a
+    /// `sendOffsetsToTransaction` call among them fails with `error`.
+    pub(super) fn drop_txn_queue(&mut self, error: ErrorCode, out: &mut ProducerOutput<P>) {
+        for req in self.txn_queue.drain(..) {
+            if let TxnRequest::AddOffsets { group, .. }
+            | TxnRequest::TxnOffsetCommit { group, .. } = req
+            {
+                out.events.push(ProducerEvent::OffsetsFailed {
+                    group_id: group.group_id,
+                    error: OffsetsError::Kafka(error),
+                });
+            }
+        }
     }
 
     /// `beginCompletingTransaction`: queues EndTxn, sent once the transaction's batches have
@@ -93,6 +160,9 @@ impl<P: Clone> Producer<P> {
         self.partitions_in_txn.clear();
         self.new_partitions.clear();
         self.pending_partitions.clear();
+        // Unlike Kafka, which clears `pendingTxnOffsetCommits` only when a TxnOffsetCommit
+        // fails: offsets of a call dropped unsent must not ride along the next transaction.
+        self.pending_offsets.clear();
         self.transaction_started = false;
         if bump && self.state == TransactionState::Initializing {
             // The application's commit/abort completes with the epoch bump.
@@ -218,7 +288,121 @@ impl<P: Clone> Producer<P> {
                 }
                 Err(e) => self.enter_fatal(e, out),
             },
+            (TxnRequest::AddOffsets { group, offsets }, Response::AddOffsetsToTxn(r)) => {
+                self.on_add_offsets_response(group, offsets, r, out)
+            }
+            (TxnRequest::TxnOffsetCommit { group, offsets }, Response::TxnOffsetCommit(r)) => {
+                self.on_txn_offset_commit_response(group, offsets, r, out)
+            }
             _ => {}
+        }
+    }
+
+    /// `AddOffsetsToTxnHandler.handleResponse`.
+    fn on_add_offsets_response(
+        &mut self,
+        group: ConsumerGroupMetadata,
+        offsets: BTreeMap<TopicPartition, Offset>,
+        r: Result<(), ErrorCode>,
+        out: &mut ProducerOutput<P>,
+    ) {
+        let error = match r {
+            Ok(()) => {
+                // The call completes only when its TxnOffsetCommit does.
+                self.queue_txn_offset_commit(group, offsets);
+                self.transaction_started = true;
+                return;
+            }
+            // NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE (after a coordinator lookup, which is
+            // the caller's), CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS, ...
+            Err(e) if e.is_retriable() => {
+                self.enqueue_txn(TxnRequest::AddOffsets { group, offsets });
+                return;
+            }
+            Err(e) => e,
+        };
+        let surfaced = match error {
+            ErrorCode::InvalidProducerEpoch => ErrorCode::ProducerFenced,
+            other => other,
+        };
+        out.events.push(ProducerEvent::OffsetsFailed {
+            group_id: group.group_id,
+            error: OffsetsError::Kafka(surfaced),
+        });
+        match error {
+            ErrorCode::UnknownProducerId => self.enter_abortable_if_possible(error, out),
+            ErrorCode::GroupAuthorizationFailed | ErrorCode::TransactionAbortable => {
+                self.enter_abortable(error, out)
+            }
+            // PRODUCER_FENCED (INVALID_PRODUCER_EPOCH from an old coordinator),
+            // TRANSACTIONAL_ID_AUTHORIZATION_FAILED, INVALID_TXN_STATE,
+            // INVALID_PRODUCER_ID_MAPPING, and any unexpected error.
+            _ => self.enter_fatal(surfaced, out),
+        }
+    }
+
+    /// `TxnOffsetCommitHandler.handleResponse`: per partition in order, success removes it from
+    /// the pending offsets, a retriable error leaves it, and the first other error fails the
+    /// call (the partitions after it are not looked at). The call completes once nothing is
+    /// pending; otherwise the same request is queued again.
+    fn on_txn_offset_commit_response(
+        &mut self,
+        group: ConsumerGroupMetadata,
+        offsets: BTreeMap<TopicPartition, Offset>,
+        r: TxnOffsetCommitResponse,
+        out: &mut ProducerOutput<P>,
+    ) {
+        let mut failure = None;
+        for (partition, result) in &r.partitions {
+            match result {
+                Ok(()) => {
+                    self.pending_offsets.remove(partition);
+                }
+                // COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, REQUEST_TIMED_OUT (after a group
+                // coordinator lookup, which is the caller's), UNKNOWN_TOPIC_OR_PARTITION,
+                // COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, ...
+                Err(e) if e.is_retriable() => {}
+                Err(e) => {
+                    failure = Some(*e);
+                    break;
+                }
+            }
+        }
+        let Some(error) = failure else {
+            if self.pending_offsets.is_empty() {
+                out.events.push(ProducerEvent::OffsetsSent {
+                    group_id: group.group_id,
+                    offsets,
+                });
+            } else {
+                // `reenqueue`: behind the requests of its priority.
+                self.enqueue_txn(TxnRequest::TxnOffsetCommit { group, offsets });
+            }
+            return;
+        };
+        self.pending_offsets.clear();
+        let (surfaced, fatal) = match error {
+            ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                (OffsetsError::CommitFailed(error), false)
+            }
+            ErrorCode::GroupAuthorizationFailed
+            | ErrorCode::FencedInstanceId
+            | ErrorCode::TransactionAbortable => (OffsetsError::Kafka(error), false),
+            ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                (OffsetsError::Kafka(ErrorCode::ProducerFenced), true)
+            }
+            // TRANSACTIONAL_ID_AUTHORIZATION_FAILED, UNSUPPORTED_FOR_MESSAGE_FORMAT, and any
+            // unexpected error (TOPIC_AUTHORIZATION_FAILED, INVALID_TXN_STATE, ...).
+            other => (OffsetsError::Kafka(other), true),
+        };
+        out.events.push(ProducerEvent::OffsetsFailed {
+            group_id: group.group_id,
+            error: surfaced,
+        });
+        if fatal {
+            self.enter_fatal(surfaced.code(), out);
+        } else {
+            self.enter_abortable(surfaced.code(), out);
         }
     }
 
@@ -231,7 +415,8 @@ impl<P: Clone> Producer<P> {
             }
             if self.state == TransactionState::AbortableError {
                 // maybeTerminateRequestWithError: nothing is sent in an error state.
-                self.txn_queue.clear();
+                let error = self.last_error.unwrap_or(ErrorCode::TransactionAbortable);
+                self.drop_txn_queue(error, out);
                 return;
             }
             let Some(next) = self.txn_queue.first().cloned() else {
@@ -287,6 +472,30 @@ impl<P: Clone> Producer<P> {
                         producer_epoch: self.producer_epoch,
                         result: *result,
                         version: end_txn_version_for(self.config.transaction_version),
+                    },
+                },
+                TxnRequest::AddOffsets { group, .. } => Request::AddOffsetsToTxn {
+                    id,
+                    request: AddOffsetsToTxnRequest {
+                        transactional_id: txn_id.unwrap_or_default(),
+                        producer_id: self.producer_id,
+                        producer_epoch: self.producer_epoch,
+                        group_id: group.group_id.clone(),
+                        version: ADD_OFFSETS_TO_TXN_VERSION,
+                    },
+                },
+                TxnRequest::TxnOffsetCommit { group, offsets } => Request::TxnOffsetCommit {
+                    id,
+                    request: TxnOffsetCommitRequest {
+                        transactional_id: txn_id.unwrap_or_default(),
+                        group_id: group.group_id.clone(),
+                        producer_id: self.producer_id,
+                        producer_epoch: self.producer_epoch,
+                        generation_id: group.generation_id,
+                        member_id: group.member_id.clone(),
+                        group_instance_id: group.group_instance_id.clone(),
+                        offsets: offsets.clone(),
+                        version: txn_offset_commit_version_for(self.config.transaction_version),
                     },
                 },
             };

@@ -119,6 +119,8 @@ fn wire_api(request: &Request<Rec>) -> ApiKey {
         Request::AddPartitionsToTxn { .. } => ApiKey::AddPartitionsToTxn,
         Request::Produce { .. } => ApiKey::Produce,
         Request::EndTxn { .. } => ApiKey::EndTxn,
+        Request::AddOffsetsToTxn { .. } => ApiKey::AddOffsetsToTxn,
+        Request::TxnOffsetCommit { .. } => ApiKey::TxnOffsetCommit,
     }
 }
 
@@ -170,6 +172,9 @@ fn negotiate(request: &Request<Rec>) -> Request<Rec> {
                 );
             }
             (CoreApi::Produce, from, to)
+        }
+        Request::AddOffsetsToTxn { .. } | Request::TxnOffsetCommit { .. } => {
+            unreachable!("the model never sends offsets")
         }
     };
     for e in ErrorCode::ALL {
@@ -641,6 +646,9 @@ fn call(c: &mut Client, request: &Request<Rec>) -> Response {
                 .expect("EndTxn answered");
             // EndTxn below v5 carries no producer id and epoch (TV1).
             Response::EndTxn(error_or(resp.error_code, None))
+        }
+        Request::AddOffsetsToTxn { .. } | Request::TxnOffsetCommit { .. } => {
+            unreachable!("the model never sends offsets")
         }
     }
 }

@@ -63,6 +63,7 @@ fn call_error_name(e: &ProducerCallError) -> String {
         ProducerCallError::IllegalState { .. } => "ILLEGAL_STATE".into(),
         ProducerCallError::Failed(code) => code.name().into(),
         ProducerCallError::InvalidRecordCount(_) => "INVALID_RECORD".into(),
+        ProducerCallError::InvalidGroupMetadata { .. } => "INVALID_GROUP_METADATA".into(),
     }
 }
 

@@ -137,6 +137,16 @@ fn fmt_request(r: &Request<Rec>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             request.producer_id,
             request.producer_epoch
         ),
+        Request::AddOffsetsToTxn { id, request } => write!(
+            f,
+            "AddOffsetsToTxn#{id} pid={} epoch={} group={}",
+            request.producer_id, request.producer_epoch, request.group_id
+        ),
+        Request::TxnOffsetCommit { id, request } => write!(
+            f,
+            "TxnOffsetCommit#{id} pid={} epoch={} group={}",
+            request.producer_id, request.producer_epoch, request.group_id
+        ),
     }
 }
 
@@ -177,6 +187,9 @@ fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt:
             p.producer_id, p.producer_epoch
         ),
         Response::EndTxn(Err(e)) => write!(f, "EndTxn#{id} {}", err_name(*e)),
+        Response::AddOffsetsToTxn(Ok(())) => write!(f, "AddOffsetsToTxn#{id} ok"),
+        Response::AddOffsetsToTxn(Err(e)) => write!(f, "AddOffsetsToTxn#{id} {}", err_name(*e)),
+        Response::TxnOffsetCommit(r) => write!(f, "TxnOffsetCommit#{id} {:?}", r.partitions),
     }
 }
 
@@ -758,6 +771,8 @@ impl ProducerActor {
                 }
                 None
             }
+            // The model's application never sends offsets.
+            ProducerEvent::OffsetsSent { .. } | ProducerEvent::OffsetsFailed { .. } => None,
             ProducerEvent::Error(_) | ProducerEvent::EpochBumped { .. } => match s.core.state() {
                 TransactionState::AbortableError => s.core.abort(PRODUCER_NOW).ok(),
                 TransactionState::FatalError => {
