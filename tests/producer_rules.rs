@@ -1624,3 +1624,42 @@ fn batch_with_an_outstanding_request_expires_when_the_request_ends() {
     let out = h.timeout("Produce", Some(0));
     assert!(out.events.contains(&timed_out(batch, 0)));
 }
+
+/// KAFKA-9279 (apache/kafka#11508): with the bug a failed transactional batch (here expired past
+/// its delivery timeout while the commit waits for it) reaches its callback only, and the commit
+/// goes on: EndTxn(COMMIT) is sent and the application is told committed. Without it Kafka's
+/// rule holds (TransactionManagerTest.testTransitionToAbortableErrorOnBatchExpiry:
+/// `handleFailedBatch` → `maybeTransitionToErrorState` → `transitionToAbortableError`): the
+/// transaction is ABORTABLE_ERROR and no EndTxn(COMMIT) is sent.
+#[test]
+fn bug_commit_despite_failed_send_commits_a_transaction_with_a_failed_batch() {
+    for bug in [false, true] {
+        let bugs = ProducerBugs {
+            commit_despite_failed_send: bug,
+            ..ProducerBugs::default()
+        };
+        let mut h = with_bugs(TransactionVersion::Tv1, true, bugs);
+        h.ready(1, 0);
+        h.begin();
+        let batch = h.send(0, 1).batch.unwrap();
+        h.respond(
+            "AddPartitionsToTxn",
+            None,
+            Response::AddPartitionsToTxn(Ok(())),
+        );
+        let out = h.p.commit(h.now).unwrap();
+        h.take(out);
+        h.now = 200_000;
+        let out = h.timeout("Produce", Some(0));
+        assert!(out.events.contains(&timed_out(batch, 0)));
+        if bug {
+            assert_eq!(names(&out), ["EndTxn"]);
+            assert_eq!(h.p.state(), CommittingTransaction);
+            let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+            assert!(out.events.contains(&ProducerEvent::TransactionCommitted));
+        } else {
+            assert!(out.sends.is_empty(), "no EndTxn(COMMIT)");
+            assert_eq!(h.p.state(), AbortableError);
+        }
+    }
+}
