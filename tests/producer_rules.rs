@@ -1625,12 +1625,12 @@ fn batch_with_an_outstanding_request_expires_when_the_request_ends() {
     assert!(out.events.contains(&timed_out(batch, 0)));
 }
 
-/// KAFKA-9279 (apache/kafka#11508): with the bug a failed transactional batch (here expired past
-/// its delivery timeout while the commit waits for it) reaches its callback only, and the commit
-/// goes on: EndTxn(COMMIT) is sent and the application is told committed. Without it Kafka's
-/// rule holds (TransactionManagerTest.testTransitionToAbortableErrorOnBatchExpiry:
-/// `handleFailedBatch` → `maybeTransitionToErrorState` → `transitionToAbortableError`): the
-/// transaction is ABORTABLE_ERROR and no EndTxn(COMMIT) is sent.
+/// KAFKA-9279 (apache/kafka#11508): with the bug a failed transactional batch (here a produce
+/// answered INVALID_TXN_STATE, not retried, while the commit waits for it) reaches its
+/// callback only, and the commit goes on: EndTxn(COMMIT) is sent and the application is told
+/// committed. Without it Kafka's rule holds (`handleFailedBatch` → `maybeTransitionToErrorState`
+/// → `transitionToAbortableError`, as TransactionManagerTest.testTransitionToAbortableErrorOnBatchExpiry
+/// shows for an expired batch): the transaction is ABORTABLE_ERROR and no EndTxn(COMMIT) is sent.
 #[test]
 fn bug_commit_despite_failed_send_commits_a_transaction_with_a_failed_batch() {
     for bug in [false, true] {
@@ -1649,9 +1649,12 @@ fn bug_commit_despite_failed_send_commits_a_transaction_with_a_failed_batch() {
         );
         let out = h.p.commit(h.now).unwrap();
         h.take(out);
-        h.now = 200_000;
-        let out = h.timeout("Produce", Some(0));
-        assert!(out.events.contains(&timed_out(batch, 0)));
+        let out = h.produce_err(0, ErrorCode::InvalidTxnState);
+        assert!(out.events.contains(&ProducerEvent::SendFailed {
+            batch,
+            partition: tp(0),
+            error: BatchError::Kafka(ErrorCode::InvalidTxnState),
+        }));
         if bug {
             assert_eq!(names(&out), ["EndTxn"]);
             assert_eq!(h.p.state(), CommittingTransaction);
