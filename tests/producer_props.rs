@@ -464,7 +464,7 @@ proptest! {
         transactional in any::<bool>(),
         tv in prop_oneof![Just(TransactionVersion::Tv1), Just(TransactionVersion::Tv2)],
         mif in 1u8..=5,
-        bits in 0u8..32,
+        bits in 0u8..64,
         actions in proptest::collection::vec(action(), 0..60),
     ) {
         let bugs = ProducerBugs {
@@ -473,6 +473,7 @@ proptest! {
             abort_after_commit_timeout: bits & 4 != 0,
             abort_without_bump_after_timeout: bits & 8 != 0,
             not_leader_is_definite_failure: bits & 16 != 0,
+            commit_despite_failed_send: bits & 32 != 0,
         };
         let mut actions = actions;
         actions.insert(0, Action::Init);

@@ -2322,3 +2322,45 @@ mod send_offsets {
         assert!(out.events.is_empty());
     }
 }
+
+/// KAFKA-9279 (apache/kafka#11508): with the bug a failed transactional batch (here a produce
+/// answered INVALID_TXN_STATE, not retried, while the commit waits for it) reaches its
+/// callback only, and the commit goes on: EndTxn(COMMIT) is sent and the application is told
+/// committed. Without it Kafka's rule holds (`handleFailedBatch` → `maybeTransitionToErrorState`
+/// → `transitionToAbortableError`, as TransactionManagerTest.testTransitionToAbortableErrorOnBatchExpiry
+/// shows for an expired batch): the transaction is ABORTABLE_ERROR and no EndTxn(COMMIT) is sent.
+#[test]
+fn bug_commit_despite_failed_send_commits_a_transaction_with_a_failed_batch() {
+    for bug in [false, true] {
+        let bugs = ProducerBugs {
+            commit_despite_failed_send: bug,
+            ..ProducerBugs::default()
+        };
+        let mut h = with_bugs(TransactionVersion::Tv1, true, bugs);
+        h.ready(1, 0);
+        h.begin();
+        let batch = h.send(0, 1).batch.unwrap();
+        h.respond(
+            "AddPartitionsToTxn",
+            None,
+            Response::AddPartitionsToTxn(Ok(())),
+        );
+        let out = h.p.commit(h.now).unwrap();
+        h.take(out);
+        let out = h.produce_err(0, ErrorCode::InvalidTxnState);
+        assert!(out.events.contains(&ProducerEvent::SendFailed {
+            batch,
+            partition: tp(0),
+            error: BatchError::Kafka(ErrorCode::InvalidTxnState),
+        }));
+        if bug {
+            assert_eq!(names(&out), ["EndTxn"]);
+            assert_eq!(h.p.state(), CommittingTransaction);
+            let out = h.respond("EndTxn", None, Response::EndTxn(Ok(None)));
+            assert!(out.events.contains(&ProducerEvent::TransactionCommitted));
+        } else {
+            assert!(out.sends.is_empty(), "no EndTxn(COMMIT)");
+            assert_eq!(h.p.state(), AbortableError);
+        }
+    }
+}

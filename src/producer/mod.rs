@@ -80,6 +80,13 @@ pub struct ProducerBugs {
     /// M-E1 (KAFKA-13574): NOT_LEADER_OR_FOLLOWER on a produce is treated as a definite failure
     /// (the batch is reported failed and not retried) although the write may be in the log.
     pub not_leader_is_definite_failure: bool,
+    /// KAFKA-9279 (apache/kafka#11508; redpanda#17921): a transactional batch that fails (an
+    /// error that is not retried, or its delivery timeout) is reported to its callback but does
+    /// not make the transaction abortable, so `commitTransaction()` succeeds although a record
+    /// of the transaction was never written. Kafka's `TransactionManager.handleFailedBatch` →
+    /// `maybeTransitionToErrorState` → `transitionToAbortableError` makes it abortable.
+    #[serde(default)]
+    pub commit_despite_failed_send: bool,
 }
 
 /// The producer's configuration (`ProducerConfig` with `enable.idempotence=true`).

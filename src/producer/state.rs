@@ -264,6 +264,9 @@ impl<P: Clone> Producer<P> {
         may_bump: bool,
         out: &mut ProducerOutput<P>,
     ) {
+        if self.config.bugs.commit_despite_failed_send {
+            return; // KAFKA-9279: the failure reaches the callback only
+        }
         if may_bump && self.need_client_bump() && !self.is_completing() {
             self.epoch_bump_required = true;
         }

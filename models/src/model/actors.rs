@@ -350,6 +350,22 @@ pub struct PartitionActorState {
     pub expiries_left: u8,
     /// Probe bits ([`pflag`]).
     pub flags: u8,
+    /// Ghost (S20): every `(offset, record)` a read_committed fetch from offset 0 has returned
+    /// so far. While the view only grows this is the current view, so it adds no state.
+    pub delivered: BTreeSet<(Offset, Rec)>,
+    /// Ghost (S20): the highest last stable offset so far (the current one while it never
+    /// regresses).
+    pub lso_seen: Offset,
+}
+
+impl PartitionActorState {
+    /// Records the current read_committed view and LSO in the ghost fields (after every
+    /// transition of the partition).
+    fn observe_reads(&mut self) {
+        self.delivered
+            .extend(super::properties::read_committed(&self.core));
+        self.lso_seen = self.lso_seen.max(self.core.last_stable_offset());
+    }
 }
 
 /// The coordinator actor's state.
@@ -538,6 +554,8 @@ impl Actor for EosActor {
                     clock: 0,
                     expiries_left: p.expiries,
                     flags: 0,
+                    delivered: BTreeSet::new(),
+                    lso_seen: 0,
                 }))
             }
             EosActor::Coordinator(c) => {
@@ -583,6 +601,7 @@ impl Actor for EosActor {
             (EosActor::Partition(p), ActorState::Partition(s)) => {
                 let mut next = (**s).clone();
                 if p.on_msg(id, &mut next, src, msg, o) {
+                    next.observe_reads();
                     *state = Cow::Owned(ActorState::Partition(Box::new(next)));
                 }
             }
@@ -646,6 +665,7 @@ impl Actor for EosActor {
                 if next.expiries_left > 0 {
                     o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
                 }
+                next.observe_reads();
                 *state = Cow::Owned(ActorState::Partition(Box::new(next)));
             }
             (EosActor::Coordinator(c), ActorState::Coordinator(s)) => {

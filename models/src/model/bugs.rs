@@ -4,6 +4,7 @@
 //! protocol versions, which need no switch.
 
 use super::properties::{L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9};
+use super::properties::{S19, S20};
 use super::scenario::{Protocol, Scenario};
 
 /// A known-bug switch, mapped onto the core's `...Bugs` switches or onto the protocol. Each
@@ -54,6 +55,10 @@ pub enum KnownBug {
     /// KIP-1228 (TV2 before it): the leader accepts a TV2 marker whose epoch equals the current
     /// one while a transaction is open (the older rule rejects only `marker epoch < current`).
     LenientTv2MarkerEpoch,
+    /// KAFKA-9279 (apache/kafka#11508): a failed transactional send does not make the
+    /// transaction abortable, so commitTransaction succeeds without the record (Kafka's
+    /// `TransactionManager.handleFailedBatch` → `transitionToAbortableError`).
+    CommitDespiteFailedSend,
 }
 
 /// Why `skip-add-partitions` leaves most properties untested.
@@ -86,7 +91,7 @@ pub struct BugInfo {
 
 impl KnownBug {
     /// Every switch, in declaration order: the order `list` prints them.
-    pub const ALL: [KnownBug; 16] = [
+    pub const ALL: [KnownBug; 17] = [
         KnownBug::NoSequenceCheck,
         KnownBug::SmallDuplicateWindow,
         KnownBug::ResetSequenceOnAmbiguous,
@@ -103,6 +108,7 @@ impl KnownBug {
         KnownBug::LsoIgnoresOpenTransactions,
         KnownBug::MarkerMatchPidOnly,
         KnownBug::LenientTv2MarkerEpoch,
+        KnownBug::CommitDespiteFailedSend,
     ];
 
     /// This bug's catalogue entry: one match arm per switch, so every switch has exactly one.
@@ -226,6 +232,8 @@ impl KnownBug {
             (S4, SKIP_ADD_REASON),
             (S5, SKIP_ADD_REASON),
             (S9, SKIP_ADD_REASON),
+            (S19, SKIP_ADD_REASON),
+            (S20, SKIP_ADD_REASON),
         ],
             },
             KnownBug::NoCoordinatorEpochCheck => &BugInfo {
@@ -269,7 +277,7 @@ impl KnownBug {
         summary: "last stable offset = high watermark (open transactions ignored)",
         scenario: "transactions",
         protocol: Protocol::Tv2,
-        breaks: &[S11, S12, S13],
+        breaks: &[S11, S12, S13, S20],
         hides: &[],
         irrelevant: &[],
             },
@@ -292,6 +300,17 @@ impl KnownBug {
         scenario: "late-marker",
         protocol: Protocol::Tv2,
         breaks: &[S9, S10, L4],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::CommitDespiteFailedSend => &BugInfo {
+        bug: KnownBug::CommitDespiteFailedSend,
+        name: "kafka-9279",
+        id: "KAFKA-9279",
+        summary: "client commits a transaction although one of its sends failed (apache/kafka#11508)",
+        scenario: "hanging-txn",
+        protocol: Protocol::Tv2,
+        breaks: &[S19],
         hides: &[],
         irrelevant: &[],
             },

@@ -54,6 +54,10 @@ pub const S14: &str = "S14 transaction membership";
 pub const S15: &str = "S15 no cross-transaction leak";
 /// S17.
 pub const S17: &str = "S17 coordinator epoch monotonic";
+/// S19.
+pub const S19: &str = "S19 committed visible exactly once";
+/// S20.
+pub const S20: &str = "S20 read_committed monotonic";
 /// L2.
 pub const L2: &str = "L2 no hanging transaction (quiescent)";
 /// L3.
@@ -774,22 +778,23 @@ fn tracked(
 ) -> bool {
     let tp = super::actors::topic_partition(partition);
     c.transactions().values().any(|t| {
-        t.producer_id == pid
-            && epoch <= t.producer_epoch
-            && matches!(
-                t.state,
-                TransactionState::Ongoing
-                    | TransactionState::PrepareCommit
-                    | TransactionState::PrepareAbort
-                    | TransactionState::PrepareEpochFence
-            )
-            && t.partitions.contains(&tp)
+        let epoch_ok = match t.state {
+            // An ongoing transaction runs at the coordinator's epoch: an open transaction of an
+            // older epoch is a stray one (a late produce), not this transaction.
+            TransactionState::Ongoing => epoch == t.producer_epoch,
+            // Ending may have bumped the epoch (TV2, or fencing): the data is at most as new.
+            TransactionState::PrepareCommit
+            | TransactionState::PrepareAbort
+            | TransactionState::PrepareEpochFence => epoch <= t.producer_epoch,
+            _ => false,
+        };
+        t.producer_id == pid && epoch_ok && t.partitions.contains(&tp)
     })
 }
 
 /// S14: every transaction open at a partition belongs to a transaction the coordinator
-/// tracks (same producer id, epoch not above the coordinator's, Ongoing or Prepare*, the
-/// partition in its set).
+/// tracks (same producer id, the partition in its set, and either Ongoing at exactly the
+/// coordinator's epoch or Prepare* at an epoch not above it).
 pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
     let Some(c) = coordinator(s) else { return true };
     partitions(s).iter().enumerate().all(|(i, p)| {
@@ -957,6 +962,138 @@ fn coordinator_epoch_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String
                 }
                 last.insert(b.producer_id, l.max(coordinator_epoch));
             }
+        }
+    }
+    v
+}
+
+// ------------------------------------------------------------------ client-visible
+
+/// The records of transactions the client was told committed: (record, origin).
+fn told_committed_records(m: &EosModel, s: &EosState) -> Vec<(Rec, RecInfo)> {
+    m.cfg
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, info)| info_is_transactional(m, **info) && told_committed(s, **info))
+        .filter_map(|(i, info)| Some((Rec::try_from(i).ok()?, *info)))
+        .collect()
+}
+
+fn info_is_transactional(m: &EosModel, info: RecInfo) -> bool {
+    m.cfg
+        .scenario
+        .producers
+        .get(info.producer)
+        .is_some_and(|p| p.transactional_id.is_some())
+}
+
+/// What S19 finds wrong with record `rec` of a told-committed transaction, if anything.
+fn committed_record_fault(
+    m: &EosModel,
+    s: &EosState,
+    rec: Rec,
+    info: RecInfo,
+    views: &[Vec<(Offset, Rec)>],
+) -> Option<String> {
+    let acked = producers(s)
+        .get(info.producer)
+        .is_some_and(|p| p.acked.iter().any(|(r, _)| *r == rec));
+    if !acked {
+        return Some(format!(
+            "producer-{} was told transaction {} committed, but its send of r{rec} failed",
+            info.producer + 1,
+            info.txn + 1
+        ));
+    }
+    let k = usize::from(info.partition);
+    let visible = views
+        .get(k)
+        .map_or(0, |v| v.iter().filter(|(_, r)| *r == rec).count());
+    let written = partitions(s).get(k).is_some_and(|p| {
+        data_entries(p.core.log()).iter().any(|d| {
+            d.transactional
+                && d.outcome == Some(TransactionResult::Commit)
+                && m.cfg
+                    .rec(d.rec)
+                    .is_some_and(|o| (o.producer, o.txn) == (info.producer, info.txn))
+        })
+    });
+    if visible > 1 || (written && visible != 1) {
+        return Some(format!(
+            "r{rec} of transaction {} (producer-{} told committed) is returned {visible} times by read_committed on t-{}{}",
+            info.txn + 1,
+            info.producer + 1,
+            info.partition,
+            if written { " after its COMMIT marker" } else { "" }
+        ));
+    }
+    None
+}
+
+/// S19 (KAFKA-9279 class): every record of a transaction the client was told committed was
+/// acknowledged (no send of it failed), is returned by a read_committed consumer at most once,
+/// and exactly once after the transaction's COMMIT marker is written at its partition (a
+/// record of the transaction there is closed by a COMMIT marker).
+pub fn committed_exactly_once(m: &EosModel, s: &EosState) -> bool {
+    let views: Vec<Vec<(Offset, Rec)>> = partitions(s)
+        .iter()
+        .map(|p| read_committed(&p.core))
+        .collect();
+    told_committed_records(m, s)
+        .into_iter()
+        .all(|(rec, info)| committed_record_fault(m, s, rec, info, &views).is_none())
+}
+
+/// S19 is relevant when the client was told a transaction committed.
+pub fn committed_exactly_once_relevant(_: &EosModel, s: &EosState) -> bool {
+    producers(s).iter().any(|p| p.committed != 0)
+}
+
+fn committed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
+    let views: Vec<Vec<(Offset, Rec)>> = partitions(s)
+        .iter()
+        .map(|p| read_committed(&p.core))
+        .collect();
+    told_committed_records(m, s)
+        .into_iter()
+        .filter_map(|(rec, info)| committed_record_fault(m, s, rec, info, &views))
+        .collect()
+}
+
+/// S20: per partition, the read_committed view never goes backwards: every record a
+/// read_committed fetch returned before is still returned at the same offset, and the LSO is
+/// the highest it has been (ghost fields of the partition actor: what was delivered so far and
+/// the highest LSO).
+pub fn read_committed_monotonic(_: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().all(|p| {
+        let view: BTreeSet<(Offset, Rec)> = read_committed(&p.core).into_iter().collect();
+        p.core.last_stable_offset() >= p.lso_seen && p.delivered.is_subset(&view)
+    })
+}
+
+/// S20 is relevant once a read_committed fetch has returned something or the LSO has moved.
+pub fn read_committed_monotonic_relevant(_: &EosModel, s: &EosState) -> bool {
+    partitions(s)
+        .iter()
+        .any(|p| !p.delivered.is_empty() || p.lso_seen > 0)
+}
+
+fn read_committed_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, p) in partitions(s).iter().enumerate() {
+        let lso = p.core.last_stable_offset();
+        if lso < p.lso_seen {
+            v.push(format!(
+                "t-{i}: LSO={lso} below the LSO {} seen before",
+                p.lso_seen
+            ));
+        }
+        let view: BTreeSet<(Offset, Rec)> = read_committed(&p.core).into_iter().collect();
+        for (offset, rec) in p.delivered.difference(&view) {
+            v.push(format!(
+                "t-{i}: read_committed returned r{rec}@{offset} before and no longer does"
+            ));
         }
     }
     v
@@ -1404,6 +1541,18 @@ pub const ALWAYS: &[AlwaysProperty] = &[
         committed_readable,
         committed_readable_relevant,
         committed_readable_witness
+    ),
+    always!(
+        S19,
+        committed_exactly_once,
+        committed_exactly_once_relevant,
+        committed_exactly_once_witness
+    ),
+    always!(
+        S20,
+        read_committed_monotonic,
+        read_committed_monotonic_relevant,
+        read_committed_monotonic_witness
     ),
 ];
 

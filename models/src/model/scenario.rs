@@ -339,6 +339,7 @@ impl Scenario {
                 abort_after_commit_timeout: self.has(KnownBug::AbortAfterCommitTimeout),
                 abort_without_bump_after_timeout: self.has(KnownBug::AbortWithoutBumpAfterTimeout),
                 not_leader_is_definite_failure: false,
+                commit_despite_failed_send: self.has(KnownBug::CommitDespiteFailedSend),
             },
             ..ProducerConfig::default()
         }

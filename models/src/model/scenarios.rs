@@ -2,6 +2,7 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
+use super::properties::S19;
 use super::properties::{probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
 
@@ -34,6 +35,7 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
     (S14, "no transactions"),
     (S15, "no transactions"),
     NO_FAILOVER,
+    (S19, "no transactions: nothing is told committed"),
 ];
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
