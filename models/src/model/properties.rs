@@ -57,6 +57,8 @@ pub const L2: &str = "L2 no hanging transaction (quiescent)";
 pub const L3: &str = "L3 prepare completes (quiescent)";
 /// L4.
 pub const L4: &str = "L4 committed data readable (quiescent)";
+/// C1.
+pub const C1: &str = "C1 no fatal error without fencing";
 
 /// Probe names: the `sometimes` properties, one per mechanism, so a run that finds no
 /// counterexample also shows it exercised what it was meant to.
@@ -452,6 +454,27 @@ pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
     })
 }
 
+// ------------------------------------------------------------------ client-visible
+
+/// C1: a producer ends in a fatal error only by being fenced. The fencing errors are the
+/// KIP-1050 `ApplicationRecoverableException`s of the coordinator RPCs, which applications such
+/// as Kafka Streams handle by re-creating the producer: PRODUCER_FENCED (INVALID_PRODUCER_EPOCH
+/// from a coordinator RPC becomes it, `ProducerFencedException`), INVALID_PRODUCER_EPOCH, and
+/// INVALID_PRODUCER_ID_MAPPING (`InvalidPidMappingException`: a newer instance rotated the
+/// producer id). Any other fatal error (INVALID_TXN_STATE, which kills a Kafka Streams thread:
+/// KAFKA-20785; UNKNOWN_SERVER_ERROR) breaks it, whatever other instances did.
+pub fn no_fatal_error_without_fencing(_: &EosModel, s: &EosState) -> bool {
+    use kafka_eos::producer::TransactionState as Client;
+    use kafka_eos::ErrorCode::{InvalidProducerEpoch, InvalidProducerIdMapping, ProducerFenced};
+    producers(s).iter().all(|p| {
+        p.core.state() != Client::FatalError
+            || matches!(
+                p.core.last_error(),
+                Some(ProducerFenced | InvalidProducerEpoch | InvalidProducerIdMapping)
+            )
+    })
+}
+
 // ------------------------------------------------------------------ liveness (quiescent)
 
 /// Every producer's application is done (the cheap half of quiescence).
@@ -641,6 +664,7 @@ pub const ALWAYS: &[(&str, Condition)] = &[
     (L2, no_hanging_transaction),
     (L3, prepare_completes),
     (L4, committed_readable),
+    (C1, no_fatal_error_without_fencing),
 ];
 
 /// Every probe: name and condition.

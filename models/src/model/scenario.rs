@@ -10,7 +10,7 @@ use std::str::FromStr;
 use kafka_eos::coordinator::{CoordinatorBugs, CoordinatorConfig};
 use kafka_eos::partition::{PartitionBugs, PartitionConfig};
 use kafka_eos::producer::{ProducerBugs, ProducerConfig};
-use kafka_eos::types::TransactionVersion;
+use kafka_eos::types::{TransactionVersion, EXHAUSTED_EPOCH};
 
 use super::bugs::KnownBug;
 
@@ -164,6 +164,11 @@ pub struct Scenario {
     pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
+    /// The coordinator's exhausted epoch ([`CoordinatorConfig::exhausted_epoch`]), a model
+    /// parameter standing for `Short.MAX_VALUE - 1` (Kafka's 32766, the default); the producers'
+    /// highest epoch ([`ProducerConfig::max_producer_epoch`]) is one above it. A small value puts
+    /// epoch exhaustion and producer-id rotation within a few transactions.
+    pub exhausted_epoch: i16,
     /// The bound of the explored space: states where a producer has sent more requests
     /// than this are not explored (Kafka bounds retries by `delivery.timeout.ms` only).
     pub max_requests: u8,
@@ -237,6 +242,7 @@ impl Scenario {
                 expire_ignoring_markers: false,
                 no_aborted_filter: self.has(KnownBug::NoAbortedFilter),
                 lso_ignores_open_transactions: self.has(KnownBug::LsoIgnoresOpenTransactions),
+                strict_marker_rejects_retry: self.has(KnownBug::Kafka19999),
             },
             ..PartitionConfig::default()
         }
@@ -251,7 +257,10 @@ impl Scenario {
                 timeout_abort_without_bump: self.has(KnownBug::TimeoutAbortWithoutBump),
                 no_resume_prepare_on_load: self.has(KnownBug::NoResumePrepareOnLoad),
                 no_persist_rotation_ids: false,
+                commit_after_abort_is_invalid_txn_state: self.has(KnownBug::Kafka20785),
+                tv2_fence_double_bump: self.has(KnownBug::Kafka19367),
             },
+            exhausted_epoch: self.exhausted_epoch,
             ..CoordinatorConfig::default()
         }
     }
@@ -264,6 +273,7 @@ impl Scenario {
             transaction_version: self.protocol.transaction_version(),
             max_in_flight: self.max_in_flight,
             delivery_timeout_ms: if self.batches_expire { 0 } else { 120_000 },
+            max_producer_epoch: self.exhausted_epoch.saturating_add(1),
             bugs: ProducerBugs {
                 reset_sequence_on_ambiguous: self.has(KnownBug::ResetSequenceOnAmbiguous),
                 skip_add_partitions: self.has(KnownBug::SkipAddPartitions),
@@ -275,7 +285,7 @@ impl Scenario {
         }
     }
 
-    /// One line of bounds for summaries.
+    /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's).
     pub fn bounds(&self) -> String {
         let txns: Vec<String> = self
             .producers
@@ -302,6 +312,10 @@ impl Scenario {
             self.marker_timeouts,
             self.expiries,
             self.max_requests,
-        )
+        ) + &if self.exhausted_epoch == EXHAUSTED_EPOCH {
+            String::new()
+        } else {
+            format!(" exhausted_epoch={}", self.exhausted_epoch)
+        }
     }
 }

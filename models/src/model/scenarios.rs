@@ -2,14 +2,15 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::{probe, L2, L4, S1, S10, S11, S14, S15, S9};
+use super::properties::{probe, C1, L2, L4, S1, S10, S11, S14, S15, S9};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+use kafka_eos::types::EXHAUSTED_EPOCH;
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 11] = [
+pub const SCENARIOS: [(&str, Variation); 13] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition over FIFO links, 2 ambiguous request timeouts",
@@ -106,7 +107,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // (`TransactionManager.maybeResolveSequences` → abortable error with a client
             // epoch bump) makes the coordinator fence the late produce's verification; only
             // the old protocol, whose client cannot bump, lets it through.
-            protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
+            // Under tv1-verify the KAFKA-17754 path (the retried EndTxn(COMMIT)'s first request
+            // commits T2 early) leaves the client's abort answered INVALID_TXN_STATE: fatal (C1).
+            protocol_breaks: &[
+                (Protocol::Tv0, &[S10, S11, S14, S15, L2, L4]),
+                (Protocol::Tv1Verify, &[C1]),
+            ],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
             ..base
         }
@@ -128,9 +134,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // partition commits, the second opens a new transaction the client aborts
             // (Jepsen's finding). TV1 cannot tell the late EndTxn from a retry; TV2 fences
             // it by epoch.
+            // The torn transaction's abort is then answered INVALID_TXN_STATE (C1).
             protocol_breaks: &[
-                (Protocol::Tv0, &[S9, S10, S11, S14, L2]),
-                (Protocol::Tv1Verify, &[S9, S10, S11]),
+                (Protocol::Tv0, &[S9, S10, S11, S14, L2, C1]),
+                (Protocol::Tv1Verify, &[S9, S10, S11, C1]),
             ],
             probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
             ..base
@@ -166,6 +173,30 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             )],
             expiries: 1,
             probes: &[probe::ACKED, probe::EXPIRED],
+            ..base
+        }
+    }),
+    ("marker-resend", |base| {
+        Scenario {
+            summary: "KAFKA-19999: a commit's WriteTxnMarkers request times out after the marker was written and is re-sent at the same epoch, with no transaction open any more",
+            marker_timeouts: 1,
+            probes: &[probe::ACKED],
+            ..base
+        }
+    }),
+    ("epoch-exhaustion", |base| {
+        Scenario {
+            summary: "KAFKA-19367: epochs exhausted early (exhausted_epoch=1): a second instance initialises while the first is mid-transaction near the limit; TV2 overflow rotates the producer id",
+            producers: vec![
+                transactional(
+                    "tx",
+                    false,
+                    vec![txn(&[0], TxnEnd::Commit), txn(&[0], TxnEnd::Commit)],
+                ),
+                transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
+            ],
+            exhausted_epoch: 1,
+            probes: &[probe::ACKED, probe::FENCED, probe::CONCURRENT],
             ..base
         }
     }),
@@ -243,6 +274,7 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
+            exhausted_epoch: EXHAUSTED_EPOCH,
             max_requests: 8,
             bugs: Vec::new(),
             protocol_breaks: &[],
