@@ -143,7 +143,7 @@ pub struct CoordinatorConfig {
     pub offsets_topic_partitions: i32,
     /// The epoch from which a producer id's epochs count as exhausted
     /// (`TransactionMetadata.isProducerEpochExhausted`: `epoch >= Short.MAX_VALUE - 1`, default
-    /// [`EXHAUSTED_EPOCH`](crate::types::EXHAUSTED_EPOCH) = 32766). A model parameter that stands for `Short.MAX_VALUE - 1`: the
+    /// [`EXHAUSTED_EPOCH`] = 32766). A model parameter that stands for `Short.MAX_VALUE - 1`: the
     /// epoch above it (`exhausted_epoch + 1`) stands for `Short.MAX_VALUE`, the highest epoch any
     /// bump may reach. A small value (e.g. 2) makes producer-id rotation and the exhaustion
     /// boundary reachable in a few transactions. Kafka has no such setting: keep the default
