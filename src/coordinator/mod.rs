@@ -110,8 +110,8 @@ pub struct CoordinatorBugs {
     /// KAFKA-20785 (fixed by apache/kafka#23204, 2026-08): under TV2 an EndTxn(COMMIT) at the
     /// retry epoch (stored epoch = request epoch + 1, or the overflow retry) that finds the
     /// transaction CompleteAbort is answered `INVALID_TXN_STATE`, as before the fix, instead of
-    /// `PRODUCER_FENCED`. Only a coordinator-side abort (a transaction timeout) can put a commit
-    /// there, and the Java client treats `INVALID_TXN_STATE` as fatal (`EndTxnHandler` →
+    /// `PRODUCER_FENCED`. Only a coordinator-side abort (a transaction timeout, or the fence of
+    /// a newer instance's InitProducerId) can put a commit there, and the Java client treats `INVALID_TXN_STATE` as fatal (`EndTxnHandler` →
     /// `fatalError(InvalidTxnStateException)`: a Kafka Streams thread dies), while
     /// `PRODUCER_FENCED` becomes the `ProducerFencedException` applications recover from.
     pub commit_after_abort_is_invalid_txn_state: bool,
@@ -1206,7 +1206,7 @@ impl TransactionCoordinator {
             (TransactionState::CompleteAbort, Abort) if is_retry => return Ok(current),
             (TransactionState::CompleteAbort, Abort) => (TransactionState::PrepareAbort, true),
             // KAFKA-20785 (apache/kafka#23204): a commit at the retry epoch can only find
-            // CompleteAbort when a coordinator-side abort (a timeout) raced it; it never took
+            // CompleteAbort when a coordinator-side abort (a timeout, a fence) raced it; it never took
             // effect, so the recoverable PRODUCER_FENCED, not the fatal INVALID_TXN_STATE.
             (TransactionState::CompleteAbort, Commit)
                 if is_retry && !self.config.bugs.commit_after_abort_is_invalid_txn_state =>
