@@ -79,6 +79,8 @@ scenario_tests! {
     late_endtxn => "late-endtxn",
     late_marker => "late-marker",
     producer_expiry => "producer-expiry",
+    marker_resend => "marker-resend",
+    epoch_exhaustion => "epoch-exhaustion",
 }
 
 /// Every known-bug switch is caught: the checker finds exactly the counterexamples the

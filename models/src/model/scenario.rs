@@ -10,7 +10,7 @@ use std::str::FromStr;
 use kafka_eos::coordinator::{CoordinatorBugs, CoordinatorConfig};
 use kafka_eos::partition::{PartitionBugs, PartitionConfig};
 use kafka_eos::producer::{ProducerBugs, ProducerConfig};
-use kafka_eos::types::TransactionVersion;
+use kafka_eos::types::{TransactionVersion, EXHAUSTED_EPOCH};
 
 use super::bugs::KnownBug;
 
@@ -168,6 +168,11 @@ pub struct Scenario {
     pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
+    /// The coordinator's exhausted epoch ([`CoordinatorConfig::exhausted_epoch`]), a model
+    /// parameter standing for `Short.MAX_VALUE - 1` (Kafka's 32766, the default); the producers'
+    /// highest epoch ([`ProducerConfig::max_producer_epoch`]) is one above it. A small value puts
+    /// epoch exhaustion and producer-id rotation within a few transactions.
+    pub exhausted_epoch: i16,
     /// The retry allowance of the request budget: how many requests beyond its script's
     /// minimum plus one per request timeout a producer may send (CONCURRENT_TRANSACTIONS
     /// retries, KIP-360 re-initialisations, aborts forced by fencing or timeouts). The budget
@@ -306,6 +311,7 @@ impl Scenario {
                 expire_ignoring_markers: false,
                 no_aborted_filter: self.has(KnownBug::NoAbortedFilter),
                 lso_ignores_open_transactions: self.has(KnownBug::LsoIgnoresOpenTransactions),
+                strict_marker_rejects_retry: self.has(KnownBug::Kafka19999),
             },
             ..PartitionConfig::default()
         }
@@ -320,7 +326,10 @@ impl Scenario {
                 timeout_abort_without_bump: self.has(KnownBug::TimeoutAbortWithoutBump),
                 no_resume_prepare_on_load: self.has(KnownBug::NoResumePrepareOnLoad),
                 no_persist_rotation_ids: false,
+                commit_after_abort_is_invalid_txn_state: self.has(KnownBug::Kafka20785),
+                tv2_fence_double_bump: self.has(KnownBug::Kafka19367),
             },
+            exhausted_epoch: self.exhausted_epoch,
             ..CoordinatorConfig::default()
         }
     }
@@ -333,6 +342,7 @@ impl Scenario {
             transaction_version: self.protocol.transaction_version(),
             max_in_flight: self.max_in_flight,
             delivery_timeout_ms: if self.batches_expire { 0 } else { 120_000 },
+            max_producer_epoch: self.exhausted_epoch.saturating_add(1),
             bugs: ProducerBugs {
                 reset_sequence_on_ambiguous: self.has(KnownBug::ResetSequenceOnAmbiguous),
                 skip_add_partitions: self.has(KnownBug::SkipAddPartitions),
@@ -344,7 +354,7 @@ impl Scenario {
         }
     }
 
-    /// One line of bounds for summaries.
+    /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's).
     pub fn bounds(&self) -> String {
         let txns: Vec<String> = self
             .producers
@@ -375,6 +385,10 @@ impl Scenario {
                 .map(u8::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-        )
+        ) + &if self.exhausted_epoch == EXHAUSTED_EPOCH {
+            String::new()
+        } else {
+            format!(" exhausted_epoch={}", self.exhausted_epoch)
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::{probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
+use super::properties::{probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+use kafka_eos::types::EXHAUSTED_EPOCH;
 
 /// S17 needs a coordinator failover (two coordinator epochs).
 const NO_FAILOVER: (&str, &str) = (
@@ -20,6 +21,9 @@ const TV2_ONE_BATCH_PER_EPOCH: (&str, &str) = (
     S3,
     "each transaction writes at most one batch per partition, and under tv2 each transaction has its own epoch: no two batches share pid+epoch (relevant under tv0/tv1-verify)",
 );
+/// C1 needs an abortable or fatal error answered to a client.
+const NO_CLIENT_ERROR: &str = "a single instance with no transaction timeout: every error the client is answered here is retried, never abortable or fatal";
+
 /// Why `transactions-zombie` leaves some properties untested under tv0/tv1-verify.
 const TZ_TV0_REASON: &str = "under tv0/tv1-verify the application aborts the second transaction while its AddPartitionsToTxn is pending, so its records are never written: no partition holds a second batch or aborted data (relevant under tv2)";
 
@@ -34,13 +38,14 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
     (S14, "no transactions"),
     (S15, "no transactions"),
     NO_FAILOVER,
+    (C1, "no transactions and no fencing: every error an idempotent producer is answered here (a timeout, a reordered batch's OUT_OF_ORDER_SEQUENCE_NUMBER) is retried, never abortable or fatal"),
 ];
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 11] = [
+pub const SCENARIOS: [(&str, Variation); 13] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition over FIFO links, 2 ambiguous request timeouts",
@@ -94,6 +99,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             irrelevant: &[
                 TV2_ONE_BATCH_PER_EPOCH,
                 NO_FAILOVER,
+                (C1, NO_CLIENT_ERROR),
             ],
             ..base
         }
@@ -153,6 +159,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (S5, "one batch per partition and no second instance"),
                 (S11, "the one transaction commits: nothing is aborted"),
                 (S15, "one transaction: every marker closes only its records"),
+                (C1, "the client retries every error a failover causes (the coordinator moves or is loading): none is abortable or fatal"),
             ],
             ..base
         }
@@ -175,7 +182,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // S15). Under tv1-verify the leader verifies the late produce with the
             // coordinator, which fences it by the bumped epoch; under tv2 the coordinator
             // bumps at every transaction end.
-            protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
+            // Under tv1-verify the KAFKA-17754 path (the retried EndTxn(COMMIT)'s first request
+            // commits T2 early) leaves the client's abort answered INVALID_TXN_STATE: fatal (C1).
+            protocol_breaks: &[
+                (Protocol::Tv0, &[S10, S11, S14, S15, L2, L4]),
+                (Protocol::Tv1Verify, &[C1]),
+            ],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
             irrelevant: &[
                 TV2_ONE_BATCH_PER_EPOCH,
@@ -201,9 +213,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // partition commits, the second opens a new transaction the client aborts
             // (Jepsen's finding). TV1 cannot tell the late EndTxn from a retry; TV2 fences
             // it by epoch.
+            // The torn transaction's abort is then answered INVALID_TXN_STATE (C1).
             protocol_breaks: &[
-                (Protocol::Tv0, &[S9, S10, S11, S14, L2]),
-                (Protocol::Tv1Verify, &[S9, S10, S11]),
+                (Protocol::Tv0, &[S9, S10, S11, S14, L2, C1]),
+                (Protocol::Tv1Verify, &[S9, S10, S11, C1]),
             ],
             probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
             irrelevant: &[
@@ -235,6 +248,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (S3, "at most one batch per partition and epoch: T1 aborts before a second batch"),
                 (S15, "under tv0/tv1-verify T1 aborts while its AddPartitionsToTxn is pending, so its record is never written; under tv2 each transaction has its own epoch (relevant under tv2)"),
                 NO_FAILOVER,
+                (C1, "under tv0/tv2 the re-sent marker is between the coordinator and the leaders: the client is answered no abortable or fatal error (relevant under tv1-verify)"),
             ],
             ..base
         }
@@ -253,6 +267,49 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 TV2_ONE_BATCH_PER_EPOCH,
                 ONE_RECORD_TXNS,
                 (S11, "both transactions commit: nothing is aborted"),
+                NO_FAILOVER,
+                (C1, "under tv0 the expiry leads to no abortable or fatal answer to the client (relevant under tv1-verify/tv2)"),
+            ],
+            ..base
+        }
+    }),
+    ("marker-resend", |base| {
+        Scenario {
+            summary: "KAFKA-19999: a commit's WriteTxnMarkers request times out after the marker was written and is re-sent at the same epoch, with no transaction open any more",
+            marker_timeouts: 1,
+            probes: &[probe::ACKED],
+            irrelevant: &[
+                (S1, "one record, never retried: it cannot be written twice"),
+                (S3, "one batch: no sequence to follow"),
+                (S5, "one instance writing one batch: no older epoch to fence"),
+                ONE_RECORD_TXNS,
+                (S11, "the one transaction commits: nothing is aborted"),
+                (S15, "one transaction: every marker closes only its records"),
+                NO_FAILOVER,
+                (C1, "the re-sent marker is between the coordinator and the leader: the client is answered no abortable or fatal error"),
+            ],
+            ..base
+        }
+    }),
+    ("epoch-exhaustion", |base| {
+        Scenario {
+            summary: "KAFKA-19367: epochs exhausted early (exhausted_epoch=1): a second instance initialises while the first is mid-transaction near the limit; TV2 overflow rotates the producer id",
+            producers: vec![
+                transactional(
+                    "tx",
+                    false,
+                    vec![txn(&[0], TxnEnd::Commit), txn(&[0], TxnEnd::Commit)],
+                ),
+                transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
+            ],
+            exhausted_epoch: 1,
+            probes: &[probe::ACKED, probe::FENCED, probe::CONCURRENT],
+            // As in `zombie`: each instance's InitProducerId or AddPartitionsToTxn may be
+            // answered CONCURRENT_TRANSACTIONS while the other's transaction ends, and retried.
+            retries: 5,
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
                 NO_FAILOVER,
             ],
             ..base
@@ -345,6 +402,7 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
+            exhausted_epoch: EXHAUSTED_EPOCH,
             retries: 3,
             bugs: Vec::new(),
             protocol_breaks: &[],
