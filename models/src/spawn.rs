@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use kafka_eos::producer::RequestId;
 use stateright::actor::{Actor, Command, Id, Network, Out, RandomChoices, Timers};
 
-use crate::model::actors::{pflag, ActorState, AppPhase, Body, Choice, EosActor, Msg, Timer};
+use crate::model::actors::{pflag, ActorState, AppPhase, Choice, EosActor, Msg, Timer};
 use crate::model::properties::ALWAYS;
 use crate::model::scenario::Scenario;
 use crate::model::EosState;
@@ -45,8 +45,8 @@ use crate::render::actor_text;
 /// Whether a message travels on a client connection (the ones the loss applies to).
 pub fn is_client_message(m: &Msg) -> bool {
     matches!(
-        m.body,
-        Body::TxnRequest(_) | Body::Produce { .. } | Body::Response { .. }
+        m.body(),
+        Msg::TxnRequest(_) | Msg::Produce { .. } | Msg::Response { .. }
     )
 }
 

@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use kafka_eos::coordinator::CoordinatorOutput;
 use kafka_eos::partition::{produce_response, ProduceStep};
 use kafka_eos::producer::{Request, Response};
-use kafka_eos_model::model::actors::{Body, HeldProduce, Msg};
+use kafka_eos_model::model::actors::{HeldProduce, Msg};
 use kafka_eos_model::model::scenario::{Protocol, Scenario};
 use kafka_eos_model::model::{coordinator, model, partitions, EosModel, EosState};
 use stateright::actor::{ActorModelAction, Id};
@@ -50,28 +50,28 @@ fn reachable(m: &EosModel, limit: usize) -> Vec<EosState> {
 
 /// Whether `next`'s network holds `body` from `src` to `dst` (on whatever connection: the
 /// connection header is the network's, not the core's).
-fn sent(next: &EosState, src: Id, dst: Id, body: &Body) -> bool {
+fn sent(next: &EosState, src: Id, dst: Id, body: &Msg) -> bool {
     next.network
         .iter_all()
-        .any(|e| e.src == src && e.dst == dst && e.msg.body == *body)
+        .any(|e| e.src == src && e.dst == dst && e.msg.body() == body)
 }
 
 /// The markers among a coordinator's outputs, each addressed to its partition's actor.
-fn marker_sends(m: &EosModel, outputs: &[CoordinatorOutput]) -> Vec<(Id, Body)> {
+fn marker_sends(m: &EosModel, outputs: &[CoordinatorOutput]) -> Vec<(Id, Msg)> {
     let np = m.cfg.scenario.producers.len();
     outputs
         .iter()
         .filter_map(|o| match o {
             CoordinatorOutput::WriteTxnMarker(mk) => {
                 let index = usize::try_from(mk.partition.partition).ok()?;
-                Some((Id::from(np + index), Body::WriteTxnMarker(mk.clone())))
+                Some((Id::from(np + index), Msg::WriteTxnMarker(mk.clone())))
             }
             CoordinatorOutput::AppendTransactionLog { .. } => None,
         })
         .collect()
 }
 
-fn assert_sent(next: &EosState, src: Id, dst: Id, body: &Body) {
+fn assert_sent(next: &EosState, src: Id, dst: Id, body: &Msg) {
     assert!(sent(next, src, dst, body), "{body:?} not sent to {dst:?}");
 }
 
@@ -95,10 +95,10 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
         let after = &partitions(&next)[i].core;
         let mut core = before.core.clone();
         let now = before.clock;
-        let kind = match &msg.body {
-            Body::Produce { id, request } => match core.handle_produce(now, request.clone()) {
+        let kind = match msg.body() {
+            Msg::Produce { id, request } => match core.handle_produce(now, request.clone()) {
                 ProduceStep::Answered(r) => {
-                    let answer = Body::Response {
+                    let answer = Msg::Response {
                         id: *id,
                         response: Response::Produce(produce_response(&r)),
                     };
@@ -106,12 +106,12 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
                     "Produce"
                 }
                 ProduceStep::Verify { request, pending } => {
-                    let verify = Body::Verify {
+                    let verify = Msg::Verify {
                         request,
                         held: Box::new(HeldProduce {
                             producer: src,
                             id: *id,
-                            conn: msg.conn,
+                            conn: msg.conn(),
                             pending,
                         }),
                     };
@@ -119,17 +119,17 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
                     "Produce (verify)"
                 }
             },
-            Body::VerifyResponse { result, held } => {
+            Msg::VerifyResponse { result, held } => {
                 let r = core.handle_verification_response(now, held.pending.clone(), *result);
-                let answer = Body::Response {
+                let answer = Msg::Response {
                     id: held.id,
                     response: Response::Produce(produce_response(&r)),
                 };
                 assert_sent(&next, dst, held.producer, &answer);
                 "VerifyResponse"
             }
-            Body::WriteTxnMarker(mk) => {
-                let answer = Body::WriteTxnMarkerResponse(core.handle_write_txn_marker(now, mk));
+            Msg::WriteTxnMarker(mk) => {
+                let answer = Msg::WriteTxnMarkerResponse(core.handle_write_txn_marker(now, mk));
                 assert_sent(&next, dst, src, &answer);
                 "WriteTxnMarkers"
             }
@@ -145,40 +145,40 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
         let after = &coordinator(&next)?.core;
         let mut core = before.core.clone();
         let now = before.clock;
-        let (kind, answer, outputs) = match &msg.body {
-            Body::TxnRequest(Request::InitProducerId { id, request }) => {
+        let (kind, answer, outputs) = match msg.body() {
+            Msg::TxnRequest(Request::InitProducerId { id, request }) => {
                 let (r, out) = core.handle_init_producer_id(request, now);
-                let answer = Body::Response {
+                let answer = Msg::Response {
                     id: *id,
                     response: Response::InitProducerId(r),
                 };
                 ("InitProducerId", Some((src, answer)), out)
             }
-            Body::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
+            Msg::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
                 let (r, out) = core.handle_add_partitions_to_txn(request, now);
-                let answer = Body::Response {
+                let answer = Msg::Response {
                     id: *id,
                     response: Response::AddPartitionsToTxn(r),
                 };
                 ("AddPartitionsToTxn", Some((src, answer)), out)
             }
-            Body::TxnRequest(Request::EndTxn { id, request }) => {
+            Msg::TxnRequest(Request::EndTxn { id, request }) => {
                 let (r, out) = core.handle_end_txn(request, now);
-                let answer = Body::Response {
+                let answer = Msg::Response {
                     id: *id,
                     response: Response::EndTxn(r),
                 };
                 ("EndTxn", Some((src, answer)), out)
             }
-            Body::Verify { request, held } => {
+            Msg::Verify { request, held } => {
                 let (r, out) = core.handle_add_partitions_to_txn(request, now);
-                let answer = Body::VerifyResponse {
+                let answer = Msg::VerifyResponse {
                     result: r,
                     held: held.clone(),
                 };
                 ("Verify", Some((src, answer)), out)
             }
-            Body::WriteTxnMarkerResponse(r) => {
+            Msg::WriteTxnMarkerResponse(r) => {
                 let out = core.handle_write_txn_markers_response(r).ok()?;
                 ("WriteTxnMarkersResponse", None, out)
             }

@@ -59,23 +59,6 @@ pub struct HeldProduce {
     pub pending: PendingProduce<Rec>,
 }
 
-/// A message between actors (serde: `spawn` sends it as JSON in UDP datagrams): what it says
-/// ([`Body`]) and where it travels ([`Conn`]: the connection incarnation and its place on it).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Msg {
-    /// The connection the message travels on (all zero outside the Kafka network).
-    pub conn: Conn,
-    /// The request or response.
-    pub body: Body,
-}
-
-impl Msg {
-    /// A message on connection position `conn`.
-    pub fn new(conn: Conn, body: Body) -> Msg {
-        Msg { conn, body }
-    }
-}
-
 /// A message's place on its connection ([`NetworkKind::Kafka`]). Every request travels on the
 /// client's current connection to the server (its `incarnation`, bumped each time a request
 /// timeout closes the connection) at position `seq` (0, 1, ... per incarnation); the response
@@ -175,9 +158,11 @@ impl ServedConns {
     }
 }
 
-/// What a message says.
+/// A message between actors (serde: `spawn` sends it as JSON in UDP datagrams). On
+/// [`NetworkKind::Kafka`] every message travels as [`Msg::OnConnection`], with its place on its
+/// connection; on the other networks bare.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Body {
+pub enum Msg {
     /// Producer → coordinator: InitProducerId, AddPartitionsToTxn or EndTxn.
     TxnRequest(Request<Rec>),
     /// Producer → partition leader: Produce.
@@ -212,6 +197,52 @@ pub enum Body {
     WriteTxnMarker(WriteTxnMarker),
     /// Leader → coordinator: the WriteTxnMarkers answer.
     WriteTxnMarkerResponse(WriteTxnMarkersResponse),
+    /// Kafka network: one of the messages above (never itself this variant) at its place on
+    /// its connection.
+    OnConnection {
+        /// The connection incarnation and the request's position on it.
+        conn: Conn,
+        /// The message.
+        msg: Box<Msg>,
+    },
+}
+
+impl Msg {
+    /// `msg` as it travels: at `conn` on the Kafka network (`connections`), bare otherwise.
+    pub fn on(connections: bool, conn: Conn, msg: Msg) -> Msg {
+        if connections {
+            Msg::OnConnection {
+                conn,
+                msg: Box::new(msg),
+            }
+        } else {
+            msg
+        }
+    }
+
+    /// The message and its place on its connection (`Conn::default()` when bare).
+    pub fn unframed(self) -> (Conn, Msg) {
+        match self {
+            Msg::OnConnection { conn, msg } => (conn, *msg),
+            msg => (Conn::default(), msg),
+        }
+    }
+
+    /// The message without its connection.
+    pub fn body(&self) -> &Msg {
+        match self {
+            Msg::OnConnection { msg, .. } => msg,
+            msg => msg,
+        }
+    }
+
+    /// Its place on its connection (`Conn::default()` when bare).
+    pub fn conn(&self) -> Conn {
+        match self {
+            Msg::OnConnection { conn, .. } => *conn,
+            _ => Conn::default(),
+        }
+    }
 }
 
 fn result_name(r: TransactionResult) -> &'static str {
@@ -301,21 +332,18 @@ fn fmt_response(id: RequestId, r: &Response, f: &mut fmt::Formatter<'_>) -> fmt:
 
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.body)?;
-        if self.conn.incarnation > 0 {
-            write!(f, " (connection {})", self.conn.incarnation)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Body::TxnRequest(r) => fmt_request(r, f),
-            Body::Produce { id, request } => fmt_produce(*id, request, f),
-            Body::Response { id, response } => fmt_response(*id, response, f),
-            Body::Verify { request, held } => {
+            Msg::OnConnection { conn, msg } => {
+                write!(f, "{msg:?}")?;
+                if conn.incarnation > 0 {
+                    write!(f, " (connection {})", conn.incarnation)?;
+                }
+                Ok(())
+            }
+            Msg::TxnRequest(r) => fmt_request(r, f),
+            Msg::Produce { id, request } => fmt_produce(*id, request, f),
+            Msg::Response { id, response } => fmt_response(*id, response, f),
+            Msg::Verify { request, held } => {
                 write!(
                     f,
                     "AddPartitionsToTxn(verify_only={}) pid={} epoch={} [{}] for ",
@@ -331,14 +359,14 @@ impl fmt::Debug for Body {
                 )?;
                 fmt_produce(held.id, held.pending.request(), f)
             }
-            Body::VerifyResponse { result, held } => {
+            Msg::VerifyResponse { result, held } => {
                 match result {
                     Ok(()) => write!(f, "AddPartitionsToTxn ok for ")?,
                     Err(e) => write!(f, "AddPartitionsToTxn {} for ", err_name(*e))?,
                 }
                 fmt_produce(held.id, held.pending.request(), f)
             }
-            Body::WriteTxnMarker(m) => write!(
+            Msg::WriteTxnMarker(m) => write!(
                 f,
                 "WriteTxnMarkers {} {} pid={} epoch={} coordinator_epoch={}",
                 result_name(m.result),
@@ -347,7 +375,7 @@ impl fmt::Debug for Body {
                 m.producer_epoch,
                 m.coordinator_epoch
             ),
-            Body::WriteTxnMarkerResponse(r) => write!(
+            Msg::WriteTxnMarkerResponse(r) => write!(
                 f,
                 "WriteTxnMarkers {} pid={} epoch={} coordinator_epoch={} {}",
                 result_name(r.result),
@@ -719,14 +747,15 @@ impl Actor for EosActor {
     fn on_msg(&self, id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
             (EosActor::Producer(p), ActorState::Producer(s)) => {
-                let Body::Response { id: rid, response } = msg.body else {
+                let (conn, msg) = msg.unframed();
+                let Msg::Response { id: rid, response } = msg else {
                     return;
                 };
                 // Kafka network: only the next response of the current connection is read; a
                 // later one waits (TCP order), one of a closed connection is dead.
                 let conn = match p.conn_index(src) {
                     Some(i) if p.connections => {
-                        if s.conns.get(i).map(|c| c.classify(msg.conn)) != Some(Arrival::Next) {
+                        if s.conns.get(i).map(|c| c.classify(conn)) != Some(Arrival::Next) {
                             return;
                         }
                         Some(i)
@@ -930,16 +959,16 @@ impl ProducerActor {
                         else {
                             continue;
                         };
-                        (i, Body::Produce { id, request })
+                        (i, Msg::Produce { id, request })
                     }
-                    request => (self.partitions.len(), Body::TxnRequest(request)),
+                    request => (self.partitions.len(), Msg::TxnRequest(request)),
                 };
                 let dst = self.partitions.get(i).copied().unwrap_or(self.coordinator);
                 let conn = match s.conns.get_mut(i) {
                     Some(c) if self.connections => c.next_request(),
                     _ => Conn::default(),
                 };
-                o.send(dst, Msg::new(conn, body));
+                o.send(dst, Msg::on(self.connections, conn, body));
                 if s.timeouts_left > 0 {
                     o.set_timer(
                         Timer::RequestTimeout(rid),
@@ -1135,9 +1164,9 @@ impl PartitionActor {
         if !self.connections {
             return true;
         }
-        match &msg.body {
-            Body::Produce { .. } | Body::WriteTxnMarker(_) => s.served.is_next(src, msg.conn),
-            Body::VerifyResponse { .. } => s.verify_conn.classify(msg.conn) == Arrival::Next,
+        match msg.body() {
+            Msg::Produce { .. } | Msg::WriteTxnMarker(_) => s.served.is_next(src, msg.conn()),
+            Msg::VerifyResponse { .. } => s.verify_conn.classify(msg.conn()) == Arrival::Next,
             _ => false,
         }
     }
@@ -1151,9 +1180,9 @@ impl PartitionActor {
         msg: Msg,
         o: &mut Out<EosActor>,
     ) -> bool {
-        let conn = msg.conn;
-        match msg.body {
-            Body::Produce { id, request } => {
+        let (conn, msg) = msg.unframed();
+        match msg {
+            Msg::Produce { id, request } => {
                 match s.core.handle_produce(s.clock, request.clone()) {
                     ProduceStep::Answered(result) => {
                         self.answer(s, src, id, conn, &request, result, o);
@@ -1167,9 +1196,10 @@ impl PartitionActor {
                         };
                         o.send(
                             self.coordinator,
-                            Msg::new(
+                            Msg::on(
+                                self.connections,
                                 verify,
-                                Body::Verify {
+                                Msg::Verify {
                                     request,
                                     held: Box::new(HeldProduce {
                                         producer: src,
@@ -1184,7 +1214,7 @@ impl PartitionActor {
                 }
                 true
             }
-            Body::VerifyResponse { result, held } => {
+            Msg::VerifyResponse { result, held } => {
                 if self.connections {
                     s.verify_conn.answered = s.verify_conn.answered.wrapping_add(1);
                 }
@@ -1201,7 +1231,7 @@ impl PartitionActor {
                 self.answer(s, producer, id, conn, &request, result, o);
                 true
             }
-            Body::WriteTxnMarker(marker) => {
+            Msg::WriteTxnMarker(marker) => {
                 let response = s.core.handle_write_txn_marker(s.clock, &marker);
                 if response.error == Some(ErrorCode::InvalidProducerEpoch) {
                     s.flags |= pflag::STALE_MARKER;
@@ -1209,7 +1239,14 @@ impl PartitionActor {
                 if self.connections {
                     s.served.answered(src, conn);
                 }
-                o.send(src, Msg::new(conn, Body::WriteTxnMarkerResponse(response)));
+                o.send(
+                    src,
+                    Msg::on(
+                        self.connections,
+                        conn,
+                        Msg::WriteTxnMarkerResponse(response),
+                    ),
+                );
                 true
             }
             _ => false,
@@ -1252,9 +1289,10 @@ impl PartitionActor {
         }
         o.send(
             producer,
-            Msg::new(
+            Msg::on(
+                self.connections,
                 conn,
-                Body::Response {
+                Msg::Response {
                     id,
                     response: Response::Produce(produce_response(&result)),
                 },
@@ -1295,7 +1333,10 @@ impl CoordinatorActor {
                         _ => Conn::default(),
                     };
                     if let Some(dst) = self.partitions.get(i) {
-                        o.send(*dst, Msg::new(conn, Body::WriteTxnMarker(m)));
+                        o.send(
+                            *dst,
+                            Msg::on(self.connections, conn, Msg::WriteTxnMarker(m)),
+                        );
                     }
                 }
             }
@@ -1318,14 +1359,14 @@ impl CoordinatorActor {
         if !self.connections {
             return true;
         }
-        match &msg.body {
-            Body::TxnRequest(_) | Body::Verify { .. } => s.served.is_next(src, msg.conn),
-            Body::WriteTxnMarkerResponse(_) => self
+        match msg.body() {
+            Msg::TxnRequest(_) | Msg::Verify { .. } => s.served.is_next(src, msg.conn()),
+            Msg::WriteTxnMarkerResponse(_) => self
                 .partitions
                 .iter()
                 .position(|p| *p == src)
                 .and_then(|i| s.marker_conns.get(i))
-                .is_some_and(|c| c.classify(msg.conn) == Arrival::Next),
+                .is_some_and(|c| c.classify(msg.conn()) == Arrival::Next),
             _ => false,
         }
     }
@@ -1336,13 +1377,13 @@ impl CoordinatorActor {
         s: &mut CoordinatorActorState,
         to: Id,
         conn: Conn,
-        body: Body,
+        body: Msg,
         o: &mut Out<EosActor>,
     ) {
         if self.connections {
             s.served.answered(to, conn);
         }
-        o.send(to, Msg::new(conn, body));
+        o.send(to, Msg::on(self.connections, conn, body));
     }
 
     /// Returns whether the state changed.
@@ -1354,29 +1395,29 @@ impl CoordinatorActor {
         o: &mut Out<EosActor>,
     ) -> bool {
         let now = s.clock;
-        let conn = msg.conn;
-        match msg.body {
-            Body::TxnRequest(Request::InitProducerId { id, request }) => {
+        let (conn, msg) = msg.unframed();
+        match msg {
+            Msg::TxnRequest(Request::InitProducerId { id, request }) => {
                 let (result, outputs) = s.core.handle_init_producer_id(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
                 self.apply(s, outputs, o);
                 let response = Response::InitProducerId(result);
-                self.respond(s, src, conn, Body::Response { id, response }, o);
+                self.respond(s, src, conn, Msg::Response { id, response }, o);
                 true
             }
-            Body::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
+            Msg::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
                 let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
                 self.apply(s, outputs, o);
                 let response = Response::AddPartitionsToTxn(result);
-                self.respond(s, src, conn, Body::Response { id, response }, o);
+                self.respond(s, src, conn, Msg::Response { id, response }, o);
                 true
             }
-            Body::TxnRequest(Request::EndTxn { id, request }) => {
+            Msg::TxnRequest(Request::EndTxn { id, request }) => {
                 let (answer, outputs) = s.core.handle_end_txn(&request, now);
                 if let Err(e) = answer {
                     Self::note_error(s, e);
@@ -1392,19 +1433,19 @@ impl CoordinatorActor {
                 }
                 self.apply(s, outputs, o);
                 let response = Response::EndTxn(answer);
-                self.respond(s, src, conn, Body::Response { id, response }, o);
+                self.respond(s, src, conn, Msg::Response { id, response }, o);
                 true
             }
-            Body::Verify { request, held } => {
+            Msg::Verify { request, held } => {
                 let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
                 self.apply(s, outputs, o);
-                self.respond(s, src, conn, Body::VerifyResponse { result, held }, o);
+                self.respond(s, src, conn, Msg::VerifyResponse { result, held }, o);
                 true
             }
-            Body::WriteTxnMarkerResponse(r) => {
+            Msg::WriteTxnMarkerResponse(r) => {
                 if self.connections {
                     let Some(c) = self
                         .partitions
