@@ -6,7 +6,9 @@
 //! actor plays the broker's plumbing (KIP-890 verification round trip to the coordinator, the
 //! WriteTxnMarkers round trip); around the producer it plays the application, following the
 //! scenario's script. The model-only parts are the logical clocks (advanced only by the bounded
-//! timeout, expiry and failover timers) and the ghost observations properties read.
+//! timeout, expiry and failover timers), the ghost observations properties read, and the
+//! connections of Kafka's network ([`Conn`], [`ClientConn`], [`ServedConns`]: per-connection
+//! order, a request timeout closing the connection, stragglers of a closed connection).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
