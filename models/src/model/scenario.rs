@@ -74,14 +74,28 @@ impl FromStr for Protocol {
     }
 }
 
-/// Network semantics between actors (stateright's `Network`).
+/// Network semantics between actors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NetworkKind {
-    /// FIFO per directed pair of actors.
+    /// Kafka's network, the default: TCP connections. Each client (producer; leader for
+    /// KIP-890 verification; coordinator for WriteTxnMarkers) has one connection per server at
+    /// a time; requests and responses on it are delivered in order, and the server processes
+    /// its requests one at a time. A request timeout closes the connection (Kafka's
+    /// `NetworkClient` disconnect): every request in flight on it fails at the client at once,
+    /// no later response on it is read, and later requests go on a new connection. Requests
+    /// already sent on the closed connection stay deliverable to the server (the broker may
+    /// have read them before the close, and processes them late, in order); their answers are
+    /// dropped. Built on stateright's unordered network, with the order enforced by the
+    /// receivers (an out-of-order delivery is no transition).
+    Kafka,
+    /// stateright's FIFO per directed pair of actors, without connections (a request timeout
+    /// fails only that request, and its answer may still arrive). Not Kafka's.
     Ordered,
-    /// Any order, each message delivered once.
+    /// stateright's unordered network without connections: any order, each message delivered
+    /// once, a request timeout fails only that request and its answer may still arrive. Not
+    /// Kafka's: requests of one connection overtake each other (`idempotent-reorder`).
     Unordered,
-    /// Any order, any message may be delivered again.
+    /// Any order, any message may be delivered again (no connections). Not Kafka's.
     Duplicating,
 }
 
@@ -89,6 +103,7 @@ impl NetworkKind {
     /// The command-line / summary name.
     pub fn name(self) -> &'static str {
         match self {
+            NetworkKind::Kafka => "kafka",
             NetworkKind::Ordered => "ordered",
             NetworkKind::Unordered => "unordered",
             NetworkKind::Duplicating => "duplicating",
