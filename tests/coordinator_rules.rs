@@ -1189,9 +1189,11 @@ fn tv2_end_txn_on_complete_states_follows_the_retry_table() {
     assert_eq!(end(&mut c, "t", 10, 1, Abort, Tv2), Ok(Some(pe(10, 2))));
     assert_eq!(meta(&c, "t").state, CompleteAbort);
     assert_eq!(end(&mut c, "t", 10, 1, Abort, Tv2), Ok(Some(pe(10, 2))));
+    // A commit at the retry epoch on CompleteAbort: PRODUCER_FENCED since KAFKA-20785
+    // (apache/kafka#23204); INVALID_TXN_STATE before it.
     assert_eq!(
         end(&mut c, "t", 10, 1, Commit, Tv2),
-        Err(ErrorCode::InvalidTxnState)
+        Err(ErrorCode::ProducerFenced)
     );
     assert_eq!(
         end(&mut c, "t", 10, 2, Commit, Tv2),
@@ -2649,4 +2651,201 @@ fn synchronous_handlers_are_staged_handlers_whose_append_succeeded() {
     assert_eq!(record_of(&completion), (CompleteAbort, 10, 1));
     assert_eq!(durable(&mut c, completion).response, Ok(()));
     assert_eq!(meta(&c, "t").state, CompleteAbort);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recent Kafka fixes behind switches (KAFKA-20785, KAFKA-19367) and the exhausted epoch as a
+// model parameter
+
+/// KAFKA-20785 (apache/kafka#23204, `TransactionCoordinator.endTransaction`): under TV2 the
+/// coordinator's timeout abort bumps the epoch; a commit the client sent at the pre-abort epoch
+/// is then a retry by epoch (stored = request + 1) and finds CompleteAbort. Kafka's fix answers
+/// PRODUCER_FENCED (recoverable for applications) for it and for the producer-id-overflow retry;
+/// the switch answers the fatal INVALID_TXN_STATE, as before the fix. Nothing changes either way,
+/// and a commit at the current epoch stays INVALID_TXN_STATE.
+#[test]
+fn kafka_20785_commit_racing_a_timeout_abort_is_producer_fenced_and_the_switch_brings_back_invalid_txn_state(
+) {
+    for (bug, expected) in [
+        (false, ErrorCode::ProducerFenced),
+        (true, ErrorCode::InvalidTxnState),
+    ] {
+        let bugs = CoordinatorBugs {
+            commit_after_abort_is_invalid_txn_state: bug,
+            ..CoordinatorBugs::default()
+        };
+        // The epoch-bump variant: the timeout abort raced the commit.
+        let mut c = coordinator_with(Tv2, 10, bugs);
+        assert_eq!(init_at(&mut c, "t", 1000, 0), Ok(pe(10, 0)));
+        add_at(&mut c, "t", 10, 0, &["topic-0"], 0).unwrap();
+        assert_eq!(
+            c.abort_timed_out_transactions(1001).0,
+            vec!["t".to_string()]
+        );
+        written(&mut c, "t");
+        assert_eq!(
+            (meta(&c, "t").state, meta(&c, "t").producer_epoch),
+            (CompleteAbort, 1)
+        );
+        let before = c.clone();
+        assert_eq!(end(&mut c, "t", 10, 0, Commit, Tv2), Err(expected), "{bug}");
+        assert_eq!(c, before);
+        assert_eq!(
+            end(&mut c, "t", 10, 1, Commit, Tv2),
+            Err(ErrorCode::InvalidTxnState)
+        );
+        assert_eq!(end(&mut c, "t", 10, 0, Abort, Tv2), Ok(Some(pe(10, 1))));
+        // The overflow variant (retryOnOverflow): an abort at the exhausted epoch moved the id
+        // to (11, 0); a commit with the old id at that epoch finds CompleteAbort.
+        let mut c = TransactionCoordinator::new(
+            CoordinatorConfig {
+                exhausted_epoch: 2,
+                bugs,
+                ..CoordinatorConfig::default()
+            },
+            11,
+            0,
+        )
+        .unwrap();
+        load(&mut c, "t", value(10, 2, Ongoing, &["topic-0"]), Tv2);
+        assert_eq!(end(&mut c, "t", 10, 2, Abort, Tv2), Ok(Some(pe(11, 0))));
+        written(&mut c, "t");
+        assert_eq!(end(&mut c, "t", 10, 2, Commit, Tv2), Err(expected), "{bug}");
+    }
+}
+
+/// KAFKA-19367 (apache/kafka#19910, follow-up #19976;
+/// `TransactionCoordinatorTest.shouldNotCauseEpochOverflowWhenInitPidDuringOngoingTxnV2`,
+/// `testTV2AllowsEpochReBumpingAfterFailedWrite`): under TV2 only the abort bumps the epoch of a
+/// fenced Ongoing transaction (`init_on_ongoing_fences_and_aborts_tv2`). The switch brings back
+/// the double bump (fence, then abort: epoch + 2, last epoch = the fence's), and at the exhausted
+/// epoch the second bump overflows: UNKNOWN_SERVER_ERROR, the in-memory fence stays at the
+/// highest epoch with the transaction Ongoing, and no fence or timeout can abort it any more.
+#[test]
+fn kafka_19367_tv2_fence_bumps_once_and_the_switch_bumps_twice_and_overflows() {
+    let bugs = CoordinatorBugs {
+        tv2_fence_double_bump: true,
+        ..CoordinatorBugs::default()
+    };
+    let mut c = coordinator_with(Tv2, 11, bugs);
+    load(&mut c, "t", value(10, 4, Ongoing, &["topic-0"]), Tv2);
+    let (r, out) = c.handle_init_producer_id(&init_req(Some("t"), 60_000, None), 0);
+    assert_eq!(r, Err(ErrorCode::ConcurrentTransactions));
+    assert_eq!(
+        markers_in(&out),
+        vec![marker("t", "topic-0", 10, 6, 0, Abort)]
+    );
+    let m = meta(&c, "t");
+    assert_eq!(
+        (m.state, m.producer_epoch, m.last_producer_epoch),
+        (PrepareAbort, 6, 5)
+    );
+    written(&mut c, "t");
+    assert_eq!(init(&mut c, "t"), Ok(pe(10, 7)));
+
+    // At the exhausted epoch, with Kafka's threshold and with a small model threshold.
+    for (exhausted, config) in [
+        (32766, CoordinatorConfig::default()),
+        (
+            1,
+            CoordinatorConfig {
+                exhausted_epoch: 1,
+                ..CoordinatorConfig::default()
+            },
+        ),
+    ] {
+        // Fixed: one bump to the highest epoch, then the next InitProducerId rotates.
+        let mut c = TransactionCoordinator::new(config.clone(), 11, 0).unwrap();
+        load(
+            &mut c,
+            "t",
+            value(10, exhausted, Ongoing, &["topic-0"]),
+            Tv2,
+        );
+        assert_eq!(init(&mut c, "t"), Err(ErrorCode::ConcurrentTransactions));
+        assert_eq!(meta(&c, "t").producer_epoch, exhausted + 1);
+        written(&mut c, "t");
+        assert_eq!(init(&mut c, "t"), Ok(pe(11, 0)));
+        // The switch: the second bump overflows and the transaction is stuck.
+        let mut c =
+            TransactionCoordinator::new(CoordinatorConfig { bugs, ..config }, 11, 0).unwrap();
+        load(
+            &mut c,
+            "t",
+            value(10, exhausted, Ongoing, &["topic-0"]),
+            Tv2,
+        );
+        let (r, out) = c.handle_init_producer_id(&init_req(Some("t"), 60_000, None), 0);
+        assert_eq!(r, Err(ErrorCode::UnknownServerError));
+        assert!(out.is_empty());
+        let m = meta(&c, "t");
+        assert_eq!(
+            (
+                m.state,
+                m.producer_epoch,
+                m.last_producer_epoch,
+                m.pending_state()
+            ),
+            (Ongoing, exhausted + 1, -1, None)
+        );
+        assert_eq!(init(&mut c, "t"), Err(ErrorCode::UnknownServerError));
+        assert!(c.abort_timed_out_transactions(1_000_000).0.is_empty());
+        assert_eq!(meta(&c, "t").state, Ongoing);
+    }
+}
+
+/// The exhausted epoch is a coordinator parameter standing for `Short.MAX_VALUE - 1`
+/// (`TransactionMetadata.isProducerEpochExhausted`, default 32766): with 2, a TV2 producer
+/// commits at epochs 0 and 1, the commit at 2 allocates the next producer id (markers at 3, the
+/// stand-in for 32767), InitProducerId at an exhausted epoch rotates, and nothing bumps past 3.
+/// Values outside 0..=32766 are refused.
+#[test]
+fn exhausted_epoch_is_a_model_parameter_standing_for_short_max_minus_one() {
+    let config = CoordinatorConfig {
+        exhausted_epoch: 2,
+        ..CoordinatorConfig::default()
+    };
+    let mut c = TransactionCoordinator::new(config.clone(), 10, 0).unwrap();
+    assert_eq!(init(&mut c, "t"), Ok(pe(10, 0)));
+    for epoch in 0..2 {
+        add(&mut c, "t", 10, epoch, &["topic-0"]).unwrap();
+        assert_eq!(
+            end(&mut c, "t", 10, epoch, Commit, Tv2),
+            Ok(Some(pe(10, epoch + 1)))
+        );
+        written(&mut c, "t");
+    }
+    add(&mut c, "t", 10, 2, &["topic-0"]).unwrap();
+    let (r, out) = c.handle_end_txn(&end_req("t", 10, 2, Commit, Tv2), 0);
+    assert_eq!(r, Ok(Some(pe(11, 0))));
+    assert_eq!(
+        markers_in(&out),
+        vec![marker("t", "topic-0", 10, 3, 0, Commit)]
+    );
+    written(&mut c, "t");
+    assert_eq!(end(&mut c, "t", 10, 2, Commit, Tv2), Ok(Some(pe(11, 0))));
+    // InitProducerId rotates at an exhausted epoch; the highest epoch cannot be bumped.
+    let mut c = TransactionCoordinator::new(config.clone(), 20, 0).unwrap();
+    load(&mut c, "t", value(10, 2, Empty, &[]), Tv2);
+    assert_eq!(init(&mut c, "t"), Ok(pe(20, 0)));
+    let mut c = TransactionCoordinator::new(config.clone(), 20, 0).unwrap();
+    load(&mut c, "t", value(10, 3, Ongoing, &["topic-0"]), Tv2);
+    assert_eq!(
+        end(&mut c, "t", 10, 3, Commit, Tv2),
+        Err(ErrorCode::UnknownServerError)
+    );
+    assert_eq!(init(&mut c, "t"), Err(ErrorCode::UnknownServerError));
+    for bad in [-1, i16::MAX] {
+        assert!(matches!(
+            TransactionCoordinator::new(
+                CoordinatorConfig {
+                    exhausted_epoch: bad,
+                    ..config.clone()
+                },
+                0,
+                0
+            ),
+            Err(CoordinatorError::InvalidConfig(_))
+        ));
+    }
 }

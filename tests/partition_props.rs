@@ -351,7 +351,7 @@ fn apply_unchecked(l: &mut Leader, op: Op, now: &mut i64, guards: &mut Vec<Verif
 }
 
 fn bugs() -> impl Strategy<Value = PartitionBugs> {
-    (any::<[bool; 8]>(), proptest::option::of(0u8..7)).prop_map(|(b, duplicate_window)| {
+    (any::<[bool; 9]>(), proptest::option::of(0u8..7)).prop_map(|(b, duplicate_window)| {
         PartitionBugs {
             no_sequence_check: b[0],
             duplicate_window,
@@ -362,6 +362,7 @@ fn bugs() -> impl Strategy<Value = PartitionBugs> {
             expire_ignoring_markers: b[5],
             no_aborted_filter: b[6],
             lso_ignores_open_transactions: b[7],
+            strict_marker_rejects_retry: b[8],
         }
     })
 }

@@ -1079,3 +1079,43 @@ fn next_deadline_is_the_earliest_producer_expiry() {
     assert_eq!(l.handle_timeout(expiry), vec![1]);
     assert_eq!(l.next_deadline(), None);
 }
+
+// ---- KAFKA-19999 ---------------------------------------------------------------------------
+
+/// KAFKA-19999 (apache/kafka#21176, `ProducerAppendInfo.checkProducerEpoch`): with KIP-1228's
+/// strict TV2 marker epoch, a marker at the entry's epoch while no transaction is open is the
+/// idempotent retry of a marker already written (its response was lost, or a reloaded
+/// coordinator resumed it) and is written again. The switch brings back the first strict rule,
+/// which rejects it (INVALID_PRODUCER_EPOCH), so the coordinator drops the markers and the
+/// transaction hangs in Prepare*. An equal epoch over an open transaction is stale either way;
+/// without the strict rule the switch changes nothing.
+#[test]
+fn kafka_19999_strict_tv2_marker_retry_is_written_again_and_the_switch_rejects_it() {
+    let tv2 = |epoch| TxnMarker {
+        transaction_version: TransactionVersion::Tv2,
+        ..marker(1, epoch, 0, TransactionResult::Commit)
+    };
+    for (bug, retry) in [(false, Ok(2)), (true, Err(EPOCH))] {
+        let bugs = PartitionBugs {
+            strict_marker_rejects_retry: bug,
+            ..PartitionBugs::default()
+        };
+        let mut l: Leader = PartitionLeader::new(PartitionConfig {
+            strict_tv2_marker_epoch: true,
+            bugs,
+            ..PartitionConfig::default()
+        });
+        produce_txn(&mut l, 1, 5, 0, 1).unwrap();
+        assert_eq!(l.write_marker(tv2(6)), Ok(1));
+        assert_eq!(l.write_marker(tv2(6)), retry, "{bug}");
+        let next = l.log_end_offset();
+        produce_txn(&mut l, 1, 6, 0, 1).unwrap();
+        assert_eq!(l.write_marker(tv2(6)), Err(EPOCH), "{bug}");
+        assert_eq!(l.write_marker(tv2(7)), Ok(next + 1), "{bug}");
+        // The [2025-10] rule (strict off): the switch has no effect.
+        let mut lenient = leader_with_bugs(bugs);
+        produce_txn(&mut lenient, 1, 5, 0, 1).unwrap();
+        assert_eq!(lenient.write_marker(tv2(6)), Ok(1));
+        assert_eq!(lenient.write_marker(tv2(6)), Ok(2));
+    }
+}

@@ -2364,3 +2364,30 @@ fn bug_commit_despite_failed_send_commits_a_transaction_with_a_failed_batch() {
         }
     }
 }
+
+/// KAFKA-20785 on the client side (`TransactionManager.EndTxnHandler`, apache/kafka trunk): the
+/// fix changes only the coordinator's answer, not the client. A commit answered PRODUCER_FENCED
+/// ends in FATAL_ERROR with `ProducerFencedException` (KIP-1050 `ApplicationRecoverableException`:
+/// Kafka Streams re-creates the producer); answered INVALID_TXN_STATE (before the fix) it ends in
+/// FATAL_ERROR with `InvalidTxnStateException`, which kills a Kafka Streams thread. The model's
+/// `C1 no fatal error without fencing` tells the two apart by the producer's last error.
+#[test]
+fn kafka_20785_commit_answered_producer_fenced_or_invalid_txn_state_is_fatal_with_that_error() {
+    for (answer, last) in [
+        (ErrorCode::ProducerFenced, ErrorCode::ProducerFenced),
+        (ErrorCode::InvalidTxnState, ErrorCode::InvalidTxnState),
+    ] {
+        let mut h = txn_in_progress(TransactionVersion::Tv2);
+        h.send(0, 1);
+        h.produce_ok(0, 0);
+        let out = h.p.commit(0).unwrap();
+        h.take(out);
+        let out = h.respond("EndTxn", None, Response::EndTxn(Err(answer)));
+        assert!(out.sends.is_empty(), "{answer}");
+        assert_eq!((h.p.state(), h.p.last_error()), (FatalError, Some(last)));
+        assert_eq!(
+            h.p.commit(0).map(|_| ()),
+            Err(ProducerCallError::Failed(last))
+        );
+    }
+}

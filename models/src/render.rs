@@ -18,6 +18,7 @@ use crate::model::actors::{
     ActorState, AppPhase, Choice, CoordinatorActorState, Msg, PartitionActorState,
     ProducerActorState, Rec, Timer,
 };
+use crate::model::scenario::NetworkKind;
 use crate::model::{EosModel, EosState};
 
 // ------------------------------------------------------------------ actions
@@ -35,7 +36,9 @@ pub fn timer_words(t: &Timer) -> String {
         Timer::RequestTimeout(r) => format!("request #{r} timed out (outcome unknown)"),
         Timer::TransactionTimeout => "transaction timed out".to_string(),
         Timer::Failover => "fails over to a new coordinator epoch".to_string(),
-        Timer::MarkerTimeout => "WriteTxnMarkers request timed out (markers re-sent)".to_string(),
+        Timer::MarkerTimeout(i) => {
+            format!("WriteTxnMarkers request to t-{i} timed out (markers re-sent)")
+        }
         Timer::ExpireProducers => "expires idle producer state".to_string(),
     }
 }
@@ -57,7 +60,20 @@ pub fn render_action(m: &EosModel, a: &ActorModelAction<Msg, Timer, Choice>) -> 
             actor_name(m, env.dst),
             env.msg
         ),
-        ActorModelAction::Timeout(id, t) => format!("{}: {}", actor_name(m, *id), timer_words(t)),
+        ActorModelAction::Timeout(id, t) => {
+            let closes = m.cfg.scenario.network == NetworkKind::Kafka
+                && matches!(t, Timer::RequestTimeout(_) | Timer::MarkerTimeout(_));
+            format!(
+                "{}: {}{}",
+                actor_name(m, *id),
+                timer_words(t),
+                if closes {
+                    "; its connection is closed, every request in flight on it fails"
+                } else {
+                    ""
+                }
+            )
+        }
         ActorModelAction::Crash(id) => format!("{} crashes", actor_name(m, *id)),
         ActorModelAction::Recover(id) => format!("{} recovers", actor_name(m, *id)),
         ActorModelAction::SelectRandom { actor, random, .. } => {

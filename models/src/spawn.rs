@@ -45,7 +45,7 @@ use crate::render::actor_text;
 /// Whether a message travels on a client connection (the ones the loss applies to).
 pub fn is_client_message(m: &Msg) -> bool {
     matches!(
-        m,
+        m.body(),
         Msg::TxnRequest(_) | Msg::Produce { .. } | Msg::Response { .. }
     )
 }
@@ -70,7 +70,7 @@ pub fn timer_duration(t: &Timer) -> Range<Duration> {
         Timer::RequestTimeout(_) => ms(80)..ms(120),
         Timer::Start => ms(100)..ms(200),
         Timer::Failover => ms(150)..ms(400),
-        Timer::MarkerTimeout => ms(150)..ms(400),
+        Timer::MarkerTimeout(_) => ms(150)..ms(400),
         Timer::TransactionTimeout => ms(1500)..ms(2000),
         Timer::ExpireProducers => ms(1000)..ms(1500),
     }

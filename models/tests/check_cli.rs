@@ -19,7 +19,7 @@ fn list_names_every_scenario_and_bug() {
     }
     // The old protocols' own bugs are listed with the command that shows them.
     assert!(
-        text.contains("[kafka-eos check late-endtxn --protocol tv1-verify; breaks S9 atomicity, S10 commit durability, S11 no aborted read]"),
+        text.contains("[kafka-eos check late-endtxn --protocol tv1-verify; breaks S9 atomicity, S10 commit durability, S11 no aborted read, C1 no fatal error without fencing]"),
         "{text}"
     );
     for b in kafka_eos_model::model::bugs::PROTOCOL_BUGS {

@@ -48,10 +48,12 @@ fn reachable(m: &EosModel, limit: usize) -> Vec<EosState> {
     out
 }
 
-fn sent(next: &EosState, src: Id, dst: Id, msg: &Msg) -> bool {
+/// Whether `next`'s network holds `body` from `src` to `dst` (on whatever connection: the
+/// connection header is the network's, not the core's).
+fn sent(next: &EosState, src: Id, dst: Id, body: &Msg) -> bool {
     next.network
         .iter_all()
-        .any(|e| e.src == src && e.dst == dst && e.msg == msg)
+        .any(|e| e.src == src && e.dst == dst && e.msg.body() == body)
 }
 
 /// The markers among a coordinator's outputs, each addressed to its partition's actor.
@@ -69,8 +71,8 @@ fn marker_sends(m: &EosModel, outputs: &[CoordinatorOutput]) -> Vec<(Id, Msg)> {
         .collect()
 }
 
-fn assert_sent(next: &EosState, src: Id, dst: Id, msg: &Msg) {
-    assert!(sent(next, src, dst, msg), "{msg:?} not sent to {dst:?}");
+fn assert_sent(next: &EosState, src: Id, dst: Id, body: &Msg) {
+    assert!(sent(next, src, dst, body), "{body:?} not sent to {dst:?}");
 }
 
 /// Checks one delivery against a direct core call; returns the kind of delivery compared.
@@ -93,7 +95,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
         let after = &partitions(&next)[i].core;
         let mut core = before.core.clone();
         let now = before.clock;
-        let kind = match msg {
+        let kind = match msg.body() {
             Msg::Produce { id, request } => match core.handle_produce(request.clone(), now) {
                 ProduceStep::Answered(r) => {
                     let answer = Msg::Response {
@@ -109,6 +111,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
                         held: Box::new(HeldProduce {
                             producer: src,
                             id: *id,
+                            conn: msg.conn(),
                             pending,
                         }),
                     };
@@ -142,7 +145,7 @@ fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Op
         let after = &coordinator(&next)?.core;
         let mut core = before.core.clone();
         let now = before.clock;
-        let (kind, answer, outputs) = match msg {
+        let (kind, answer, outputs) = match msg.body() {
             Msg::TxnRequest(Request::InitProducerId { id, request }) => {
                 let (r, out) = core.handle_init_producer_id(request, now);
                 let answer = Msg::Response {

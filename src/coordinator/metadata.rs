@@ -189,7 +189,14 @@ impl TransactionMetadata {
 
     /// `isProducerEpochExhausted`: epoch >= 32766 (`Short.MAX_VALUE - 1`).
     pub fn is_producer_epoch_exhausted(&self) -> bool {
-        self.producer_epoch >= crate::types::EXHAUSTED_EPOCH
+        self.is_producer_epoch_exhausted_at(crate::types::EXHAUSTED_EPOCH)
+    }
+
+    /// `isProducerEpochExhausted` with the threshold as a parameter: epoch >= `exhausted_epoch`
+    /// (the coordinator's [`exhausted_epoch`](super::CoordinatorConfig::exhausted_epoch), a model
+    /// parameter standing for `Short.MAX_VALUE - 1`).
+    pub fn is_producer_epoch_exhausted_at(&self, exhausted_epoch: ProducerEpoch) -> bool {
+        self.producer_epoch >= exhausted_epoch
     }
 
     /// `isDistributedTwoPhaseCommitTxn` (KIP-939): a timeout of `i32::MAX` marks a two-phase-commit

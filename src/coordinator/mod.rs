@@ -81,7 +81,7 @@ pub use crate::messages::{
 use crate::error::ErrorCode;
 use crate::messages::{fenced_error_for_version, offsets_partition_for, ApiKey};
 use crate::types::{
-    CoordinatorEpoch, ProducerId, TimestampMs, TopicPartition, TransactionResult,
+    CoordinatorEpoch, ProducerEpoch, ProducerId, TimestampMs, TopicPartition, TransactionResult,
     TransactionVersion, EXHAUSTED_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 
@@ -107,6 +107,23 @@ pub struct CoordinatorBugs {
     /// (they are written as -1), so a failover during a TV2 epoch overflow loses the new producer
     /// id (knob `tc.persist_rotation_ids = false`).
     pub no_persist_rotation_ids: bool,
+    /// KAFKA-20785 (fixed by apache/kafka#23204, 2026-08): under TV2 an EndTxn(COMMIT) at the
+    /// retry epoch (stored epoch = request epoch + 1, or the overflow retry) that finds the
+    /// transaction CompleteAbort is answered `INVALID_TXN_STATE`, as before the fix, instead of
+    /// `PRODUCER_FENCED`. Only a coordinator-side abort (a transaction timeout, or the fence of
+    /// a newer instance's InitProducerId) can put a commit there, and the Java client treats `INVALID_TXN_STATE` as fatal (`EndTxnHandler` →
+    /// `fatalError(InvalidTxnStateException)`: a Kafka Streams thread dies), while
+    /// `PRODUCER_FENCED` becomes the `ProducerFencedException` applications recover from.
+    pub commit_after_abort_is_invalid_txn_state: bool,
+    /// KAFKA-19367 (fixed by apache/kafka#19910 and #19976, 2025-06): under TV2 the fence of
+    /// InitProducerId on an Ongoing transaction (and of the timeout abort) bumps the epoch in
+    /// memory (`prepareFenceProducerEpoch`, unless `hasFailedEpochFence`) and the abort's
+    /// `prepareAbortOrCommit` bumps it again: epoch + 2, last epoch = the fence's. At the
+    /// exhausted epoch the second bump passes `Short.MAX_VALUE` (a negative epoch,
+    /// IllegalArgumentException → `UNKNOWN_SERVER_ERROR`) and the in-memory fence stays: the
+    /// transaction is left Ongoing at the maximum epoch, where no fence can abort it any more. A
+    /// failed TV2 fence append also sets `has_failed_epoch_fence`, as before #19976.
+    pub tv2_fence_double_bump: bool,
 }
 
 /// Coordinator settings (`TransactionStateManagerConfig`, `TransactionLogConfig`).
@@ -124,6 +141,14 @@ pub struct CoordinatorConfig {
     /// `offsets.topic.num.partitions` (50): AddOffsetsToTxn adds the group's partition of
     /// `__consumer_offsets` ([`offsets_partition_for`]).
     pub offsets_topic_partitions: i32,
+    /// The epoch from which a producer id's epochs count as exhausted
+    /// (`TransactionMetadata.isProducerEpochExhausted`: `epoch >= Short.MAX_VALUE - 1`, default
+    /// [`EXHAUSTED_EPOCH`] = 32766). A model parameter that stands for `Short.MAX_VALUE - 1`: the
+    /// epoch above it (`exhausted_epoch + 1`) stands for `Short.MAX_VALUE`, the highest epoch any
+    /// bump may reach. A small value (e.g. 2) makes producer-id rotation and the exhaustion
+    /// boundary reachable in a few transactions. Kafka has no such setting: keep the default
+    /// outside models. Must be in `0..=32766`.
+    pub exhausted_epoch: ProducerEpoch,
     /// Known-bug switches (all off by default).
     pub bugs: CoordinatorBugs,
 }
@@ -136,6 +161,7 @@ impl Default for CoordinatorConfig {
             transactional_id_expiration_ms: 604_800_000,
             producer_id_block_size: 1000,
             offsets_topic_partitions: 50,
+            exhausted_epoch: EXHAUSTED_EPOCH,
             bugs: CoordinatorBugs::default(),
         }
     }
@@ -343,6 +369,9 @@ struct Staging {
     transit: TransactionLogValue,
     /// `prepareFenceProducerEpoch` preceded it (InitProducerId on Ongoing, or a timeout).
     epoch_fence: bool,
+    /// Under the KAFKA-19367 switch: the epoch a TV2 fence set in memory before the abort's
+    /// own bump.
+    tv2_fence_epoch: Option<ProducerEpoch>,
 }
 
 /// Misuse of the coordinator's API: input no well-formed Kafka request or log carries.
@@ -433,6 +462,11 @@ impl TransactionCoordinator {
                 "transactional.id.expiration.ms must be positive",
             ));
         }
+        if !(0..=EXHAUSTED_EPOCH).contains(&config.exhausted_epoch) {
+            return Err(CoordinatorError::InvalidConfig(
+                "the exhausted epoch must be in 0..=32766",
+            ));
+        }
         let producer_ids = ProducerIdManager::new(first_producer_id, config.producer_id_block_size)
             .ok_or(CoordinatorError::InvalidConfig(
                 "the first producer id must be >= 0 and the block size > 0",
@@ -448,6 +482,23 @@ impl TransactionCoordinator {
     /// The configuration.
     pub fn config(&self) -> &CoordinatorConfig {
         &self.config
+    }
+
+    /// Whether `metadata`'s epoch is exhausted at this coordinator's
+    /// [`exhausted_epoch`](CoordinatorConfig::exhausted_epoch) (`isProducerEpochExhausted`).
+    fn exhausted(&self, metadata: &TransactionMetadata) -> bool {
+        metadata.is_producer_epoch_exhausted_at(self.config.exhausted_epoch)
+    }
+
+    /// `epoch + 1`, or `UNKNOWN_SERVER_ERROR` when `epoch` is already the highest one
+    /// (`exhausted_epoch + 1`, standing for `Short.MAX_VALUE`): Kafka's bump would wrap to a
+    /// negative epoch, which `prepareTransitionTo` rejects (IllegalArgumentException), and its
+    /// fence throws IllegalStateException ("would overflow").
+    fn bumped(&self, epoch: ProducerEpoch) -> Result<ProducerEpoch, ErrorCode> {
+        if epoch > self.config.exhausted_epoch {
+            return Err(ErrorCode::UnknownServerError);
+        }
+        epoch.checked_add(1).ok_or(ErrorCode::UnknownServerError)
     }
 
     /// The coordinator epoch (leader epoch of the `__transaction_state` partition, set by
@@ -677,7 +728,17 @@ impl TransactionCoordinator {
                     result,
                 ))
             }
-            (result, _) => answer(result),
+            (result, staging) => {
+                if staging.is_none()
+                    && self.config.bugs.tv2_fence_double_bump
+                    && metadata != original
+                {
+                    // KAFKA-19367 switch: the in-memory fence outlives its failed abort.
+                    self.transactions
+                        .insert(transactional_id.to_string(), metadata);
+                }
+                answer(result)
+            }
         }
     }
 
@@ -698,7 +759,7 @@ impl TransactionCoordinator {
             let valid = metadata.producer_epoch == NO_PRODUCER_EPOCH
                 || exp.producer_id == metadata.producer_id
                 || (exp.producer_id == metadata.previous_producer_id
-                    && exp.producer_epoch >= EXHAUSTED_EPOCH);
+                    && exp.producer_epoch >= self.config.exhausted_epoch);
             if !valid {
                 return Err(ErrorCode::ProducerFenced);
             }
@@ -711,7 +772,7 @@ impl TransactionCoordinator {
             | TransactionState::CompleteCommit
             | TransactionState::CompleteAbort => {
                 let mut transit = metadata.transit();
-                let exhausted = metadata.is_producer_epoch_exhausted();
+                let exhausted = self.exhausted(metadata);
                 if exhausted && expected.is_none_or(|e| e.producer_epoch == metadata.producer_epoch)
                 {
                     // prepareProducerIdRotation.
@@ -728,10 +789,7 @@ impl TransactionCoordinator {
                         // IllegalStateException "Cannot allocate any more producer epochs".
                         return Err(ErrorCode::UnknownServerError);
                     }
-                    let bumped = metadata
-                        .producer_epoch
-                        .checked_add(1)
-                        .ok_or(ErrorCode::UnknownServerError)?;
+                    let bumped = self.bumped(metadata.producer_epoch)?;
                     match expected {
                         None => {
                             transit.producer_epoch = bumped;
@@ -778,6 +836,8 @@ impl TransactionCoordinator {
     /// producer id. An epoch already at 32767 cannot be fenced ([2025-10]: IllegalStateException →
     /// UNKNOWN_SERVER_ERROR; nothing changes). After a failed TV0/1 fence
     /// (`has_failed_epoch_fence`) the epoch, already bumped in memory, is not bumped again.
+    /// The TV2 single bump is Kafka's fix of KAFKA-19367 (apache/kafka#19910); the
+    /// [`CoordinatorBugs::tv2_fence_double_bump`] switch brings back the double bump.
     fn fence_and_abort(
         &self,
         metadata: &mut TransactionMetadata,
@@ -790,22 +850,36 @@ impl TransactionCoordinator {
         if metadata.pending_transition_in_progress() {
             return Err(ErrorCode::ConcurrentTransactions);
         }
+        let tv2 = self.config.transaction_version.supports_epoch_bump();
+        let mut tv2_fence_epoch = None;
+        if tv2 && bump && self.config.bugs.tv2_fence_double_bump {
+            // KAFKA-19367 switch (before apache/kafka#19910): the fence bumps the epoch in
+            // memory (endTransaction's `txnMetadata.producerEpoch = producerEpoch`), and the
+            // abort below bumps it again. If that second bump overflows, the in-memory fence
+            // stays: the caller keeps `metadata` although the answer is an error.
+            let fence = if metadata.has_failed_epoch_fence {
+                metadata.producer_epoch
+            } else {
+                self.bumped(metadata.producer_epoch)?
+            };
+            metadata.producer_epoch = fence;
+            metadata.last_producer_epoch = NO_PRODUCER_EPOCH;
+            tv2_fence_epoch = Some(fence);
+        }
         let epoch = metadata.producer_epoch;
         let mut transit = metadata.transit();
         transit.state = TransactionState::PrepareAbort;
         transit.next_producer_id = NO_PRODUCER_ID;
         transit.txn_last_update_timestamp = now;
-        if self.config.transaction_version.supports_epoch_bump() {
+        if tv2 {
             if bump {
-                transit.producer_epoch =
-                    epoch.checked_add(1).ok_or(ErrorCode::UnknownServerError)?;
+                transit.producer_epoch = self.bumped(epoch)?;
                 transit.last_producer_epoch = epoch;
             }
             transit.client_transaction_version = self.config.transaction_version;
         } else {
             if bump && !metadata.has_failed_epoch_fence {
-                transit.producer_epoch =
-                    epoch.checked_add(1).ok_or(ErrorCode::UnknownServerError)?;
+                transit.producer_epoch = self.bumped(epoch)?;
             }
             transit.last_producer_epoch = NO_PRODUCER_EPOCH;
             // endTransactionWithTV1 passes TransactionVersion.fromFeatureLevel(0).
@@ -814,6 +888,7 @@ impl TransactionCoordinator {
         self.write_prepare(metadata, &transit, now, staging)?;
         if let Some(staging) = staging {
             staging.epoch_fence = true;
+            staging.tv2_fence_epoch = tv2_fence_epoch;
         }
         Ok(())
     }
@@ -1098,7 +1173,7 @@ impl TransactionCoordinator {
         let cur_epoch = i32::from(metadata.producer_epoch);
         let retry_on_epoch_bump = cur_epoch == req_epoch + 1;
         let retry_on_overflow = metadata.previous_producer_id == request.producer_id
-            && request.producer_epoch == EXHAUSTED_EPOCH
+            && request.producer_epoch == self.config.exhausted_epoch
             && metadata.producer_epoch == 0;
         let is_retry = retry_on_epoch_bump || retry_on_overflow;
         if metadata.producer_id != request.producer_id && !retry_on_overflow {
@@ -1130,6 +1205,14 @@ impl TransactionCoordinator {
             }
             (TransactionState::CompleteAbort, Abort) if is_retry => return Ok(current),
             (TransactionState::CompleteAbort, Abort) => (TransactionState::PrepareAbort, true),
+            // KAFKA-20785 (apache/kafka#23204): a commit at the retry epoch can only find
+            // CompleteAbort when a coordinator-side abort (a timeout, a fence) raced it; it never took
+            // effect, so the recoverable PRODUCER_FENCED, not the fatal INVALID_TXN_STATE.
+            (TransactionState::CompleteAbort, Commit)
+                if is_retry && !self.config.bugs.commit_after_abort_is_invalid_txn_state =>
+            {
+                return Err(ErrorCode::ProducerFenced)
+            }
             (TransactionState::Empty, Abort) => (TransactionState::PrepareAbort, true),
             (TransactionState::PrepareCommit, Commit) | (TransactionState::PrepareAbort, Abort) => {
                 return Err(ErrorCode::ConcurrentTransactions)
@@ -1140,7 +1223,7 @@ impl TransactionCoordinator {
             _ => return Err(ErrorCode::InvalidTxnState),
         };
         // generateTxnTransitMetadataForTxnCompletion + prepareAbortOrCommit (TV2).
-        let next_producer_id = if metadata.is_producer_epoch_exhausted() {
+        let next_producer_id = if self.exhausted(metadata) {
             ids.generate_producer_id()?
         } else {
             NO_PRODUCER_ID
@@ -1149,10 +1232,7 @@ impl TransactionCoordinator {
         transit.state = next_state;
         // [2025-10]: "We already ensured that we do not overflow here"; an epoch of 32767 would
         // wrap to a negative epoch, which prepareTransitionTo rejects.
-        transit.producer_epoch = metadata
-            .producer_epoch
-            .checked_add(1)
-            .ok_or(ErrorCode::UnknownServerError)?;
+        transit.producer_epoch = self.bumped(metadata.producer_epoch)?;
         transit.last_producer_epoch = metadata.producer_epoch;
         transit.next_producer_id = next_producer_id;
         if no_partition_added {
@@ -1213,10 +1293,16 @@ impl TransactionCoordinator {
         answer: Result<T, ErrorCode>,
     ) -> PendingAppend<T> {
         let mut current = original;
-        let fenced_in_memory =
-            staging.epoch_fence && !self.config.transaction_version.supports_epoch_bump();
-        if fenced_in_memory {
-            current.producer_epoch = staging.transit.producer_epoch;
+        let fence_epoch =
+            if staging.epoch_fence && !self.config.transaction_version.supports_epoch_bump() {
+                Some(staging.transit.producer_epoch)
+            } else {
+                // Only under the KAFKA-19367 switch does a TV2 fence change the epoch in memory.
+                staging.tv2_fence_epoch
+            };
+        let fenced_in_memory = fence_epoch.is_some();
+        if let Some(epoch) = fence_epoch {
+            current.producer_epoch = epoch;
             current.last_producer_epoch = NO_PRODUCER_EPOCH;
         }
         current.pending_transition = Some(staging.transit.state);
@@ -1619,6 +1705,12 @@ impl TransactionCoordinator {
                 if let Some(staging) = staging {
                     appends.push(self.stage_transition(&id, original, metadata, staging, Ok(())));
                 }
+            } else if staging.is_none()
+                && self.config.bugs.tv2_fence_double_bump
+                && metadata != original
+            {
+                // KAFKA-19367 switch: the in-memory fence outlives its failed abort.
+                self.transactions.insert(id, metadata);
             }
         }
         appends
@@ -1686,6 +1778,7 @@ fn write(
     *staging = Some(Staging {
         transit: transit.clone(),
         epoch_fence: false,
+        tv2_fence_epoch: None,
     });
     Ok(())
 }

@@ -66,6 +66,14 @@ pub struct PartitionBugs {
     /// M-R2 (knob `broker.lso_equals_hw = true`): the last stable offset ignores open
     /// transactions (LSO = HW).
     pub lso_ignores_open_transactions: bool,
+    /// KAFKA-19999 (fixed by apache/kafka#21176, 2025-12): with
+    /// [`PartitionConfig::strict_tv2_marker_epoch`], a TV2 marker at the entry's epoch is
+    /// rejected (`INVALID_PRODUCER_EPOCH`) even with no open transaction: KIP-1228's first rule
+    /// (`markerEpoch <= currentEpoch` is stale) without the idempotent-retry exception of
+    /// `ProducerAppendInfo.checkProducerEpoch`. A marker re-sent after its response was lost,
+    /// or by a coordinator that reloaded the Prepare* entry, is then refused, the coordinator
+    /// drops it, and the transaction never leaves Prepare*. No effect without the strict rule.
+    pub strict_marker_rejects_retry: bool,
 }
 
 /// Settings of a partition leader. `Default` is Kafka's defaults with every bug switch off.
@@ -78,7 +86,9 @@ pub struct PartitionConfig {
     /// transactional batch that starts a transaction must carry a matching verification guard.
     pub transaction_verification: bool,
     /// KIP-1228 (Kafka trunk 2026, opt-in, default off): a TV2 marker must carry an epoch above the
-    /// entry's, except an equal epoch with no open transaction (KAFKA-19999 retry).
+    /// entry's, except an equal epoch with no open transaction (KAFKA-19999 retry, Kafka's fix
+    /// `ProducerAppendInfo.checkProducerEpoch`; [`PartitionBugs::strict_marker_rejects_retry`]
+    /// removes the exception).
     pub strict_tv2_marker_epoch: bool,
     /// Known-bug switches for the model checker (all off by default).
     pub bugs: PartitionBugs,
@@ -687,10 +697,12 @@ impl<P> PartitionLeader<P> {
         if !bugs.marker_match_pid_only {
             let strict = self.config.strict_tv2_marker_epoch
                 && marker.transaction_version.supports_epoch_bump();
+            // KAFKA-19999: an equal epoch with no open transaction is the idempotent retry of a
+            // marker already written (a lost response, a reloaded coordinator).
+            let retry =
+                committed.current_txn_first_offset.is_none() && !bugs.strict_marker_rejects_retry;
             let stale = marker.producer_epoch < committed.producer_epoch
-                || (strict
-                    && marker.producer_epoch == committed.producer_epoch
-                    && committed.current_txn_first_offset.is_some());
+                || (strict && marker.producer_epoch == committed.producer_epoch && !retry);
             if stale {
                 return Err(ErrorCode::InvalidProducerEpoch);
             }

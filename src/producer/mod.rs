@@ -107,6 +107,12 @@ pub struct ProducerConfig {
     /// `delivery.timeout.ms`: a batch whose request is lost after this long since it was sent
     /// by the application expires instead of being retried (default 120000).
     pub delivery_timeout_ms: i64,
+    /// The highest producer epoch (`Short.MAX_VALUE`, default `i16::MAX`): at it the idempotent
+    /// client's own epoch bump resets the producer id instead (`bumpIdempotentProducerEpoch`). A
+    /// model parameter, set to the coordinator's
+    /// [`exhausted_epoch`](crate::coordinator::CoordinatorConfig::exhausted_epoch) + 1 so that
+    /// client and coordinator agree on a small epoch space; keep the default outside models.
+    pub max_producer_epoch: ProducerEpoch,
     /// Known-bug switches (all off by default).
     pub bugs: ProducerBugs,
 }
@@ -120,6 +126,7 @@ impl Default for ProducerConfig {
             coordinator_supports_epoch_bump: true,
             max_in_flight: 5,
             delivery_timeout_ms: 120_000,
+            max_producer_epoch: ProducerEpoch::MAX,
             bugs: ProducerBugs::default(),
         }
     }

@@ -666,7 +666,8 @@ impl<P: Clone> Producer<P> {
     }
 
     /// `requestIdempotentEpochBumpForPartition` + `bumpIdempotentProducerEpoch`: epoch + 1, or
-    /// at epoch 32767 a new producer id (UNINITIALIZED, then InitProducerId).
+    /// at epoch 32767 ([`ProducerConfig::max_producer_epoch`](super::ProducerConfig::max_producer_epoch))
+    /// a new producer id (UNINITIALIZED, then InitProducerId).
     pub(super) fn request_idempotent_bump(
         &mut self,
         tp: &TopicPartition,
@@ -688,7 +689,7 @@ impl<P: Clone> Producer<P> {
         if !batch_at_current {
             return;
         }
-        if self.producer_epoch == ProducerEpoch::MAX {
+        if self.producer_epoch >= self.config.max_producer_epoch {
             self.set_state(TransactionState::Uninitialized, out);
             self.producer_id = NO_PRODUCER_ID;
             self.producer_epoch = NO_PRODUCER_EPOCH;

@@ -3,8 +3,9 @@
 //! names the verdicts the checker must produce with it; and the protocol-level bugs of the old
 //! protocol versions, which need no switch.
 
-use super::properties::{L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S2, S3, S4, S5, S9};
-use super::properties::{S19, S20};
+use super::properties::{
+    C1, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S2, S20, S3, S4, S5, S9,
+};
 use super::scenario::{Protocol, Scenario};
 
 /// A known-bug switch, mapped onto the core's `...Bugs` switches or onto the protocol. Each
@@ -59,6 +60,20 @@ pub enum KnownBug {
     /// transaction abortable, so commitTransaction succeeds without the record (Kafka's
     /// `TransactionManager.handleFailedBatch` → `transitionToAbortableError`).
     CommitDespiteFailedSend,
+    /// KAFKA-20785 (apache/kafka#23204, 2026-08): under TV2 a commit racing the coordinator's
+    /// timeout abort arrives at the retry epoch on CompleteAbort and is answered
+    /// INVALID_TXN_STATE (fatal for the client) instead of PRODUCER_FENCED
+    /// (`TransactionCoordinator.endTransaction`).
+    Kafka20785,
+    /// KAFKA-19999 (apache/kafka#21176, 2025-12): KIP-1228's strict TV2 marker epoch rejects a
+    /// re-sent marker at the entry's epoch although no transaction is open
+    /// (`ProducerAppendInfo.checkProducerEpoch` without the idempotent-retry exception), so the
+    /// coordinator drops it and the transaction hangs in Prepare*.
+    Kafka19999,
+    /// KAFKA-19367 (apache/kafka#19910, 2025-06): under TV2 the fence of InitProducerId on an
+    /// Ongoing transaction bumps the epoch and the abort bumps it again; at the exhausted epoch
+    /// the second bump overflows (`TransactionMetadata.prepareAbortOrCommit`).
+    Kafka19367,
 }
 
 /// Why `skip-add-partitions` leaves most properties untested.
@@ -91,7 +106,7 @@ pub struct BugInfo {
 
 impl KnownBug {
     /// Every switch, in declaration order: the order `list` prints them.
-    pub const ALL: [KnownBug; 17] = [
+    pub const ALL: [KnownBug; 20] = [
         KnownBug::NoSequenceCheck,
         KnownBug::SmallDuplicateWindow,
         KnownBug::ResetSequenceOnAmbiguous,
@@ -109,6 +124,9 @@ impl KnownBug {
         KnownBug::MarkerMatchPidOnly,
         KnownBug::LenientTv2MarkerEpoch,
         KnownBug::CommitDespiteFailedSend,
+        KnownBug::Kafka20785,
+        KnownBug::Kafka19999,
+        KnownBug::Kafka19367,
     ];
 
     /// This bug's catalogue entry: one match arm per switch, so every switch has exactly one.
@@ -177,7 +195,7 @@ impl KnownBug {
         summary: "InitProducerId aborts an ongoing transaction without an epoch bump (KAFKA-5231)",
         scenario: "zombie",
         protocol: Protocol::Tv0,
-        breaks: &[S14, S15],
+        breaks: &[S14, S15, C1],
         hides: &[],
         irrelevant: &[],
             },
@@ -188,7 +206,7 @@ impl KnownBug {
         summary: "coordinator times out a transaction without an epoch bump (KAFKA-6119)",
         scenario: "timeout",
         protocol: Protocol::Tv0,
-        breaks: &[S14, L2],
+        breaks: &[S14, L2, C1],
         hides: &[],
         irrelevant: &[],
             },
@@ -199,7 +217,7 @@ impl KnownBug {
         summary: "client treats a lost EndTxn(COMMIT) as aborted at the same epoch (KAFKA-17754)",
         scenario: "late-endtxn",
         protocol: Protocol::Tv2,
-        breaks: &[S10, S11, S15],
+        breaks: &[S10, S11, S15, C1],
         hides: &[],
         irrelevant: &[],
             },
@@ -221,7 +239,7 @@ impl KnownBug {
         summary: "client writes to a partition without AddPartitionsToTxn (KIP-890 motivation)",
         scenario: "transactions",
         protocol: Protocol::Tv0,
-        breaks: &[S14, L2],
+        breaks: &[S14, L2, C1],
         hides: &[],
         irrelevant: &[
             (L4, SKIP_ADD_REASON),
@@ -310,7 +328,40 @@ impl KnownBug {
         summary: "client commits a transaction although one of its sends failed (apache/kafka#11508)",
         scenario: "hanging-txn",
         protocol: Protocol::Tv2,
-        breaks: &[S19],
+        breaks: &[S19, C1],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::Kafka20785 => &BugInfo {
+        bug: KnownBug::Kafka20785,
+        name: "kafka-20785",
+        id: "KAFKA-20785",
+        summary: "TV2 commit racing the coordinator's timeout abort is answered INVALID_TXN_STATE (fatal) instead of PRODUCER_FENCED (apache/kafka#23204)",
+        scenario: "timeout",
+        protocol: Protocol::Tv2,
+        breaks: &[C1],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::Kafka19999 => &BugInfo {
+        bug: KnownBug::Kafka19999,
+        name: "kafka-19999",
+        id: "KAFKA-19999",
+        summary: "KIP-1228's strict TV2 marker epoch rejects a re-sent marker with no open transaction; the transaction hangs in Prepare* (apache/kafka#21176)",
+        scenario: "marker-resend",
+        protocol: Protocol::Tv2,
+        breaks: &[L3],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::Kafka19367 => &BugInfo {
+        bug: KnownBug::Kafka19367,
+        name: "kafka-19367",
+        id: "KAFKA-19367",
+        summary: "TV2 InitProducerId on an Ongoing transaction bumps the epoch twice (fence + abort), overflowing at the exhausted epoch (apache/kafka#19910)",
+        scenario: "epoch-exhaustion",
+        protocol: Protocol::Tv2,
+        breaks: &[C1, L2, S14],
         hides: &[],
         irrelevant: &[],
             },

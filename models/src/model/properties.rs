@@ -22,7 +22,7 @@ use kafka_eos::producer::TransactionState as ProducerState;
 
 use super::actors::{cflag, pflag, AppPhase, Rec, UNKNOWN_OFFSET};
 use super::scenario::Scenario;
-use super::{coordinator, partitions, producers, EosModel, EosState, RecInfo};
+use super::{coordinator, partitions, producers, EosModel, EosState, ProducerActorState, RecInfo};
 use crate::render::batch_text;
 
 // ------------------------------------------------------------------ names
@@ -64,6 +64,8 @@ pub const L2: &str = "L2 no hanging transaction (quiescent)";
 pub const L3: &str = "L3 prepare completes (quiescent)";
 /// L4.
 pub const L4: &str = "L4 committed data readable (quiescent)";
+/// C1.
+pub const C1: &str = "C1 no fatal error without fencing";
 
 /// Probe names: the `sometimes` properties, one per mechanism, so a run that finds no
 /// counterexample also shows it exercised what it was meant to.
@@ -1099,6 +1101,49 @@ fn read_committed_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String> {
     v
 }
 
+/// C1: a producer ends in a fatal error only by being fenced. The fencing errors are the
+/// KIP-1050 `ApplicationRecoverableException`s of the coordinator RPCs, which applications such
+/// as Kafka Streams handle by re-creating the producer: PRODUCER_FENCED (INVALID_PRODUCER_EPOCH
+/// from a coordinator RPC becomes it, `ProducerFencedException`), INVALID_PRODUCER_EPOCH, and
+/// INVALID_PRODUCER_ID_MAPPING (`InvalidPidMappingException`: a newer instance rotated the
+/// producer id). Any other fatal error (INVALID_TXN_STATE, which kills a Kafka Streams thread:
+/// KAFKA-20785; UNKNOWN_SERVER_ERROR) breaks it, whatever other instances did.
+pub fn no_fatal_error_without_fencing(_: &EosModel, s: &EosState) -> bool {
+    producers(s).iter().all(|p| fatal_only_by_fencing(p))
+}
+
+/// One producer is not in FatalError, or got there by a fencing error.
+fn fatal_only_by_fencing(p: &ProducerActorState) -> bool {
+    use kafka_eos::ErrorCode::{InvalidProducerEpoch, InvalidProducerIdMapping, ProducerFenced};
+    p.core.state() != ProducerState::FatalError
+        || matches!(
+            p.core.last_error(),
+            Some(ProducerFenced | InvalidProducerEpoch | InvalidProducerIdMapping)
+        )
+}
+
+/// C1 is relevant when some producer is in FatalError or holds an error answer it has not
+/// moved past yet: the client had to classify an error as fatal, abortable or retriable.
+pub fn no_fatal_error_without_fencing_relevant(_: &EosModel, s: &EosState) -> bool {
+    producers(s)
+        .iter()
+        .any(|p| p.core.state() == ProducerState::FatalError || p.core.last_error().is_some())
+}
+
+fn no_fatal_error_without_fencing_witness(_: &EosModel, s: &EosState) -> Vec<String> {
+    producers(s)
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !fatal_only_by_fencing(p))
+        .map(|(i, p)| {
+            format!(
+                "producer {i}: FatalError after {:?}, not a fencing error",
+                p.core.last_error()
+            )
+        })
+        .collect()
+}
+
 // ------------------------------------------------------------------ liveness (quiescent)
 
 /// Every producer's application is done (the cheap half of quiescence).
@@ -1553,6 +1598,12 @@ pub const ALWAYS: &[AlwaysProperty] = &[
         read_committed_monotonic,
         read_committed_monotonic_relevant,
         read_committed_monotonic_witness
+    ),
+    always!(
+        C1,
+        no_fatal_error_without_fencing,
+        no_fatal_error_without_fencing_relevant,
+        no_fatal_error_without_fencing_witness
     ),
 ];
 

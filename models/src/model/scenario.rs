@@ -10,7 +10,7 @@ use std::str::FromStr;
 use kafka_eos::coordinator::{CoordinatorBugs, CoordinatorConfig};
 use kafka_eos::partition::{PartitionBugs, PartitionConfig};
 use kafka_eos::producer::{ProducerBugs, ProducerConfig};
-use kafka_eos::types::TransactionVersion;
+use kafka_eos::types::{TransactionVersion, EXHAUSTED_EPOCH};
 
 use super::bugs::KnownBug;
 
@@ -74,14 +74,28 @@ impl FromStr for Protocol {
     }
 }
 
-/// Network semantics between actors (stateright's `Network`).
+/// Network semantics between actors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NetworkKind {
-    /// FIFO per directed pair of actors.
+    /// Kafka's network, the default: TCP connections. Each client (producer; leader for
+    /// KIP-890 verification; coordinator for WriteTxnMarkers) has one connection per server at
+    /// a time; requests and responses on it are delivered in order, and the server processes
+    /// its requests one at a time. A request timeout closes the connection (Kafka's
+    /// `NetworkClient` disconnect): every request in flight on it fails at the client at once,
+    /// no later response on it is read, and later requests go on a new connection. Requests
+    /// already sent on the closed connection stay deliverable to the server (the broker may
+    /// have read them before the close, and processes them late, in order); their answers are
+    /// dropped. Built on stateright's unordered network, with the order enforced by the
+    /// receivers (an out-of-order delivery is no transition).
+    Kafka,
+    /// stateright's FIFO per directed pair of actors, without connections (a request timeout
+    /// fails only that request, and its answer may still arrive). Not Kafka's.
     Ordered,
-    /// Any order, each message delivered once.
+    /// stateright's unordered network without connections: any order, each message delivered
+    /// once, a request timeout fails only that request and its answer may still arrive. Not
+    /// Kafka's: requests of one connection overtake each other (`idempotent-reorder`).
     Unordered,
-    /// Any order, any message may be delivered again.
+    /// Any order, any message may be delivered again (no connections). Not Kafka's.
     Duplicating,
 }
 
@@ -89,6 +103,7 @@ impl NetworkKind {
     /// The command-line / summary name.
     pub fn name(self) -> &'static str {
         match self {
+            NetworkKind::Kafka => "kafka",
             NetworkKind::Ordered => "ordered",
             NetworkKind::Unordered => "unordered",
             NetworkKind::Duplicating => "duplicating",
@@ -168,6 +183,11 @@ pub struct Scenario {
     pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
+    /// The coordinator's exhausted epoch ([`CoordinatorConfig::exhausted_epoch`]), a model
+    /// parameter standing for `Short.MAX_VALUE - 1` (Kafka's 32766, the default); the producers'
+    /// highest epoch ([`ProducerConfig::max_producer_epoch`]) is one above it. A small value puts
+    /// epoch exhaustion and producer-id rotation within a few transactions.
+    pub exhausted_epoch: i16,
     /// The retry allowance of the request budget: how many requests beyond its script's
     /// minimum plus one per request timeout a producer may send (CONCURRENT_TRANSACTIONS
     /// retries, KIP-360 re-initialisations, aborts forced by fencing or timeouts). The budget
@@ -306,6 +326,7 @@ impl Scenario {
                 expire_ignoring_markers: false,
                 no_aborted_filter: self.has(KnownBug::NoAbortedFilter),
                 lso_ignores_open_transactions: self.has(KnownBug::LsoIgnoresOpenTransactions),
+                strict_marker_rejects_retry: self.has(KnownBug::Kafka19999),
             },
             ..PartitionConfig::default()
         }
@@ -320,7 +341,10 @@ impl Scenario {
                 timeout_abort_without_bump: self.has(KnownBug::TimeoutAbortWithoutBump),
                 no_resume_prepare_on_load: self.has(KnownBug::NoResumePrepareOnLoad),
                 no_persist_rotation_ids: false,
+                commit_after_abort_is_invalid_txn_state: self.has(KnownBug::Kafka20785),
+                tv2_fence_double_bump: self.has(KnownBug::Kafka19367),
             },
+            exhausted_epoch: self.exhausted_epoch,
             ..CoordinatorConfig::default()
         }
     }
@@ -333,6 +357,7 @@ impl Scenario {
             transaction_version: self.protocol.transaction_version(),
             max_in_flight: self.max_in_flight,
             delivery_timeout_ms: if self.batches_expire { 0 } else { 120_000 },
+            max_producer_epoch: self.exhausted_epoch.saturating_add(1),
             bugs: ProducerBugs {
                 reset_sequence_on_ambiguous: self.has(KnownBug::ResetSequenceOnAmbiguous),
                 skip_add_partitions: self.has(KnownBug::SkipAddPartitions),
@@ -345,7 +370,7 @@ impl Scenario {
         }
     }
 
-    /// One line of bounds for summaries.
+    /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's).
     pub fn bounds(&self) -> String {
         let txns: Vec<String> = self
             .producers
@@ -376,6 +401,10 @@ impl Scenario {
                 .map(u8::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-        )
+        ) + &if self.exhausted_epoch == EXHAUSTED_EPOCH {
+            String::new()
+        } else {
+            format!(" exhausted_epoch={}", self.exhausted_epoch)
+        }
     }
 }

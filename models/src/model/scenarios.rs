@@ -2,9 +2,11 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
-use super::properties::S19;
-use super::properties::{probe, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S3, S4, S5, S9};
+use super::properties::{
+    probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S3, S4, S5, S9,
+};
 use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+use kafka_eos::types::EXHAUSTED_EPOCH;
 
 /// S17 needs a coordinator failover (two coordinator epochs).
 const NO_FAILOVER: (&str, &str) = (
@@ -21,6 +23,9 @@ const TV2_ONE_BATCH_PER_EPOCH: (&str, &str) = (
     S3,
     "each transaction writes at most one batch per partition, and under tv2 each transaction has its own epoch: no two batches share pid+epoch (relevant under tv0/tv1-verify)",
 );
+/// C1 needs an abortable or fatal error answered to a client.
+const NO_CLIENT_ERROR: &str = "a single instance with no transaction timeout: every error the client is answered here is retried, never abortable or fatal";
+
 /// Why `transactions-zombie` leaves some properties untested under tv0/tv1-verify.
 const TZ_TV0_REASON: &str = "under tv0/tv1-verify the application aborts the second transaction while its AddPartitionsToTxn is pending, so its records are never written: no partition holds a second batch or aborted data (relevant under tv2)";
 
@@ -36,23 +41,23 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
     (S15, "no transactions"),
     NO_FAILOVER,
     (S19, "no transactions: nothing is told committed"),
+    (C1, "no transactions and no fencing: every error an idempotent producer is answered here (a timeout, a reordered batch's OUT_OF_ORDER_SEQUENCE_NUMBER) is retried, never abortable or fatal"),
 ];
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 11] = [
+pub const SCENARIOS: [(&str, Variation); 13] = [
     ("idempotent", |base| {
         Scenario {
-            summary: "idempotent producer, 3 records (2 in flight) to 1 partition over FIFO links, 2 ambiguous request timeouts",
+            summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
             producers: vec![ProducerScript {
                 transactional_id: None,
                 delayed_start: false,
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
                 extra_retries: 0,
             }],
-            network: NetworkKind::Ordered,
             request_timeouts: 2,
             max_in_flight: 2,
             probes: &[probe::ACKED, probe::DUPLICATE],
@@ -69,6 +74,11 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 txns: vec![txn(&[0, 0, 0], TxnEnd::Commit)],
                 extra_retries: 0,
             }],
+            // Deliberately not Kafka's network: requests of one connection overtake each
+            // other and a timed-out request's answer may still arrive, which TCP and Kafka's
+            // `NetworkClient` rule out. The scenario shows what the idempotent producer's
+            // sequence rules need from the network.
+            network: NetworkKind::Unordered,
             request_timeouts: 1,
             max_in_flight: 2,
             always_breaks: &[S1],
@@ -96,6 +106,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             irrelevant: &[
                 TV2_ONE_BATCH_PER_EPOCH,
                 NO_FAILOVER,
+                (C1, NO_CLIENT_ERROR),
             ],
             ..base
         }
@@ -155,6 +166,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (S5, "one batch per partition and no second instance"),
                 (S11, "the one transaction commits: nothing is aborted"),
                 (S15, "one transaction: every marker closes only its records"),
+                (C1, "the client retries every error a failover causes (the coordinator moves or is loading): none is abortable or fatal"),
             ],
             ..base
         }
@@ -177,7 +189,12 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // S15). Under tv1-verify the leader verifies the late produce with the
             // coordinator, which fences it by the bumped epoch; under tv2 the coordinator
             // bumps at every transaction end.
-            protocol_breaks: &[(Protocol::Tv0, &[S10, S11, S14, S15, L2, L4])],
+            // Under tv1-verify the KAFKA-17754 path (the retried EndTxn(COMMIT)'s first request
+            // commits T2 early) leaves the client's abort answered INVALID_TXN_STATE: fatal (C1).
+            protocol_breaks: &[
+                (Protocol::Tv0, &[S10, S11, S14, S15, L2, L4]),
+                (Protocol::Tv1Verify, &[C1]),
+            ],
             probes: &[probe::ACKED, probe::LATE_PRODUCE],
             irrelevant: &[
                 TV2_ONE_BATCH_PER_EPOCH,
@@ -203,9 +220,10 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
             // partition commits, the second opens a new transaction the client aborts
             // (Jepsen's finding). TV1 cannot tell the late EndTxn from a retry; TV2 fences
             // it by epoch.
+            // The torn transaction's abort is then answered INVALID_TXN_STATE (C1).
             protocol_breaks: &[
-                (Protocol::Tv0, &[S9, S10, S11, S14, L2]),
-                (Protocol::Tv1Verify, &[S9, S10, S11]),
+                (Protocol::Tv0, &[S9, S10, S11, S14, L2, C1]),
+                (Protocol::Tv1Verify, &[S9, S10, S11, C1]),
             ],
             probes: &[probe::ACKED, probe::LSO_HELD, probe::LATE_ENDTXN],
             irrelevant: &[
@@ -237,6 +255,7 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 (S3, "at most one batch per partition and epoch: T1 aborts before a second batch"),
                 (S15, "under tv0/tv1-verify T1 aborts while its AddPartitionsToTxn is pending, so its record is never written; under tv2 each transaction has its own epoch (relevant under tv2)"),
                 NO_FAILOVER,
+                (C1, "under tv0/tv2 the re-sent marker is between the coordinator and the leaders: the client is answered no abortable or fatal error (relevant under tv1-verify)"),
             ],
             ..base
         }
@@ -256,13 +275,56 @@ pub const SCENARIOS: [(&str, Variation); 11] = [
                 ONE_RECORD_TXNS,
                 (S11, "both transactions commit: nothing is aborted"),
                 NO_FAILOVER,
+                (C1, "under tv0 the expiry leads to no abortable or fatal answer to the client (relevant under tv1-verify/tv2)"),
+            ],
+            ..base
+        }
+    }),
+    ("marker-resend", |base| {
+        Scenario {
+            summary: "KAFKA-19999: a commit's WriteTxnMarkers request times out after the marker was written and is re-sent at the same epoch, with no transaction open any more",
+            marker_timeouts: 1,
+            probes: &[probe::ACKED],
+            irrelevant: &[
+                (S1, "one record, never retried: it cannot be written twice"),
+                (S3, "one batch: no sequence to follow"),
+                (S5, "one instance writing one batch: no older epoch to fence"),
+                ONE_RECORD_TXNS,
+                (S11, "the one transaction commits: nothing is aborted"),
+                (S15, "one transaction: every marker closes only its records"),
+                NO_FAILOVER,
+                (C1, "the re-sent marker is between the coordinator and the leader: the client is answered no abortable or fatal error"),
+            ],
+            ..base
+        }
+    }),
+    ("epoch-exhaustion", |base| {
+        Scenario {
+            summary: "KAFKA-19367: epochs exhausted early (exhausted_epoch=1): a second instance initialises while the first is mid-transaction near the limit; TV2 overflow rotates the producer id",
+            producers: vec![
+                transactional(
+                    "tx",
+                    false,
+                    vec![txn(&[0], TxnEnd::Commit), txn(&[0], TxnEnd::Commit)],
+                ),
+                transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
+            ],
+            exhausted_epoch: 1,
+            probes: &[probe::ACKED, probe::FENCED, probe::CONCURRENT],
+            // As in `zombie`: each instance's InitProducerId or AddPartitionsToTxn may be
+            // answered CONCURRENT_TRANSACTIONS while the other's transaction ends, and retried.
+            retries: 5,
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
             ],
             ..base
         }
     }),
     ("transactions-zombie", |base| {
         Scenario {
-            summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit, then abort), a restarted instance initialising (fencing the first) at any point, unordered network",
+            summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit, then abort), a restarted instance initialising (fencing the first) at any point",
             partitions: 2,
             producers: vec![
                 transactional(
@@ -329,7 +391,7 @@ fn transactional(tid: &'static str, delayed_start: bool, txns: Vec<TxnScript>) -
 
 impl Scenario {
     /// The small base every named scenario varies: one transactional producer, one
-    /// partition, one committed transaction, TV2, unordered network, no perturbation.
+    /// partition, one committed transaction, TV2, Kafka's network, no perturbation.
     pub fn base() -> Scenario {
         Scenario {
             name: "base",
@@ -337,7 +399,7 @@ impl Scenario {
             protocol: Protocol::Tv2,
             partitions: 1,
             producers: vec![transactional("tx", false, vec![txn(&[0], TxnEnd::Commit)])],
-            network: NetworkKind::Unordered,
+            network: NetworkKind::Kafka,
             lossy: false,
             request_timeouts: 0,
             batches_expire: false,
@@ -347,6 +409,7 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
+            exhausted_epoch: EXHAUSTED_EPOCH,
             retries: 3,
             bugs: Vec::new(),
             protocol_breaks: &[],
