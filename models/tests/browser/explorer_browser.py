@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -200,7 +201,7 @@ def run(args):
                "the step shows the coordinator's answer with the producer id and epoch")
         expect("scenario idempotent (protocol tv2, bugs: none)" in step,
                "the page names the scenario, protocol and bugs")
-        expect("properties here: all 16 safety properties hold" in step,
+        expect(re.search(r"properties here: all \d+ safety properties hold", step) is not None,
                "the step says which properties the state violates")
         # Step 2: the producer gets its id and sends its first records.
         click_next(wd, "coordinator -> producer-1: InitProducerId#0 ok pid=0 epoch=0")
