@@ -40,6 +40,9 @@ pub fn timer_words(t: &Timer) -> String {
             format!("WriteTxnMarkers request to t-{i} timed out (markers re-sent)")
         }
         Timer::ExpireProducers => "expires idle producer state".to_string(),
+        Timer::AppendFailure => {
+            "the next transaction-log append fails (NOT_ENOUGH_REPLICAS)".to_string()
+        }
     }
 }
 

@@ -73,6 +73,7 @@ pub fn timer_duration(t: &Timer) -> Range<Duration> {
         Timer::MarkerTimeout(_) => ms(150)..ms(400),
         Timer::TransactionTimeout => ms(1500)..ms(2000),
         Timer::ExpireProducers => ms(1000)..ms(1500),
+        Timer::AppendFailure => ms(50)..ms(400),
     }
 }
 

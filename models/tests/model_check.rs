@@ -81,6 +81,7 @@ scenario_tests! {
     producer_expiry => "producer-expiry",
     marker_resend => "marker-resend",
     epoch_exhaustion => "epoch-exhaustion",
+    append_failure => "append-failure",
 }
 
 /// Every known-bug switch is caught: the checker finds exactly the counterexamples the

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use kafka_eos::coordinator::{
-    AddPartitionsToTxnRequest, CoordinatorOutput, TransactionCoordinator, TransactionLogValue,
-    WriteTxnMarker, WriteTxnMarkersResponse,
+    AddPartitionsToTxnRequest, CoordinatorOutput, CoordinatorStep, TransactionCoordinator,
+    TransactionLogValue, WriteTxnMarker, WriteTxnMarkersResponse,
 };
 use kafka_eos::error::ErrorCode;
 use kafka_eos::messages::ProduceRequest;
@@ -422,6 +422,9 @@ pub enum Timer {
     MarkerTimeout(u8),
     /// Partition: `producer.id.expiration.ms` passed (`removeExpiredProducers`).
     ExpireProducers,
+    /// Coordinator: the next transaction-log append a client request needs fails
+    /// (NOT_ENOUGH_REPLICAS: `appendTransactionToLog`'s error callback).
+    AppendFailure,
 }
 
 /// Nondeterministic application choices.
@@ -460,6 +463,8 @@ pub mod cflag {
     pub const LATE_ENDTXN: u8 = 8;
     /// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH was answered.
     pub const FENCED: u8 = 16;
+    /// A transaction-log append failed.
+    pub const APPEND_FAILED: u8 = 32;
 }
 
 /// The application's progress through its script (model-side, not Kafka's).
@@ -551,6 +556,10 @@ pub struct CoordinatorActorState {
     pub failovers_left: u8,
     /// Marker request disconnections left.
     pub marker_timeouts_left: u8,
+    /// Transaction-log append failures left.
+    pub append_failures_left: u8,
+    /// The next append a client request needs fails ([`Timer::AppendFailure`] fired).
+    pub fail_next_append: bool,
     /// Probe bits ([`cflag`]).
     pub flags: u8,
     /// The WriteTxnMarkers connections to the leaders, by partition index (Kafka network
@@ -624,6 +633,9 @@ pub struct CoordinatorActor {
     pub failovers: u8,
     /// Marker request disconnections allowed.
     pub marker_timeouts: u8,
+    /// Transaction-log append failures allowed (0: every append succeeds, and the
+    /// synchronous handlers run).
+    pub append_failures: u8,
     /// Partition actors by partition index.
     pub partitions: Vec<Id>,
     /// Kafka's connection semantics ([`NetworkKind::Kafka`]).
@@ -700,6 +712,7 @@ impl EosActor {
             txn_timeouts: s.txn_timeouts,
             failovers: s.failovers,
             marker_timeouts: s.marker_timeouts,
+            append_failures: s.append_failures,
             partitions,
             connections,
         }));
@@ -754,6 +767,9 @@ impl Actor for EosActor {
                 if c.failovers > 0 {
                     o.set_timer(Timer::Failover, stateright::actor::model_timeout());
                 }
+                if c.append_failures > 0 {
+                    o.set_timer(Timer::AppendFailure, stateright::actor::model_timeout());
+                }
                 if c.marker_timeouts > 0 {
                     for i in 0..c.partitions.len() {
                         let i = u8::try_from(i).unwrap_or(u8::MAX);
@@ -769,6 +785,8 @@ impl Actor for EosActor {
                     timeouts_left: c.txn_timeouts,
                     failovers_left: c.failovers,
                     marker_timeouts_left: c.marker_timeouts,
+                    append_failures_left: c.append_failures,
+                    fail_next_append: false,
                     flags: 0,
                     marker_conns: vec![ClientConn::default(); c.partitions.len()],
                     served: ServedConns::default(),
@@ -1380,6 +1398,38 @@ impl CoordinatorActor {
         }
     }
 
+    /// Runs a client request's handler: the synchronous one (every append durable) unless an
+    /// append failure is armed; then the staged one, whose append, if it needs one, fails
+    /// (NOT_ENOUGH_REPLICAS, which the core answers as COORDINATOR_NOT_AVAILABLE and rolls back:
+    /// `appendTransactionToLog`'s error callback). A request that needs no append leaves the
+    /// failure armed for the next one.
+    fn handle<T>(
+        s: &mut CoordinatorActorState,
+        o: &mut Out<EosActor>,
+        sync: impl FnOnce(&mut TransactionCoordinator) -> (Result<T, ErrorCode>, Vec<CoordinatorOutput>),
+        staged: impl FnOnce(&mut TransactionCoordinator) -> CoordinatorStep<T>,
+    ) -> (Result<T, ErrorCode>, Vec<CoordinatorOutput>) {
+        if !s.fail_next_append {
+            return sync(&mut s.core);
+        }
+        match staged(&mut s.core) {
+            CoordinatorStep::Answer(result) => (result, Vec::new()),
+            CoordinatorStep::Append(pending) => {
+                s.fail_next_append = false;
+                s.flags |= cflag::APPEND_FAILED;
+                if s.append_failures_left > 0 {
+                    o.set_timer(Timer::AppendFailure, stateright::actor::model_timeout());
+                }
+                let outcome = s
+                    .core
+                    .complete_append(pending, Err(ErrorCode::NotEnoughReplicas));
+                // A client request's transition never re-queues (only a completion does).
+                debug_assert!(outcome.appends.is_empty());
+                (outcome.response, outcome.outputs)
+            }
+        }
+    }
+
     fn note_error(s: &mut CoordinatorActorState, e: ErrorCode) {
         match e {
             ErrorCode::ConcurrentTransactions => s.flags |= cflag::CONCURRENT,
@@ -1435,7 +1485,12 @@ impl CoordinatorActor {
         let (conn, msg) = msg.unframed();
         match msg {
             Msg::TxnRequest(Request::InitProducerId { id, request }) => {
-                let (result, outputs) = s.core.handle_init_producer_id(&request, now);
+                let (result, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_init_producer_id(&request, now),
+                    |c| c.handle_init_producer_id_staged(&request, now),
+                );
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
@@ -1445,7 +1500,12 @@ impl CoordinatorActor {
                 true
             }
             Msg::TxnRequest(Request::AddPartitionsToTxn { id, request }) => {
-                let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
+                let (result, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_add_partitions_to_txn(&request, now),
+                    |c| c.handle_add_partitions_to_txn_staged(&request, now),
+                );
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
@@ -1455,7 +1515,12 @@ impl CoordinatorActor {
                 true
             }
             Msg::TxnRequest(Request::EndTxn { id, request }) => {
-                let (answer, outputs) = s.core.handle_end_txn(&request, now);
+                let (answer, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_end_txn(&request, now),
+                    |c| c.handle_end_txn_staged(&request, now),
+                );
                 if let Err(e) = answer {
                     Self::note_error(s, e);
                     if matches!(
@@ -1474,7 +1539,12 @@ impl CoordinatorActor {
                 true
             }
             Msg::Verify { request, held } => {
-                let (result, outputs) = s.core.handle_add_partitions_to_txn(&request, now);
+                let (result, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_add_partitions_to_txn(&request, now),
+                    |c| c.handle_add_partitions_to_txn_staged(&request, now),
+                );
                 if let Err(e) = result {
                     Self::note_error(s, e);
                 }
@@ -1579,6 +1649,16 @@ impl CoordinatorActor {
                 if s.failovers_left > 0 {
                     o.set_timer(Timer::Failover, stateright::actor::model_timeout());
                 }
+                true
+            }
+            Timer::AppendFailure => {
+                if s.append_failures_left == 0 || s.fail_next_append {
+                    return false;
+                }
+                // Armed until a request needing an append consumes it, which re-arms the timer
+                // while the budget lasts.
+                s.append_failures_left -= 1;
+                s.fail_next_append = true;
                 true
             }
             Timer::MarkerTimeout(index) => {

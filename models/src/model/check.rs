@@ -255,11 +255,16 @@ impl Report {
         let budgets: Vec<String> = (0..s.producers.len())
             .map(|i| {
                 format!(
-                    "producer-{} {} = script {} + timeouts {} + retries {}",
+                    "producer-{} {} = script {} + timeouts {}{} + retries {}",
                     i + 1,
                     s.request_budget(i),
                     s.min_requests(i),
                     s.request_timeouts,
+                    if s.append_failures == 0 {
+                        String::new()
+                    } else {
+                        format!(" + append failures {}", s.append_failures)
+                    },
                     s.retries_of(i)
                 )
             })

@@ -98,6 +98,8 @@ pub mod probe {
     pub const STALE_MARKER: &str = "probe: stale marker rejected";
     /// A partition leader expired a producer's state and the producer wrote again after it.
     pub const EXPIRED: &str = "probe: producer state expired, then written again";
+    /// A transaction-log append of a client request failed (COORDINATOR_NOT_AVAILABLE answered).
+    pub const APPEND_FAILED: &str = "probe: a transaction-log append failed";
 }
 
 // ------------------------------------------------------------------ log views
@@ -783,7 +785,12 @@ fn tracked(
         let epoch_ok = match t.state {
             // An ongoing transaction runs at the coordinator's epoch: an open transaction of an
             // older epoch is a stray one (a late produce), not this transaction.
-            TransactionState::Ongoing => epoch == t.producer_epoch,
+            // A TV0/1 fence whose append failed keeps the epoch it bumped in memory (Kafka's
+            // `hasFailedEpochFence`): the transaction's data is at the epoch before.
+            TransactionState::Ongoing => {
+                epoch == t.producer_epoch
+                    || (t.has_failed_epoch_fence && epoch.checked_add(1) == Some(t.producer_epoch))
+            }
             // Ending may have bumped the epoch (TV2, or fencing): the data is at most as new.
             TransactionState::PrepareCommit
             | TransactionState::PrepareAbort
@@ -796,7 +803,8 @@ fn tracked(
 
 /// S14: every transaction open at a partition belongs to a transaction the coordinator
 /// tracks (same producer id, the partition in its set, and either Ongoing at exactly the
-/// coordinator's epoch or Prepare* at an epoch not above it).
+/// coordinator's epoch, one below it after a failed fence append, or Prepare* at an epoch not
+/// above it).
 pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
     let Some(c) = coordinator(s) else { return true };
     partitions(s).iter().enumerate().all(|(i, p)| {
@@ -1407,6 +1415,9 @@ fn probe_expired(_: &EosModel, s: &EosState) -> bool {
 fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
     cflags(s) & cflag::LATE_ENDTXN != 0
 }
+fn probe_append_failed(_: &EosModel, s: &EosState) -> bool {
+    cflags(s) & cflag::APPEND_FAILED != 0
+}
 fn probe_acked(_: &EosModel, s: &EosState) -> bool {
     producers(s).iter().any(|p| !p.acked.is_empty())
 }
@@ -1628,6 +1639,7 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::LATE_ENDTXN, probe_late_endtxn),
     (probe::STALE_MARKER, probe_stale_marker),
     (probe::EXPIRED, probe_expired),
+    (probe::APPEND_FAILED, probe_append_failed),
 ];
 
 /// The probes of a scenario: its mechanism probes, then one completion probe per producer.

@@ -183,6 +183,10 @@ pub struct Scenario {
     pub marker_timeouts: u8,
     /// How many producer-state expiries may happen per partition.
     pub expiries: u8,
+    /// How many transaction-log appends of client requests (InitProducerId,
+    /// AddPartitionsToTxn, EndTxn, the leaders' verification adds) may fail
+    /// (NOT_ENOUGH_REPLICAS, answered COORDINATOR_NOT_AVAILABLE). 0: every append succeeds.
+    pub append_failures: u8,
     /// The coordinator's exhausted epoch ([`CoordinatorConfig::exhausted_epoch`]), a model
     /// parameter standing for `Short.MAX_VALUE - 1` (Kafka's 32766, the default); the producers'
     /// highest epoch ([`ProducerConfig::max_producer_epoch`]) is one above it. A small value puts
@@ -286,13 +290,14 @@ impl Scenario {
     }
 
     /// Producer `index`'s request budget, the bound of the explored space: its script's
-    /// minimum ([`Scenario::min_requests`]), plus one retry per request timeout, plus the
-    /// scenario's retry allowance ([`Scenario::retries`]). States where a producer has sent
+    /// minimum ([`Scenario::min_requests`]), plus one retry per request timeout and one per
+    /// append failure, plus the scenario's retry allowance ([`Scenario::retries`]). States where a producer has sent
     /// more are not explored (Kafka bounds retries by `delivery.timeout.ms` only, and
     /// producers here run at `now = 0`).
     pub fn request_budget(&self, index: usize) -> u8 {
         self.min_requests(index)
             .saturating_add(self.request_timeouts)
+            .saturating_add(self.append_failures)
             .saturating_add(self.retries_of(index))
     }
 
@@ -370,7 +375,8 @@ impl Scenario {
         }
     }
 
-    /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's).
+    /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's,
+    /// `append_failures` only when some may happen).
     pub fn bounds(&self) -> String {
         let txns: Vec<String> = self
             .producers
@@ -405,6 +411,10 @@ impl Scenario {
             String::new()
         } else {
             format!(" exhausted_epoch={}", self.exhausted_epoch)
+        } + &if self.append_failures == 0 {
+            String::new()
+        } else {
+            format!(" append_failures={}", self.append_failures)
         }
     }
 }

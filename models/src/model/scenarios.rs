@@ -48,7 +48,7 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 13] = [
+pub const SCENARIOS: [(&str, Variation); 14] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
@@ -322,6 +322,25 @@ pub const SCENARIOS: [(&str, Variation); 13] = [
             ..base
         }
     }),
+    ("append-failure", |base| {
+        Scenario {
+            summary: "a transaction-log append fails (NOT_ENOUGH_REPLICAS) at any client request of the zombie workload (a fencing InitProducerId included): COORDINATOR_NOT_AVAILABLE is retried",
+            producers: vec![
+                transactional("tx", false, vec![txn(&[0], TxnEnd::Commit)]),
+                transactional("tx", true, vec![txn(&[0], TxnEnd::Commit)]),
+            ],
+            append_failures: 1,
+            probes: &[probe::ACKED, probe::APPEND_FAILED, probe::FENCED, probe::CONCURRENT],
+            irrelevant: &[
+                (S3, "each instance writes one batch per partition at its own epoch"),
+                ONE_RECORD_TXNS,
+                NO_FAILOVER,
+            ],
+            // As in `zombie`, plus the retry of the failed append (in the derived budget).
+            retries: 5,
+            ..base
+        }
+    }),
     ("transactions-zombie", |base| {
         Scenario {
             summary: "the speed target: 2 partitions, 2 transactions of 2 records (commit, then abort), a restarted instance initialising (fencing the first) at any point",
@@ -409,6 +428,7 @@ impl Scenario {
             failovers: 0,
             marker_timeouts: 0,
             expiries: 0,
+            append_failures: 0,
             exhausted_epoch: EXHAUSTED_EPOCH,
             retries: 3,
             bugs: Vec::new(),
