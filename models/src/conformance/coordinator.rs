@@ -18,8 +18,8 @@ use kafka_eos::{
 use serde_json::{json, Map, Value};
 
 use super::{
-    check_config_keys, config_i64, matches_exact, matches_subset, project, StepFailure, StepReader,
-    Verdict,
+    check_config_keys, config_i64, matches_exact, matches_subset, project, run_steps, StepFailure,
+    StepReader, Verdict,
 };
 
 const CONFIG_KEYS: &[&str] = &[
@@ -32,19 +32,7 @@ const CONFIG_KEYS: &[&str] = &[
 
 /// Runs the steps of a `coordinator` vector against a fresh instance.
 pub fn run(config: &Map<String, Value>, steps: &[Map<String, Value>]) -> Verdict {
-    match Runner::new(config) {
-        Ok(mut runner) => {
-            for (i, step) in steps.iter().enumerate() {
-                match runner.step(i + 1, step) {
-                    Ok(None) => {}
-                    Ok(Some(failure)) => return Verdict::Fail(failure),
-                    Err(why) => return Verdict::Malformed(format!("step {}: {why}", i + 1)),
-                }
-            }
-            Verdict::Pass
-        }
-        Err(why) => Verdict::Malformed(why),
-    }
+    run_steps(Runner::new(config), steps, Runner::step)
 }
 
 struct Runner {

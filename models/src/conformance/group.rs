@@ -17,23 +17,13 @@ use kafka_eos::group::{
 use kafka_eos::{ErrorCode, TopicPartition, TransactionResult, TransactionVersion};
 use serde_json::{json, Map, Value};
 
-use super::{check_config_keys, matches_exact, project, StepFailure, StepReader, Verdict};
+use super::{
+    check_config_keys, matches_exact, project, run_steps, StepFailure, StepReader, Verdict,
+};
 
 /// Runs the steps of a `group` vector against a fresh instance.
 pub fn run(config: &Map<String, Value>, steps: &[Map<String, Value>]) -> Verdict {
-    match Runner::new(config) {
-        Ok(mut runner) => {
-            for (i, step) in steps.iter().enumerate() {
-                match runner.step(i + 1, step) {
-                    Ok(None) => {}
-                    Ok(Some(failure)) => return Verdict::Fail(failure),
-                    Err(why) => return Verdict::Malformed(format!("step {}: {why}", i + 1)),
-                }
-            }
-            Verdict::Pass
-        }
-        Err(why) => Verdict::Malformed(why),
-    }
+    run_steps(Runner::new(config), steps, Runner::step)
 }
 
 struct Runner {

@@ -336,6 +336,27 @@ pub fn project(expected: &Value, actual: &Value) -> Value {
     }
 }
 
+/// Runs a vector's steps through a role's runner: the first failing step fails the vector, a
+/// step the runner cannot read makes it malformed (named by its 1-based number).
+pub(crate) fn run_steps<R>(
+    runner: Result<R, String>,
+    steps: &[Map<String, Value>],
+    mut step: impl FnMut(&mut R, usize, &Map<String, Value>) -> Result<Option<StepFailure>, String>,
+) -> Verdict {
+    let mut runner = match runner {
+        Ok(runner) => runner,
+        Err(why) => return Verdict::Malformed(why),
+    };
+    for (i, s) in steps.iter().enumerate() {
+        match step(&mut runner, i + 1, s) {
+            Ok(None) => {}
+            Ok(Some(failure)) => return Verdict::Fail(failure),
+            Err(why) => return Verdict::Malformed(format!("step {}: {why}", i + 1)),
+        }
+    }
+    Verdict::Pass
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
