@@ -5,6 +5,7 @@
 
 pub mod conformance;
 pub mod explore;
+pub mod history;
 pub mod model;
 pub mod render;
 pub mod spawn;

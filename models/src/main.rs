@@ -68,6 +68,56 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_secs: Option<u64>,
     },
+    /// Client histories of a real Kafka cluster: record one (`run`), judge one (`check`),
+    /// time the checker (`bench`), or export a model counterexample as one (`export`).
+    #[command(subcommand)]
+    History(HistoryCommand),
+}
+
+#[derive(Subcommand)]
+enum HistoryCommand {
+    /// Judge a JSON-lines history (docs/history.md): every anomaly with the records and
+    /// events that prove it and the model property it breaks; exit 0 iff valid.
+    Check {
+        /// The history file.
+        file: PathBuf,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also write an HTML report (summary and a timeline of the offending operations).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Anomalies printed per kind in the text summary.
+        #[arg(long, default_value_t = 5)]
+        show: usize,
+    },
+    /// Record a history against a Kafka cluster: runs the `kafka-eos-history` binary built
+    /// next to this one (`cargo build -p kafka-eos-history`) with the same arguments (see
+    /// `kafka-eos history run --help` once it is built).
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Arguments for `kafka-eos-history run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Generate a valid synthetic history of about N operations and time the checker on it.
+    Bench {
+        /// Operations (invoke/completion pairs) to generate.
+        #[arg(long, default_value_t = 100_000)]
+        ops: usize,
+        /// Also write the generated history here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Export a scenario's counterexamples (with its bug switches) as histories, one file per
+    /// violated property, into a directory, and check each.
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// The directory to write `<property>.jsonl` files into.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// A scenario with its protocol and bug switches.
@@ -220,6 +270,154 @@ fn main() -> ExitCode {
                 opts.max_time = Duration::from_secs(s);
             }
             spawn(&target.scenario(), &opts)
+        }
+        Command::History(h) => history(h),
+    }
+}
+
+fn history(cmd: HistoryCommand) -> ExitCode {
+    use kafka_eos_model::history;
+    match cmd {
+        HistoryCommand::Check {
+            file,
+            json,
+            html,
+            show,
+        } => {
+            let events = match std::fs::File::open(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|f| history::read(std::io::BufReader::new(f)).map_err(|e| e.to_string()))
+            {
+                Ok(ev) => ev,
+                Err(e) => {
+                    eprintln!("kafka-eos history check: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let report = history::check(&events);
+            if json {
+                emit(&format!("{}\n", report.json()));
+            } else {
+                emit(&report.text(&events, show));
+            }
+            if let Some(path) = html {
+                if let Err(e) = std::fs::write(&path, history::html::render(&events, &report)) {
+                    eprintln!("kafka-eos history check: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if report.valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        HistoryCommand::Run { args } => history_run(&args),
+        HistoryCommand::Bench { ops, out } => {
+            let events = history::synthetic(ops, 1);
+            if let Some(path) = &out {
+                if let Err(e) = std::fs::write(path, history::to_jsonl(&events)) {
+                    eprintln!("kafka-eos history bench: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            let text = history::to_jsonl(&events);
+            let start = std::time::Instant::now();
+            let parsed = match history::parse(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("kafka-eos history bench: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let parse_time = start.elapsed();
+            let report = history::check(&parsed);
+            let total = start.elapsed();
+            emit(&format!(
+                "{} operations ({} events, {} records read): parsed in {:.3}s, checked in {:.3}s, {:.3}s in all; {}\n",
+                ops,
+                events.len(),
+                report.reads,
+                parse_time.as_secs_f64(),
+                (total - parse_time).as_secs_f64(),
+                total.as_secs_f64(),
+                if report.valid() { "valid" } else { "INVALID (a generator bug)" }
+            ));
+            if report.valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        HistoryCommand::Export { target, out } => {
+            let scenario = target.scenario();
+            let exported = history::export::counterexamples(&scenario);
+            if let Err(e) = std::fs::create_dir_all(&out) {
+                eprintln!("kafka-eos history export: {}: {e}", out.display());
+                return ExitCode::from(2);
+            }
+            let mut ok = true;
+            for (property, events) in &exported {
+                let name: String = property
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                let path = out.join(format!("{name}.jsonl"));
+                if let Err(e) = std::fs::write(&path, history::to_jsonl(events)) {
+                    eprintln!("kafka-eos history export: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                let report = history::check(events);
+                let kinds: Vec<&str> = report.counts().keys().map(|k| k.name()).collect();
+                ok &= !report.valid();
+                emit(&format!(
+                    "{property}: {} ({} events): {}\n",
+                    path.display(),
+                    events.len(),
+                    if kinds.is_empty() {
+                        "the checker flags nothing".to_string()
+                    } else {
+                        kinds.join(", ")
+                    }
+                ));
+            }
+            if exported.is_empty() {
+                emit("no counterexample: every property holds\n");
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Runs the sibling `kafka-eos-history` binary (same target directory) with `args`.
+fn history_run(args: &[String]) -> ExitCode {
+    let name = format!("kafka-eos-history{}", std::env::consts::EXE_SUFFIX);
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(&name)));
+    let Some(exe) = exe.filter(|p| p.is_file()) else {
+        eprintln!(
+            "kafka-eos history run: the recorder {name} is not built next to this binary; build it with `cargo build -p kafka-eos-history` (add --release for a release kafka-eos), then run again"
+        );
+        return ExitCode::from(2);
+    };
+    match std::process::Command::new(&exe)
+        .arg("run")
+        .args(args)
+        .status()
+    {
+        Ok(st) => match st.code() {
+            Some(0) => ExitCode::SUCCESS,
+            Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+            None => ExitCode::FAILURE,
+        },
+        Err(e) => {
+            eprintln!("kafka-eos history run: {}: {e}", exe.display());
+            ExitCode::from(2)
         }
     }
 }
