@@ -84,6 +84,10 @@ pub struct BrokerConfig {
     /// TEST ONLY: the core's known-bug switch M-I1 (`PartitionBugs::no_sequence_check`), which
     /// disables duplicate detection and the sequence check. Never use it outside tests.
     pub unsafe_disable_dedup: bool,
+    /// TEST ONLY: the core's known-bug switch M-R1 (`PartitionBugs::no_aborted_filter`): a
+    /// read_committed fetch gets no aborted-transaction list, so clients return aborted
+    /// records (an aborted read, S11). Never use it outside tests.
+    pub unsafe_read_committed_shows_aborted: bool,
     /// The first producer id the coordinator hands out ([`DEFAULT_FIRST_PRODUCER_ID`]; the
     /// trace-equivalence test uses the model's).
     pub first_producer_id: i64,
@@ -183,6 +187,7 @@ impl Broker {
     pub fn new(config: BrokerConfig) -> Result<Self, String> {
         let mut partition_config = PartitionConfig::default();
         partition_config.bugs.no_sequence_check = config.unsafe_disable_dedup;
+        partition_config.bugs.no_aborted_filter = config.unsafe_read_committed_shows_aborted;
         let coordinator_config = CoordinatorConfig {
             transaction_version: SERVER_TRANSACTION_VERSION,
             ..CoordinatorConfig::default()

@@ -3,11 +3,14 @@
 //! ```text
 //! kafka-eos-broker --listen 127.0.0.1:0 --topic t:2 [--topic u:1] [--advertise 127.0.0.1:PORT]
 //!                  [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N]
-//!                  [--unsafe-disable-dedup]
+//!                  [--unsafe-disable-dedup] [--unsafe-read-committed-shows-aborted]
 //! ```
 //! The bound port is printed (`listening on 127.0.0.1:PORT`) and written to `--port-file`.
 //! `--unsafe-disable-dedup` is a TEST-ONLY switch: it turns on the core's known-bug M-I1
 //! (no duplicate detection, no sequence check) so that the fault tests can show they fail.
+//! `--unsafe-read-committed-shows-aborted` is TEST-ONLY too: the core's known-bug M-R1 (no
+//! aborted-transaction list for read_committed fetches, so clients return aborted records), for
+//! the history checker's aborted-read (G1a) test.
 
 use std::process::ExitCode;
 
@@ -17,7 +20,8 @@ use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: kafka-eos-broker --listen HOST:PORT --topic NAME:PARTITIONS... [--advertise HOST:PORT] \
-         [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N] [--unsafe-disable-dedup]"
+         [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N] [--unsafe-disable-dedup] \
+         [--unsafe-read-committed-shows-aborted]"
     );
     ExitCode::from(2)
 }
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         advertised_port: 0,
         topics: Vec::new(),
         unsafe_disable_dedup: false,
+        unsafe_read_committed_shows_aborted: false,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
     };
     let mut args = std::env::args().skip(1);
@@ -66,6 +71,9 @@ fn main() -> ExitCode {
                 }
             }
             "--unsafe-disable-dedup" => config.unsafe_disable_dedup = true,
+            "--unsafe-read-committed-shows-aborted" => {
+                config.unsafe_read_committed_shows_aborted = true;
+            }
             _ => return usage(),
         }
     }
@@ -86,6 +94,9 @@ fn main() -> ExitCode {
     }
     if config.unsafe_disable_dedup {
         eprintln!("kafka-eos-broker: WARNING --unsafe-disable-dedup: duplicate detection is OFF (test only)");
+    }
+    if config.unsafe_read_committed_shows_aborted {
+        eprintln!("kafka-eos-broker: WARNING --unsafe-read-committed-shows-aborted: read_committed returns aborted records (test only)");
     }
     let server = match Server::start(&listen, config, max_frame, stats_file) {
         Ok(s) => s,

@@ -487,6 +487,7 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             advertised_port: 0,
             topics: vec![(TOPIC.into(), i32::from(partitions))],
             unsafe_disable_dedup: false,
+            unsafe_read_committed_shows_aborted: false,
             first_producer_id,
         },
         DEFAULT_MAX_FRAME_BYTES,

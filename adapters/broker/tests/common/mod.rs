@@ -21,6 +21,7 @@ pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
             advertised_port: 0,
             topics: vec![("t".into(), 2)],
             unsafe_disable_dedup: disable_dedup,
+            unsafe_read_committed_shows_aborted: false,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         },
         max_frame,
