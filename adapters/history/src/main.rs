@@ -432,32 +432,55 @@ fn begin(shared: &Shared, p: &Prod, process: u64, id: u64) -> Result<Txn, String
     }
 }
 
+/// Begins transaction `id`; when that fails, the process crashes and restarts (`None`).
+fn begin_or_restart(
+    shared: &Shared,
+    p: &mut Prod,
+    process: u64,
+    id: u64,
+) -> Result<Option<Txn>, String> {
+    match begin(shared, p, process, id) {
+        Ok(t) => Ok(Some(t)),
+        Err(_) => {
+            crash(shared, process);
+            *p = producer(shared, process, true).map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+    }
+}
+
+/// Up to `n` sends in transaction `t`, stopping at the first not acknowledged or at a crash
+/// (drawn before each send): (all acknowledged, crashed).
+fn send_some(
+    shared: &Shared,
+    p: &Prod,
+    process: u64,
+    rng: &mut Rng,
+    t: &mut Txn,
+    n: u64,
+) -> (bool, bool) {
+    for _ in 0..n {
+        if rng.chance(shared.args.crash) {
+            return (false, true);
+        }
+        if !send_one(shared, p, process, rng, Some(t.txn), &mut t.sends) {
+            return (false, false);
+        }
+    }
+    (true, false)
+}
+
 fn txn_producer(shared: &Shared, process: u64) -> Result<(), String> {
     let mut rng = Rng(shared.args.seed ^ (process << 32) ^ 0x7A);
     let mut p = producer(shared, process, true).map_err(|e| e.to_string())?;
     let mut id = 0u64;
     while !shared.load_over() {
         id += 1;
-        let mut t = match begin(shared, &p, process, id) {
-            Ok(t) => t,
-            Err(_) => {
-                crash(shared, process);
-                p = producer(shared, process, true).map_err(|e| e.to_string())?;
-                continue;
-            }
+        let Some(mut t) = begin_or_restart(shared, &mut p, process, id)? else {
+            continue;
         };
-        let mut ok = true;
-        let mut crashed = false;
-        for _ in 0..=rng.below(4) {
-            if rng.chance(shared.args.crash) {
-                crashed = true;
-                break;
-            }
-            ok &= send_one(shared, &p, process, &mut rng, Some(id), &mut t.sends);
-            if !ok {
-                break;
-            }
-        }
+        let n = rng.below(4) + 1;
+        let (ok, crashed) = send_some(shared, &p, process, &mut rng, &mut t, n);
         let recreate = if crashed {
             crash(shared, process);
             true
@@ -642,29 +665,14 @@ fn processor(shared: &Shared, process: u64) -> Result<(), String> {
     let timeout = Duration::from_millis(shared.args.request_timeout_ms * 3);
     while !shared.load_over() {
         id += 1;
-        let mut t = match begin(shared, &p, process, id) {
-            Ok(t) => t,
-            Err(_) => {
-                crash(shared, process);
-                p = producer(shared, process, true).map_err(|e| e.to_string())?;
-                continue;
-            }
+        let Some(mut t) = begin_or_restart(shared, &mut p, process, id)? else {
+            continue;
         };
         let before = next.clone();
         let n = poll_once(shared, &c, process, iso, Some(id), &mut next);
         t.polls = Some(1);
-        let mut ok = true;
-        let mut crashed = false;
-        for _ in 0..n.min(3) + 1 {
-            if rng.chance(shared.args.crash) {
-                crashed = true;
-                break;
-            }
-            ok &= send_one(shared, &p, process, &mut rng, Some(id), &mut t.sends);
-            if !ok {
-                break;
-            }
-        }
+        let (mut ok, crashed) =
+            send_some(shared, &p, process, &mut rng, &mut t, n.min(3) as u64 + 1);
         if ok && !crashed {
             let so = SendOffsets {
                 txn: id,
