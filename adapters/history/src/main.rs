@@ -564,6 +564,7 @@ fn poll_once(
     let invoke = Poll {
         isolation,
         records: BTreeMap::new(),
+        positions: BTreeMap::new(),
         txn,
     };
     shared

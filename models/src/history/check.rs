@@ -266,6 +266,8 @@ enum Outcome {
 
 /// A transaction: process and per-process id.
 type TxnKey = (u64, u64);
+/// A consumer's run of reads of one partition between resets: (process, segment, partition).
+type SegmentKey = (u64, u64, Partition);
 
 struct Write {
     process: u64,
@@ -313,6 +315,8 @@ struct Gathered {
     reads: Vec<Read>,
     /// Per (process, segment, partition): the start position an assign declared.
     starts: BTreeMap<(u64, u64, Partition), (Offset, usize)>,
+    /// Positions polls reported: (process, segment, partition), position, poll, isolation.
+    positions: Vec<(SegmentKey, Offset, usize, Isolation)>,
     /// Per process: its ok sends in order (value).
     sends_by_process: BTreeMap<u64, Vec<(Value, u64)>>,
     malformed: Vec<String>,
@@ -412,6 +416,10 @@ fn gather(events: &[Event]) -> Gathered {
                     continue;
                 }
                 let seg = *segment.get(&p).unwrap_or(&0);
+                for (&partition, &pos) in &poll.positions {
+                    g.positions
+                        .push(((p, seg, partition), pos, i, poll.isolation));
+                }
                 for (&partition, recs) in &poll.records {
                     for &(offset, value) in recs {
                         g.reads.push(Read {
@@ -665,25 +673,43 @@ pub fn check(events: &[Event]) -> CheckReport {
             .or_default()
             .push(r);
     }
-    // Per partition and isolation: (lowest covered, highest read, the poll that read past).
+    // Per consumer segment and partition: where it started, the highest offset it returned
+    // or its position passed, and (offset, poll) for each record returned and each position
+    // reported (a position P is entered as P: the consumer passed every offset below it).
     struct Cover {
         from: Offset,
         to: Offset,
         sorted: Vec<(Offset, usize)>,
         isolation: Isolation,
     }
+    let mut marks: BTreeMap<SegmentKey, (Vec<(Offset, usize)>, Isolation)> = BTreeMap::new();
+    for r in &g.reads {
+        marks
+            .entry((r.process, r.segment, r.partition))
+            .or_insert_with(|| (Vec::new(), r.isolation))
+            .0
+            .push((r.offset, r.event));
+    }
+    for &(key, pos, event, isolation) in &g.positions {
+        marks
+            .entry(key)
+            .or_insert_with(|| (Vec::new(), isolation))
+            .0
+            .push((pos, event));
+    }
     let mut covers: BTreeMap<Partition, Vec<Cover>> = BTreeMap::new();
-    for (&(p, seg, part), reads) in &segments {
-        let start = g.starts.get(&(p, seg, part)).map(|s| s.0);
-        let mut sorted: Vec<(Offset, usize)> = reads.iter().map(|r| (r.offset, r.event)).collect();
-        sorted.sort_unstable();
-        let from = start.unwrap_or(sorted[0].0).min(sorted[0].0);
-        let to = sorted[sorted.len() - 1].0;
+    for (&(p, seg, part), (list, isolation)) in &mut marks {
+        list.sort_unstable();
+        let first = list[0].0;
+        let from = g
+            .starts
+            .get(&(p, seg, part))
+            .map_or(first, |s| s.0.min(first));
         covers.entry(part).or_default().push(Cover {
             from,
-            to,
-            sorted,
-            isolation: reads[0].isolation,
+            to: list[list.len() - 1].0,
+            sorted: std::mem::take(list),
+            isolation: *isolation,
         });
     }
     // The first poll of a consumer of `iso` (any when None) that returned an offset above `o`

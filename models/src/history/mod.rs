@@ -78,6 +78,11 @@ pub struct Poll {
     /// Per partition, the `[offset, value]` pairs returned (on `ok`).
     #[serde(default)]
     pub records: BTreeMap<Partition, Vec<(Offset, Value)>>,
+    /// Per partition, the consumer's position after the poll (`KafkaConsumer.position`: past
+    /// the records returned and any aborted records and markers skipped), when recorded: an
+    /// offset below it that was not returned was passed over.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub positions: BTreeMap<Partition, Offset>,
     /// The transaction of a consume-transform-produce process this poll belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<u64>,
@@ -370,6 +375,18 @@ impl Builder {
         txn: Option<u64>,
         records: &[(Partition, Offset, Value)],
     ) -> &mut Builder {
+        self.poll_to(process, isolation, txn, records, &[])
+    }
+
+    /// A poll returning `records` and reporting the consumer's `positions` after it.
+    pub fn poll_to(
+        &mut self,
+        process: u64,
+        isolation: Isolation,
+        txn: Option<u64>,
+        records: &[(Partition, Offset, Value)],
+        positions: &[(Partition, Offset)],
+    ) -> &mut Builder {
         let mut map: BTreeMap<Partition, Vec<(Offset, Value)>> = BTreeMap::new();
         for &(p, o, v) in records {
             map.entry(p).or_default().push((o, v));
@@ -377,10 +394,12 @@ impl Builder {
         let invoke = Poll {
             isolation,
             records: BTreeMap::new(),
+            positions: BTreeMap::new(),
             txn,
         };
         let done = Poll {
             records: map,
+            positions: positions.iter().copied().collect(),
             ..invoke.clone()
         };
         self.op(process, Op::Poll(invoke), EventType::Ok, Op::Poll(done))

@@ -990,7 +990,8 @@ fn told_committed_records(m: &EosModel, s: &EosState) -> Vec<(Rec, RecInfo)> {
         .collect()
 }
 
-fn info_is_transactional(m: &EosModel, info: RecInfo) -> bool {
+/// Whether record `info` comes from a transactional producer.
+pub(crate) fn info_is_transactional(m: &EosModel, info: RecInfo) -> bool {
     m.cfg
         .scenario
         .producers
