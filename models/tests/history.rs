@@ -328,3 +328,39 @@ fn json_and_html_reports_name_the_anomaly() {
     let html = history::html::render(b.events(), &r);
     assert!(html.contains("G1a") && html.contains("<svg"));
 }
+
+#[test]
+fn a_rebalance_inside_a_poll_resets_the_order_checks() {
+    use kafka_eos_model::history::{Assign, Event, Op, Poll};
+    let mut b = Builder::new();
+    b.send(0, 0, 1, None, Some(0)).send(0, 0, 2, None, Some(1));
+    b.poll(1, RC, None, &[(0, 0, 1), (0, 1, 2)]);
+    let mut events = b.build();
+    let poll = |kind, records: Vec<(i64, u64)>| {
+        Event::new(
+            1,
+            100,
+            kind,
+            Op::Poll(Poll {
+                isolation: RC,
+                records: [(0, records)].into_iter().collect(),
+                positions: Default::default(),
+                txn: None,
+            }),
+        )
+    };
+    events.push(poll(EventType::Invoke, Vec::new()));
+    events.push(Event::new(
+        1,
+        101,
+        EventType::Info,
+        Op::Rebalance(Assign {
+            partitions: vec![0],
+            ..Assign::default()
+        }),
+    ));
+    events.push(poll(EventType::Ok, vec![(0, 1), (1, 2)]));
+    let r = check(&events);
+    assert!(r.malformed.is_empty(), "{:?}", r.malformed);
+    assert!(r.anomalies.is_empty(), "{}", r.text(&events, 3));
+}

@@ -347,6 +347,8 @@ fn gather(events: &[Event]) -> Gathered {
                     ));
                 }
             }
+            // A rebalance is told to the consumer inside a poll: it completes nothing.
+            EventType::Info if matches!(e.op, Op::Rebalance(_)) => {}
             EventType::Info => {
                 pending.remove(&p);
             }
