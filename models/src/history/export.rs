@@ -3,7 +3,11 @@
 //!
 //! Along the path, each producer's ghost fields say what its application was told: a record
 //! acknowledged (a `send` with its offset), a transaction committed or aborted (`commit` /
-//! `abort`, after a `begin` before its first record). A read_committed consumer polls each
+//! `abort`, after a `begin` before its first record). The producer entering
+//! COMMITTING_TRANSACTION or ABORTING_TRANSACTION is the application's `commitTransaction()` /
+//! `abortTransaction()` call (the invocation); a commit that turns into an abort failed. A send
+//! acknowledged while the end is pending was asked for before it (`commitTransaction` flushes
+//! the sends): it is placed before the end's invocation. A read_committed consumer polls each
 //! partition whenever the read_committed view (`properties::read_committed`) gains records
 //! past its position, reporting its position (the LSO: a read_committed fetch passes aborted
 //! records and markers below it); at the end a read_uncommitted consumer reads every data
@@ -14,7 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_eos::partition::LogBatch;
 
-use super::{Builder, Event, EventType, Isolation, Offset, Partition, Value};
+use kafka_eos::producer::TransactionState;
+
+use super::{Builder, Event, EventType, Isolation, Offset, Op, Partition, Txn, Value};
+use crate::model::actors::AppPhase;
 use crate::model::actors::{Rec, UNKNOWN_OFFSET};
 use crate::model::check::{run, walk, CheckOptions};
 use crate::model::properties::{data_entries, info_is_transactional, read_committed};
@@ -40,6 +47,21 @@ struct Observer {
     b: Builder,
     begun: BTreeSet<(usize, u8)>,
     rc_pos: BTreeMap<Partition, Offset>,
+    /// Per producer, the transaction end invoked and not yet told: (txn, commit, the
+    /// invocation's index).
+    ending: BTreeMap<usize, (u8, bool, usize)>,
+}
+
+fn txn_op(commit: bool, t: u8) -> Op {
+    let t = Txn {
+        txn: u64::from(t),
+        ..Txn::default()
+    };
+    if commit {
+        Op::Commit(t)
+    } else {
+        Op::Abort(t)
+    }
 }
 
 impl Observer {
@@ -47,6 +69,84 @@ impl Observer {
         if self.begun.insert((producer, txn)) {
             self.b.begin(producer as u64, u64::from(txn));
         }
+    }
+
+    /// An acknowledged send, placed before a pending end's invocation.
+    fn send(
+        &mut self,
+        i: usize,
+        partition: Partition,
+        value: Value,
+        txn: Option<u8>,
+        offset: Option<Offset>,
+    ) {
+        if let Some(t) = txn {
+            self.begin(i, t);
+        }
+        let mut pair = Builder::new();
+        pair.send(i as u64, partition, value, txn.map(u64::from), offset);
+        // Acknowledged without an offset (DUPLICATE_SEQUENCE_NUMBER) is still `ok`.
+        for e in &mut pair.events {
+            if e.kind == EventType::Info {
+                e.kind = EventType::Ok;
+            }
+        }
+        match self.ending.get(&i).map(|e| e.2) {
+            None => {
+                for mut e in pair.events {
+                    self.b.time += 1;
+                    e.time = self.b.time;
+                    self.b.events.push(e);
+                }
+            }
+            Some(at) => {
+                let time = self.b.events[at].time;
+                for (k, mut e) in pair.events.into_iter().enumerate() {
+                    e.time = time;
+                    self.b.events.insert(at + k, e);
+                }
+                for e in self.ending.values_mut() {
+                    if e.2 >= at {
+                        e.2 += 2;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The application asked to end transaction `t` (commit or abort).
+    fn asked(&mut self, i: usize, t: u8, commit: bool) {
+        match self.ending.get(&i).copied() {
+            Some((et, ec, _)) if et == t && ec == commit => return,
+            Some((et, true, _)) if et == t => {
+                // The commit failed; the application aborts.
+                self.b.complete(i as u64, EventType::Fail, txn_op(true, t));
+            }
+            _ => {}
+        }
+        self.begin(i, t);
+        self.b.invoke(i as u64, txn_op(commit, t));
+        self.ending.insert(i, (t, commit, self.b.events.len() - 1));
+    }
+
+    /// The application was told transaction `t` committed (or aborted).
+    fn told(&mut self, i: usize, t: u8, committed: bool) {
+        match self.ending.remove(&i) {
+            Some((et, ec, _)) if et == t && ec == committed => {}
+            Some((et, true, _)) if et == t => {
+                self.b.complete(i as u64, EventType::Fail, txn_op(true, t));
+                self.b.invoke(i as u64, txn_op(false, t));
+            }
+            other => {
+                if let Some(e) = other {
+                    self.ending.insert(i, e);
+                }
+                self.begin(i, t);
+                self.b.invoke(i as u64, txn_op(committed, t));
+            }
+        }
+        self.b
+            .complete(i as u64, EventType::Ok, txn_op(committed, t));
     }
 
     /// Everything that changed from `prev` to `s`.
@@ -60,36 +160,25 @@ impl Observer {
                 }
                 let Some(info) = m.cfg.rec(rec) else { continue };
                 let txn = info_is_transactional(m, info).then_some(info.txn);
-                if let Some(t) = txn {
-                    self.begin(i, t);
-                }
                 let offset = (offset != UNKNOWN_OFFSET).then_some(offset);
-                self.b.send(
-                    i as u64,
-                    Partition::from(info.partition),
-                    value(rec),
-                    txn.map(u64::from),
-                    offset,
-                );
-                if offset.is_none() {
-                    // Acknowledged without an offset (DUPLICATE_SEQUENCE_NUMBER): an `ok`
-                    // with no offset, not an unknown outcome.
-                    if let Some(last) = self.b.events.last_mut() {
-                        last.kind = EventType::Ok;
-                    }
-                }
+                self.send(i, Partition::from(info.partition), value(rec), txn, offset);
             }
             for t in 0..8u8 {
                 let was = |f: fn(&crate::model::actors::ProducerActorState) -> u8| {
                     old.is_some_and(|o| f(o) & bit(t) != 0)
                 };
                 if p.committed & bit(t) != 0 && !was(|o| o.committed) {
-                    self.begin(i, t);
-                    self.b.commit(i as u64, u64::from(t), EventType::Ok);
+                    self.told(i, t, true);
                 }
                 if p.aborted & bit(t) != 0 && !was(|o| o.aborted) {
-                    self.begin(i, t);
-                    self.b.abort(i as u64, u64::from(t));
+                    self.told(i, t, false);
+                }
+            }
+            if let AppPhase::InTransaction(n) = p.phase {
+                match p.core.state() {
+                    TransactionState::CommittingTransaction => self.asked(i, n, true),
+                    TransactionState::AbortingTransaction => self.asked(i, n, false),
+                    _ => {}
                 }
             }
         }

@@ -333,6 +333,16 @@ impl Builder {
         self
     }
 
+    /// An invocation alone (complete it with [`Builder::complete`]).
+    pub fn invoke(&mut self, process: u64, op: Op) -> &mut Builder {
+        self.push(process, EventType::Invoke, op)
+    }
+
+    /// The completion of the process's pending invocation.
+    pub fn complete(&mut self, process: u64, kind: EventType, op: Op) -> &mut Builder {
+        self.push(process, kind, op)
+    }
+
     /// An invocation and its completion.
     pub fn op(&mut self, process: u64, invoke: Op, kind: EventType, done: Op) -> &mut Builder {
         self.push(process, EventType::Invoke, invoke);
