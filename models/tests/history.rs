@@ -364,3 +364,21 @@ fn a_rebalance_inside_a_poll_resets_the_order_checks() {
     assert!(r.malformed.is_empty(), "{:?}", r.malformed);
     assert!(r.anomalies.is_empty(), "{}", r.text(&events, 3));
 }
+
+#[test]
+fn commit_after_a_failed_send_is_reported() {
+    let mut b = Builder::new();
+    b.begin(0, 0)
+        .send(0, 0, 1, Some(0), Some(0))
+        .send_failed(0, 1, 2, Some(0))
+        .commit(0, 0, EventType::Ok);
+    b.assign(1, &[(0, 0), (1, 0)]);
+    b.poll(1, RC, None, &[(0, 0, 1)]);
+    assert_eq!(kinds(&b), vec![AnomalyKind::CommitWithFailedSend]);
+    let a = only(&b, AnomalyKind::CommitWithFailedSend);
+    assert_eq!(a.records[0].value, 2);
+    assert_eq!(
+        a.kind.property(),
+        Some(kafka_eos_model::model::properties::S19)
+    );
+}

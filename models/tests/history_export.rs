@@ -14,7 +14,11 @@ fn flagged(scenario: &str, bug: &str) -> Vec<(&'static str, Vec<AnomalyKind>)> {
     assert!(!exported.is_empty(), "the bug must give a counterexample");
     exported
         .iter()
-        .map(|(p, events)| (*p, check(events).counts().keys().copied().collect()))
+        .map(|(p, events)| {
+            let r = check(events);
+            assert!(r.malformed.is_empty(), "{p}: {:?}", r.malformed);
+            (*p, r.counts().keys().copied().collect())
+        })
         .collect()
 }
 
@@ -53,6 +57,12 @@ fn marker_matching_pid_only_exports_a_torn_transaction() {
 fn abort_after_commit_timeout_exports_an_aborted_read() {
     let found = flagged("late-endtxn", "abort-after-commit-timeout");
     assert!(any(&found, AnomalyKind::G1a), "{found:?}");
+}
+
+#[test]
+fn kafka_9279_exports_a_commit_after_a_failed_send() {
+    let found = flagged("hanging-txn", "kafka-9279");
+    assert!(any(&found, AnomalyKind::CommitWithFailedSend), "{found:?}");
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub enum AnomalyKind {
     IntNonmonotonicSend,
     /// Some of a transaction's records visible to read_committed and some provably not.
     TornTransaction,
+    /// A transaction told committed although one of its sends failed or was never
+    /// acknowledged (KAFKA-9279: `commitTransaction` must fail after a failed send).
+    CommitWithFailedSend,
     /// A cycle of write-write dependencies (Adya's G0, write cycle).
     G0,
     /// A cycle of write-write and write-read dependencies with a write-read edge (G1c).
@@ -61,7 +64,7 @@ pub enum AnomalyKind {
 
 impl AnomalyKind {
     /// Every kind, in report order.
-    pub const ALL: [AnomalyKind; 15] = [
+    pub const ALL: [AnomalyKind; 16] = [
         AnomalyKind::Duplicate,
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::LostWrite,
@@ -75,6 +78,7 @@ impl AnomalyKind {
         AnomalyKind::NonmonotonicSend,
         AnomalyKind::IntNonmonotonicSend,
         AnomalyKind::TornTransaction,
+        AnomalyKind::CommitWithFailedSend,
         AnomalyKind::G0,
         AnomalyKind::G1c,
     ];
@@ -95,6 +99,7 @@ impl AnomalyKind {
             AnomalyKind::NonmonotonicSend => "nonmonotonic-send",
             AnomalyKind::IntNonmonotonicSend => "int-nonmonotonic-send",
             AnomalyKind::TornTransaction => "torn-transaction",
+            AnomalyKind::CommitWithFailedSend => "commit-with-failed-send",
             AnomalyKind::G0 => "G0",
             AnomalyKind::G1c => "G1c",
         }
@@ -116,6 +121,7 @@ impl AnomalyKind {
             AnomalyKind::NonmonotonicPoll | AnomalyKind::IntNonmonotonicPoll => Some(S20),
             AnomalyKind::NonmonotonicSend | AnomalyKind::IntNonmonotonicSend => Some(S3),
             AnomalyKind::TornTransaction => Some(S9),
+            AnomalyKind::CommitWithFailedSend => Some(S19),
             AnomalyKind::G0 | AnomalyKind::G1c => None,
         }
     }
@@ -941,6 +947,39 @@ pub fn check(events: &[Event]) -> CheckReport {
                 hidden.iter().map(|x| x.0).collect::<Vec<_>>()
             ),
             records,
+            events: evs,
+        });
+    }
+
+    // commit-with-failed-send
+    for (&t, info) in &g.txns {
+        if info.outcome() != Outcome::Committed {
+            continue;
+        }
+        let failed: Vec<(Value, &Write)> = info
+            .values
+            .iter()
+            .map(|v| (*v, &g.writes[v]))
+            .filter(|(_, w)| w.status != Status::Ok)
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        let mut evs: Vec<usize> = failed.iter().filter_map(|(_, w)| w.complete).collect();
+        evs.extend(info.end);
+        evs.sort_unstable();
+        out.push(Anomaly {
+            kind: AnomalyKind::CommitWithFailedSend,
+            explanation: format!(
+                "transaction {} of process {} was told committed though its sends of values {:?} were not acknowledged",
+                t.1,
+                t.0,
+                failed.iter().map(|x| x.0).collect::<Vec<_>>()
+            ),
+            records: failed
+                .iter()
+                .map(|(v, w)| rec(w.partition, w.offset, *v))
+                .collect(),
             events: evs,
         });
     }

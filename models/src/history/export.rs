@@ -71,20 +71,24 @@ impl Observer {
         }
     }
 
-    /// An acknowledged send, placed before a pending end's invocation.
+    /// A send acknowledged (`Some(offset)`, the offset when the answer had one) or failed
+    /// (`None`), placed before a pending end's invocation.
     fn send(
         &mut self,
         i: usize,
         partition: Partition,
         value: Value,
         txn: Option<u8>,
-        offset: Option<Offset>,
+        acked: Option<Option<Offset>>,
     ) {
         if let Some(t) = txn {
             self.begin(i, t);
         }
         let mut pair = Builder::new();
-        pair.send(i as u64, partition, value, txn.map(u64::from), offset);
+        match acked {
+            Some(offset) => pair.send(i as u64, partition, value, txn.map(u64::from), offset),
+            None => pair.send_failed(i as u64, partition, value, txn.map(u64::from)),
+        };
         // Acknowledged without an offset (DUPLICATE_SEQUENCE_NUMBER) is still `ok`.
         for e in &mut pair.events {
             if e.kind == EventType::Info {
@@ -161,7 +165,25 @@ impl Observer {
                 let Some(info) = m.cfg.rec(rec) else { continue };
                 let txn = info_is_transactional(m, info).then_some(info.txn);
                 let offset = (offset != UNKNOWN_OFFSET).then_some(offset);
-                self.send(i, Partition::from(info.partition), value(rec), txn, offset);
+                self.send(
+                    i,
+                    Partition::from(info.partition),
+                    value(rec),
+                    txn,
+                    Some(offset),
+                );
+            }
+            // A batch gone without its record acknowledged: the send failed (its callback got
+            // the error).
+            if let Some(o) = old {
+                for (batch, &rec) in &o.batches {
+                    if p.batches.contains_key(batch) || p.acked.iter().any(|&(r, _)| r == rec) {
+                        continue;
+                    }
+                    let Some(info) = m.cfg.rec(rec) else { continue };
+                    let txn = info_is_transactional(m, info).then_some(info.txn);
+                    self.send(i, Partition::from(info.partition), value(rec), txn, None);
+                }
             }
             for t in 0..8u8 {
                 let was = |f: fn(&crate::model::actors::ProducerActorState) -> u8| {

@@ -70,6 +70,19 @@ pub struct Send {
     pub txn: Option<u64>,
 }
 
+impl Send {
+    /// A send with no key, not yet acknowledged.
+    pub fn unkeyed(partition: Partition, value: Value, txn: Option<u64>) -> Send {
+        Send {
+            partition,
+            value,
+            key: None,
+            offset: None,
+            txn,
+        }
+    }
+}
+
 /// `poll`: what one consumer poll returned, per partition `(offset, value)` in delivery order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Poll {
@@ -333,6 +346,18 @@ impl Builder {
         self
     }
 
+    /// A send that failed (definitely not written).
+    pub fn send_failed(
+        &mut self,
+        process: u64,
+        partition: Partition,
+        value: Value,
+        txn: Option<u64>,
+    ) -> &mut Builder {
+        let s = Send::unkeyed(partition, value, txn);
+        self.op(process, Op::Send(s.clone()), EventType::Fail, Op::Send(s))
+    }
+
     /// An invocation alone (complete it with [`Builder::complete`]).
     pub fn invoke(&mut self, process: u64, op: Op) -> &mut Builder {
         self.push(process, EventType::Invoke, op)
@@ -358,13 +383,7 @@ impl Builder {
         txn: Option<u64>,
         offset: Option<Offset>,
     ) -> &mut Builder {
-        let s = Send {
-            partition,
-            value,
-            key: None,
-            offset: None,
-            txn,
-        };
+        let s = Send::unkeyed(partition, value, txn);
         let kind = if offset.is_some() {
             EventType::Ok
         } else {
