@@ -91,7 +91,8 @@ fn timeline(events: &[Event], span: &[(usize, usize)], ids: &[usize]) -> String 
             "<rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"16\" fill=\"{color}\" opacity=\"0.8\"><title>{}</title></rect><text x=\"{:.1}\" y=\"{}\">#{b} {}</text>",
             x1 - x0,
             esc(&done.to_line()),
-            x0 + 2.0,
+            // Keep the label inside the drawing.
+            (x0 + 2.0).min(width - 110.0),
             y + 27.0,
             esc(done.op.name())
         );
