@@ -488,6 +488,7 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             topics: vec![(TOPIC.into(), i32::from(partitions))],
             unsafe_disable_dedup: false,
             first_producer_id,
+            membership: Default::default(),
         },
         DEFAULT_MAX_FRAME_BYTES,
         None,

@@ -196,6 +196,14 @@ fn every_advertised_version_answers_a_default_request() {
                 ApiKey::AddOffsetsToTxn => call!(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse),
                 ApiKey::EndTxn => call!(EndTxnRequest, EndTxnResponse),
                 ApiKey::TxnOffsetCommit => call!(TxnOffsetCommitRequest, TxnOffsetCommitResponse),
+                ApiKey::OffsetCommit => call!(OffsetCommitRequest, OffsetCommitResponse),
+                ApiKey::OffsetFetch => call!(OffsetFetchRequest, OffsetFetchResponse),
+                ApiKey::JoinGroup => call!(JoinGroupRequest, JoinGroupResponse),
+                ApiKey::SyncGroup => call!(SyncGroupRequest, SyncGroupResponse),
+                ApiKey::Heartbeat => call!(HeartbeatRequest, HeartbeatResponse),
+                ApiKey::LeaveGroup => call!(LeaveGroupRequest, LeaveGroupResponse),
+                ApiKey::ListGroups => call!(ListGroupsRequest, ListGroupsResponse),
+                ApiKey::DescribeGroups => call!(DescribeGroupsRequest, DescribeGroupsResponse),
                 other => panic!("advertised but untested: {other:?}"),
             }
         }

@@ -22,6 +22,7 @@ pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
             topics: vec![("t".into(), 2)],
             unsafe_disable_dedup: disable_dedup,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
+            membership: Default::default(),
         },
         max_frame,
         None,
