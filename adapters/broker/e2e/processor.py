@@ -11,7 +11,7 @@ partition of the output topic, and then
 * mode `control`: commits the transaction, then commits the offsets outside it with
                   `consumer.commit()` (the at-least-once pattern that must show duplicates).
 
-`--crash AT:STAGE` (repeatable is not needed: one per incarnation) makes the process SIGKILL
+`--crash AT:STAGE` (one per incarnation) makes the process SIGKILL
 itself at its AT-th transaction, at STAGE: `begun` (after begin), `produced` (records sent and
 flushed), `offsets` (after send_offsets / before the commit), `committed` (after the commit;
 in control mode before the offset commit). The driver picks AT and STAGE from a seed.
@@ -41,6 +41,7 @@ def main():
     ap.add_argument("--mode", choices=["eos", "control"], default="eos")
     ap.add_argument("--crash", default="")
     ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--pause", type=float, default=0.0, help="seconds to sleep after a commit")
     ap.add_argument("--stop-file", required=True)
     ap.add_argument("--events", required=True)
     args = ap.parse_args()
@@ -67,6 +68,8 @@ def main():
         "reconnect.backoff.max.ms": 200,
         "retry.backoff.ms": 20,
     }
+    if os.environ.get("PROCESSOR_DEBUG"):
+        common["debug"] = os.environ["PROCESSOR_DEBUG"]
     consumer = Consumer({
         **common,
         "group.id": args.group,
@@ -128,6 +131,7 @@ def main():
             if args.mode == "control":
                 consumer.commit(offsets=[p for p in positions if p.offset >= 0],
                                 asynchronous=False)
+            time.sleep(args.pause)
         except KafkaException as e:
             err = e.args[0]
             if err.txn_requires_abort():
