@@ -430,7 +430,7 @@ fn m9_join_phase_completes_at_the_rebalance_timeout_without_the_laggard() {
         );
         n.tick(t);
     }
-    assert!(n.answers.get(&40).is_none());
+    assert!(!n.answers.contains_key(&40));
     n.tick(i64::from(R));
     let r = n.join_answer(40);
     assert_eq!((r.generation_id, r.members.len()), (generation + 1, 1));
@@ -492,7 +492,7 @@ fn m11_pending_member_expires() {
     assert_eq!(first.error, Some(ErrorCode::MemberIdRequired));
     n.join(&Node::join_req(&a, &[("range", b"x")], 5), 51, 0);
     assert!(
-        n.answers.get(&51).is_none(),
+        !n.answers.contains_key(&51),
         "waits for b and the pending member"
     );
     assert_eq!(n.m.next_deadline(), Some(i64::from(S)));
