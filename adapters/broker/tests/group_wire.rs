@@ -147,14 +147,13 @@ fn fetch_offset(c: &mut Client, group: &str, stable: bool, version: i16) -> (i64
     let r: OffsetFetchResponse = c
         .call(ApiKey::OffsetFetch, version, &request)
         .expect("OffsetFetch answered");
-    let p = if version >= 8 {
+    if version >= 8 {
         let p = &r.groups[0].topics[0].partitions[0];
         (p.committed_offset, p.error_code)
     } else {
         let p = &r.topics[0].partitions[0];
         (p.committed_offset, p.error_code)
-    };
-    p
+    }
 }
 
 fn leave(c: &mut Client, group: &str, member: &str, version: i16) -> i16 {
