@@ -29,7 +29,7 @@
 //! [`GroupMembership::handle_timeout`] with the clock, [`GroupMembership::next_deadline`] to
 //! know when.
 //!
-//! Not modelled (see `docs/group.md` 6): static membership (KIP-345: a JoinGroup with a
+//! Not modelled (see `docs/group.md` section 7): static membership (KIP-345: a JoinGroup with a
 //! `group.instance.id` is answered UNSUPPORTED_VERSION), the initial rebalance delay
 //! (`group.initial.rebalance.delay.ms`), `group.max.size`, KIP-848 consumer groups, and the
 //! new-member join timeout.

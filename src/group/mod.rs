@@ -349,9 +349,9 @@ impl GroupCoordinator {
     // -----------------------------------------------------------------------------------------
     // Inputs.
 
-    /// A classic group as read from its GroupMetadata record (failover, or a group that formed
-    /// through JoinGroup/SyncGroup, which are not modelled): the record is appended at the log
-    /// end and returned, so that a reload reproduces the group.
+    /// A classic group as read from its GroupMetadata record (failover, or a group given as it
+    /// is): the record is appended at the log end and returned, so that a reload reproduces the
+    /// group. A group the membership role changed is stored with [`store_group`](Self::store_group).
     pub fn load_group(
         &mut self,
         group: ClassicGroup,

@@ -23,7 +23,7 @@ PARTITIONS = 3
 STAGES = ["begun", "produced", "offsets", "committed"]
 # The APIs the proxy drops responses of: Produce, EndTxn, TxnOffsetCommit,
 # OffsetFetch, Heartbeat.
-FAULT_APIS = "0,26,28,9,12"
+FAULT_APIS = os.environ.get("E2E_FAULT_APIS", "0,26,28,9,12")
 BROKER_ARGS = ("--group-min-session-timeout-ms", "1000")
 TOPICS = (f"in:{PARTITIONS}", f"out:{PARTITIONS}")
 
