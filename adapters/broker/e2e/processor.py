@@ -67,6 +67,11 @@ def main():
         "reconnect.backoff.ms": 20,
         "reconnect.backoff.max.ms": 200,
         "retry.backoff.ms": 20,
+        # librdkafka >= 2.11 re-bootstraps when every broker connection is down (KIP-899), which
+        # on a one-node cluster decommissions the node, and a send_offsets_to_transaction whose
+        # group coordinator is cached as that node then hangs past its timeout (librdkafka issues
+        # #5511, #5456). A dropped response closes the only connection, so turn that off.
+        "metadata.recovery.strategy": "none",
     }
     if os.environ.get("PROCESSOR_DEBUG"):
         common["debug"] = os.environ["PROCESSOR_DEBUG"]

@@ -21,9 +21,9 @@ from helpers import consume_all
 
 PARTITIONS = 3
 STAGES = ["begun", "produced", "offsets", "committed"]
-# The APIs the proxy drops responses of: Produce, EndTxn, TxnOffsetCommit,
+# The APIs the proxy drops responses of: Produce, AddOffsetsToTxn, EndTxn, TxnOffsetCommit,
 # OffsetFetch, Heartbeat.
-FAULT_APIS = os.environ.get("E2E_FAULT_APIS", "0,26,28,9,12")
+FAULT_APIS = os.environ.get("E2E_FAULT_APIS", "0,25,26,28,9,12")
 BROKER_ARGS = ("--group-min-session-timeout-ms", "1000")
 TOPICS = (f"in:{PARTITIONS}", f"out:{PARTITIONS}")
 
