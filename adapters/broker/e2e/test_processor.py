@@ -95,8 +95,9 @@ class Slot:
 def run_processors(spawn, tmp_path, label, names, crashes, mode="eos", per_partition=150,
                    seed=11, deadline_s=150, pause=0.0):
     proxy, broker = spawn.proxied_broker(
-        proxy_args=["--apis", FAULT_APIS, "--drop", os.environ.get("E2E_DROP", "0.03"), "--seed", str(seed),
-                    "--max-faults", "12", "--lifetime", str(deadline_s + 60)],
+        proxy_args=["--apis", FAULT_APIS, "--drop", os.environ.get("E2E_DROP", "0.05"),
+                    "--seed", str(seed), "--max-faults", "20",
+                    "--lifetime", str(deadline_s + 60)],
         broker_args=("--topic", TOPICS[0], "--topic", TOPICS[1], *BROKER_ARGS))
     produce_input(broker.bootstrap, per_partition)
     group = f"g-{label}"

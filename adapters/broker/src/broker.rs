@@ -359,7 +359,7 @@ impl Broker {
             ApiKey::FindCoordinator => decode::<FindCoordinatorRequest>(body, version)
                 .and_then(|r| encode(&self.find_coordinator(&r, version), version)),
             ApiKey::ListOffsets => decode::<ListOffsetsRequest>(body, version)
-                .and_then(|r| encode(&self.list_offsets(&r), version)),
+                .and_then(|r| encode(&self.list_offsets(&r, version), version)),
             ApiKey::InitProducerId => decode::<InitProducerIdRequest>(body, version)
                 .and_then(|r| encode(&self.init_producer_id(&r, version, now), version)),
             ApiKey::AddPartitionsToTxn => decode::<AddPartitionsToTxnRequest>(body, version)
@@ -471,7 +471,7 @@ impl Broker {
             .with_port(self.config.advertised_port)
     }
 
-    fn list_offsets(&self, r: &ListOffsetsRequest) -> ListOffsetsResponse {
+    fn list_offsets(&self, r: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
         let isolation = isolation_level(r.isolation_level);
         let topics = r
             .topics
@@ -493,7 +493,12 @@ impl Broker {
                         };
                         let spec = OffsetSpec::from_timestamp(p.timestamp);
                         let offset = leader.list_offsets(spec, isolation);
-                        resp.with_offset(offset).with_leader_epoch(0)
+                        // The leader epoch is on the wire from v4 (KIP-320).
+                        resp.with_offset(offset).with_leader_epoch(if version >= 4 {
+                            0
+                        } else {
+                            -1
+                        })
                     })
                     .collect();
                 ListOffsetsTopicResponse::default()
