@@ -382,6 +382,14 @@ impl Broker {
                 .and_then(|_| encode(&self.list_groups(), version)),
             ApiKey::DescribeGroups => decode::<DescribeGroupsRequest>(body, version)
                 .and_then(|r| encode(&self.describe_groups(&r), version)),
+            // This node enforces no client quotas: the answer lists none.
+            ApiKey::DescribeClientQuotas => decode::<DescribeClientQuotasRequest>(body, version)
+                .and_then(|_| {
+                    encode(
+                        &DescribeClientQuotasResponse::default().with_entries(Some(Vec::new())),
+                        version,
+                    )
+                }),
             other => Err(anyhow::anyhow!("API {other:?} is not served")),
         }
     }

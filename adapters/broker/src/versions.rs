@@ -2,7 +2,9 @@
 //! clients need for idempotent and transactional produce, a `read_committed` consumer with
 //! `assign()` or `subscribe()` (the classic group protocol), and their offsets, capped so that every client stays on the name-based, TV1 (pre-KIP-890-part-2)
 //! forms that the core implements (Produce ≤ 11, Fetch ≤ 12, AddPartitionsToTxn ≤ 3, EndTxn ≤ 3,
-//! TxnOffsetCommit ≤ 3).
+//! TxnOffsetCommit ≤ 3). DescribeClientQuotas (no quotas: an empty answer) is there because
+//! kafka-python 2.x infers the broker's version from the table and only reaches 2.5 (its KIP-360
+//! and KIP-447 level) through DescribeClientQuotas v0 or DescribeAcls v2 (`conn.py`).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -27,6 +29,7 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
 ];
 
 /// The advertised range of `api`, if it is served at all.

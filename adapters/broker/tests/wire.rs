@@ -204,6 +204,12 @@ fn every_advertised_version_answers_a_default_request() {
                 ApiKey::LeaveGroup => call!(LeaveGroupRequest, LeaveGroupResponse),
                 ApiKey::ListGroups => call!(ListGroupsRequest, ListGroupsResponse),
                 ApiKey::DescribeGroups => call!(DescribeGroupsRequest, DescribeGroupsResponse),
+                ApiKey::DescribeClientQuotas => {
+                    let r: DescribeClientQuotasResponse = c
+                        .call(api, v, &DescribeClientQuotasRequest::default())
+                        .expect("DescribeClientQuotas answered");
+                    assert_eq!((r.error_code, r.entries), (0, Some(vec![])));
+                }
                 other => panic!("advertised but untested: {other:?}"),
             }
         }
