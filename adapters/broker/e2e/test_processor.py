@@ -139,8 +139,10 @@ def run_processors(spawn, tmp_path, label, names, crashes, mode="eos", per_parti
         "assignments_seen": kinds["assign"],
         "proxy_faults": {k: proxy.stats().get(k) for k in ("dropped", "requests")},
         "markers_written": stats.get("markers_written"),
+        "core_errors": stats.get("coordinator_errors"),
     }
     report(f"processor {label}: {counts}")
+    assert counts["core_errors"] == 0, "the core refused an input as API misuse (broker log)"
     return counts, by_partition
 
 
