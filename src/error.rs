@@ -84,10 +84,16 @@ error_codes! {
     InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false;
     /// 22: a stale consumer-group generation.
     IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
+    /// 23: a JoinGroup whose protocol type or protocols the group cannot accept
+    /// (`ClassicGroup.supportsProtocols`), or a SyncGroup naming another protocol.
+    InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false;
     /// 24: an empty or otherwise invalid consumer-group id.
     InvalidGroupId = 24, "INVALID_GROUP_ID", false;
     /// 25: an unknown consumer-group member.
     UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
+    /// 26: a JoinGroup session timeout outside `group.min.session.timeout.ms` ..
+    /// `group.max.session.timeout.ms`.
+    InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false;
     /// 27: the group is rebalancing (a plain offset commit in CompletingRebalance).
     RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
     /// 29: not authorised for the topic.
@@ -128,6 +134,8 @@ error_codes! {
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
     /// 69: the group does not exist (OffsetCommit v9+ with a generation, KIP-848).
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
+    /// 79: a new member's first JoinGroup (v4+, KIP-394): rejoin with the member id answered.
+    MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     /// 82: a static member fenced by a newer instance.
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     /// 87: an invalid record (a control batch from a client, a producer id with no sequence).

@@ -77,6 +77,7 @@
 //! [`load_group`]: GroupCoordinator::load_group
 
 mod log;
+pub mod membership;
 mod messages;
 mod state;
 
@@ -348,9 +349,9 @@ impl GroupCoordinator {
     // -----------------------------------------------------------------------------------------
     // Inputs.
 
-    /// A classic group as read from its GroupMetadata record (failover, or a group that formed
-    /// through JoinGroup/SyncGroup, which are not modelled): the record is appended at the log
-    /// end and returned, so that a reload reproduces the group.
+    /// A classic group as read from its GroupMetadata record (failover, or a group given as it
+    /// is): the record is appended at the log end and returned, so that a reload reproduces the
+    /// group. A group the membership role changed is stored with [`store_group`](Self::store_group).
     pub fn load_group(
         &mut self,
         group: ClassicGroup,
@@ -372,6 +373,26 @@ impl GroupCoordinator {
         };
         self.replay(&batch)?;
         Ok(vec![GroupOutput::AppendOffsetsLog(batch)])
+    }
+
+    /// A classic group as the membership protocol left it ([`membership::MembershipOutput::GroupChanged`]):
+    /// a GroupMetadata record is appended at the log end and replayed (it replaces the group,
+    /// `GroupMetadataManager.replay`), so that the offset commits' checks see the members and
+    /// generation and a reload reproduces them. A group Kafka cannot hold is a [`GroupError`].
+    pub fn store_group(
+        &mut self,
+        group: ClassicGroup,
+        now: TimestampMs,
+    ) -> Result<Vec<GroupOutput>, GroupError> {
+        if self.groups.get(&group.group_id) == Some(&group) {
+            return Ok(Vec::new());
+        }
+        group.check().map_err(|reason| GroupError::InvalidGroup {
+            group_id: group.group_id.clone(),
+            reason,
+        })?;
+        self.groups.remove(&group.group_id);
+        self.load_group(group, now)
     }
 
     /// OffsetCommit (`GroupCoordinatorService.commitOffsets` → `OffsetMetadataManager.commitOffset`),

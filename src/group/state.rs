@@ -75,9 +75,11 @@ pub struct ClassicGroupMember {
 }
 
 /// A classic group (`ClassicGroup`): its state, generation and members, which the offset commit
-/// checks use. Joins, syncs, heartbeats and rebalances are not modelled: a group is loaded in the
-/// state it has ([`GroupCoordinator::load_group`](super::GroupCoordinator::load_group)) or
-/// created Empty by an offset commit.
+/// checks use. Joins, syncs, heartbeats and rebalances are the membership role's
+/// ([`GroupMembership`](super::membership::GroupMembership)); this role gets a group stored
+/// ([`GroupCoordinator::store_group`](super::GroupCoordinator::store_group)), loaded
+/// ([`GroupCoordinator::load_group`](super::GroupCoordinator::load_group)) or created Empty by
+/// an offset commit.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClassicGroup {
     /// The group id.

@@ -17,12 +17,12 @@ use kafka_eos::coordinator::{
     CoordinatorConfig, CoordinatorError, CoordinatorOutput, TransactionCoordinator,
 };
 use kafka_eos::error::ErrorCode;
-use kafka_eos::group::txn_offset_commit_verification_error;
+use kafka_eos::group::membership::{GroupMembership, MembershipConfig, RequestToken};
+use kafka_eos::group::GroupCoordinator;
 use kafka_eos::messages::{
-    offsets_partition_for, AddOffsetsToTxnRequest as CoreAddOffsets,
-    AddPartitionsToTxnRequest as CoreAddPartitions, EndTxnRequest as CoreEndTxn,
-    InitProducerIdRequest as CoreInitProducerId, OffsetSpec, ProduceRequest as CoreProduce,
-    WriteTxnMarker, ADD_PARTITIONS_TO_TXN_BROKER_VERSION, CONSUMER_OFFSETS_TOPIC,
+    AddOffsetsToTxnRequest as CoreAddOffsets, AddPartitionsToTxnRequest as CoreAddPartitions,
+    EndTxnRequest as CoreEndTxn, InitProducerIdRequest as CoreInitProducerId, OffsetSpec,
+    ProduceRequest as CoreProduce, WriteTxnMarker, CONSUMER_OFFSETS_TOPIC,
 };
 use kafka_eos::partition::{
     produce_response, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
@@ -42,11 +42,10 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::txn_offset_commit_response::{
-    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
-};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+mod groups;
 
 use crate::batch;
 use crate::trace::{self, Effects, ProduceNext, Recorder, Step};
@@ -91,6 +90,8 @@ pub struct BrokerConfig {
     /// The first producer id the coordinator hands out ([`DEFAULT_FIRST_PRODUCER_ID`]; the
     /// trace-equivalence test uses the model's).
     pub first_producer_id: i64,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms` of the group membership.
+    pub membership: MembershipConfig,
 }
 
 /// Counters the tests read (through `--stats-file`) to prove that faults were exercised.
@@ -111,8 +112,13 @@ pub struct Stats {
     /// Transactions aborted by the coordinator's timeout.
     pub transactions_timed_out: u64,
     /// `CoordinatorError`s (API misuse the core refused, e.g. an unexpected WriteTxnMarkers
-    /// error); each is also logged to stderr.
+    /// error) and group-role errors; each is also logged to stderr.
     pub coordinator_errors: u64,
+    /// Batches the group coordinators appended to `__consumer_offsets` (commits, markers,
+    /// GroupMetadata records).
+    pub offsets_log_batches: u64,
+    /// Join phases completed with members (a group entering CompletingRebalance).
+    pub rebalances: u64,
 }
 
 impl Stats {
@@ -124,7 +130,7 @@ impl Stats {
             .map(|(k, v)| format!("\"{k}\":{v}"))
             .collect();
         format!(
-            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{}}}",
+            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{},\"offsets_log_batches\":{},\"rebalances\":{}}}",
             self.requests,
             self.batches_appended,
             self.duplicates_suppressed,
@@ -132,7 +138,9 @@ impl Stats {
             self.markers_written,
             self.txn_log_records,
             self.transactions_timed_out,
-            self.coordinator_errors
+            self.coordinator_errors,
+            self.offsets_log_batches,
+            self.rebalances
         )
     }
 }
@@ -146,6 +154,9 @@ pub enum Reply {
     Nothing,
     /// Close the connection (undecodable request), as Kafka does.
     Close(String),
+    /// The answer waits for other members (JoinGroup, SyncGroup): poll
+    /// [`Broker::take_ready`] with this token.
+    Wait(RequestToken),
 }
 
 /// One node: every partition's leader and the transaction coordinator, behind the server's lock.
@@ -156,6 +167,14 @@ pub struct Broker {
     topics: BTreeMap<String, i32>,
     coordinator: TransactionCoordinator,
     deferred_markers: Vec<WriteTxnMarker>,
+    /// The group coordinator of each `__consumer_offsets` partition in use.
+    groups: BTreeMap<i32, GroupCoordinator>,
+    /// Classic group membership (every group of this node).
+    membership: GroupMembership,
+    next_member: u64,
+    next_token: RequestToken,
+    waiting: BTreeMap<RequestToken, groups::Waiting>,
+    ready: BTreeMap<RequestToken, Reply>,
     stats: Stats,
     trace: Option<Recorder>,
 }
@@ -192,7 +211,6 @@ impl Broker {
             transaction_version: SERVER_TRANSACTION_VERSION,
             ..CoordinatorConfig::default()
         };
-        let offsets_partitions = coordinator_config.offsets_topic_partitions;
         let coordinator =
             TransactionCoordinator::new(coordinator_config, config.first_producer_id, 0)
                 .map_err(|e| e.to_string())?;
@@ -210,18 +228,19 @@ impl Broker {
                 );
             }
         }
-        for p in 0..offsets_partitions {
-            partitions.insert(
-                TopicPartition::new(OFFSETS_TOPIC, p),
-                PartitionLeader::new(partition_config),
-            );
-        }
+        let membership = GroupMembership::new(config.membership);
         Ok(Broker {
             config,
             partitions,
             topics,
             coordinator,
             deferred_markers: Vec::new(),
+            groups: BTreeMap::new(),
+            membership,
+            next_member: 0,
+            next_token: 0,
+            waiting: BTreeMap::new(),
+            ready: BTreeMap::new(),
             stats: Stats::default(),
             trace: None,
         })
@@ -292,8 +311,52 @@ impl Broker {
         body: &mut Bytes,
         now: TimestampMs,
     ) -> Reply {
+        self.handle_from(api, version, "", body, now)
+    }
+
+    /// [`Broker::handle`] for a client that named itself `client_id` in the request header (the
+    /// prefix of a new group member's id).
+    pub fn handle_from(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        client_id: &str,
+        body: &mut Bytes,
+        now: TimestampMs,
+    ) -> Reply {
         self.stats.requests = self.stats.requests.saturating_add(1);
-        let result = match api {
+        let result: anyhow::Result<Reply> = match api {
+            ApiKey::JoinGroup => decode::<JoinGroupRequest>(body, version)
+                .and_then(|r| self.join_group(&r, version, client_id, now)),
+            ApiKey::SyncGroup => decode::<SyncGroupRequest>(body, version)
+                .and_then(|r| self.sync_group(&r, version, now)),
+            ApiKey::Produce => match decode::<ProduceRequest>(body, version) {
+                Ok(r) => {
+                    let resp = self.produce(&r, version, now);
+                    if r.acks == 0 {
+                        Ok(Reply::Nothing)
+                    } else {
+                        encode(&resp, version).map(Reply::Body)
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            _ => self.handle_body(api, version, body, now).map(Reply::Body),
+        };
+        match result {
+            Ok(r) => r,
+            Err(e) => Reply::Close(format!("{api:?} v{version}: {e}")),
+        }
+    }
+
+    fn handle_body(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &mut Bytes,
+        now: TimestampMs,
+    ) -> anyhow::Result<BytesMut> {
+        match api {
             ApiKey::ApiVersions => decode::<ApiVersionsRequest>(body, version)
                 .and_then(|_| encode(&api_versions_response(0), version)),
             ApiKey::Metadata => decode::<MetadataRequest>(body, version)
@@ -301,18 +364,7 @@ impl Broker {
             ApiKey::FindCoordinator => decode::<FindCoordinatorRequest>(body, version)
                 .and_then(|r| encode(&self.find_coordinator(&r, version), version)),
             ApiKey::ListOffsets => decode::<ListOffsetsRequest>(body, version)
-                .and_then(|r| encode(&self.list_offsets(&r), version)),
-            ApiKey::Produce => match decode::<ProduceRequest>(body, version) {
-                Ok(r) => {
-                    let acks = r.acks;
-                    let resp = self.produce(&r, version, now);
-                    if acks == 0 {
-                        return Reply::Nothing;
-                    }
-                    encode(&resp, version)
-                }
-                Err(e) => Err(e),
-            },
+                .and_then(|r| encode(&self.list_offsets(&r, version), version)),
             ApiKey::InitProducerId => decode::<InitProducerIdRequest>(body, version)
                 .and_then(|r| encode(&self.init_producer_id(&r, version, now), version)),
             ApiKey::AddPartitionsToTxn => decode::<AddPartitionsToTxnRequest>(body, version)
@@ -323,11 +375,27 @@ impl Broker {
                 .and_then(|r| encode(&self.txn_offset_commit(&r, version, now), version)),
             ApiKey::EndTxn => decode::<EndTxnRequest>(body, version)
                 .and_then(|r| encode(&self.end_txn(&r, version, now), version)),
+            ApiKey::Heartbeat => decode::<HeartbeatRequest>(body, version)
+                .and_then(|r| encode(&self.heartbeat(&r, now), version)),
+            ApiKey::LeaveGroup => decode::<LeaveGroupRequest>(body, version)
+                .and_then(|r| encode(&self.leave_group(&r, version, now), version)),
+            ApiKey::OffsetCommit => decode::<OffsetCommitRequest>(body, version)
+                .and_then(|r| encode(&self.offset_commit(&r, version, now), version)),
+            ApiKey::OffsetFetch => decode::<OffsetFetchRequest>(body, version)
+                .and_then(|r| encode(&self.offset_fetch(&r, version), version)),
+            ApiKey::ListGroups => decode::<ListGroupsRequest>(body, version)
+                .and_then(|_| encode(&self.list_groups(), version)),
+            ApiKey::DescribeGroups => decode::<DescribeGroupsRequest>(body, version)
+                .and_then(|r| encode(&self.describe_groups(&r), version)),
+            // This node enforces no client quotas: the answer lists none.
+            ApiKey::DescribeClientQuotas => decode::<DescribeClientQuotasRequest>(body, version)
+                .and_then(|_| {
+                    encode(
+                        &DescribeClientQuotasResponse::default().with_entries(Some(Vec::new())),
+                        version,
+                    )
+                }),
             other => Err(anyhow::anyhow!("API {other:?} is not served")),
-        };
-        match result {
-            Ok(b) => Reply::Body(b),
-            Err(e) => Reply::Close(format!("{api:?} v{version}: {e}")),
         }
     }
 
@@ -416,7 +484,7 @@ impl Broker {
             .with_port(self.config.advertised_port)
     }
 
-    fn list_offsets(&self, r: &ListOffsetsRequest) -> ListOffsetsResponse {
+    fn list_offsets(&self, r: &ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
         let isolation = isolation_level(r.isolation_level);
         let topics = r
             .topics
@@ -438,7 +506,12 @@ impl Broker {
                         };
                         let spec = OffsetSpec::from_timestamp(p.timestamp);
                         let offset = leader.list_offsets(spec, isolation);
-                        resp.with_offset(offset).with_leader_epoch(0)
+                        // The leader epoch is on the wire from v4 (KIP-320).
+                        resp.with_offset(offset).with_leader_epoch(if version >= 4 {
+                            0
+                        } else {
+                            -1
+                        })
                     })
                     .collect();
                 ListOffsetsTopicResponse::default()
@@ -710,67 +783,6 @@ impl Broker {
         AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
     }
 
-    fn txn_offset_commit(
-        &mut self,
-        r: &TxnOffsetCommitRequest,
-        version: i16,
-        now: TimestampMs,
-    ) -> TxnOffsetCommitResponse {
-        // The group coordinator's TxnOffsetCommit with KIP-890 part 1: the group's offsets
-        // partition must be in the transaction (the leader's verify-only AddPartitionsToTxn;
-        // TxnOffsetCommit v5+, the TV2 implicit add, is not served). The error is translated
-        // for the request version by the core. The offsets themselves are not stored: this
-        // broker serves no OffsetFetch (documented simplification).
-        let partition = offsets_partition_for(
-            &name_of(&r.group_id.0),
-            self.coordinator.config().offsets_topic_partitions,
-        );
-        let code = match partition {
-            None => ErrorCode::UnknownTopicOrPartition.code(),
-            Some(partition) => {
-                let request = CoreAddPartitions {
-                    transactional_id: name_of(&r.transactional_id.0),
-                    producer_id: r.producer_id.0,
-                    producer_epoch: r.producer_epoch,
-                    partitions: BTreeSet::from([partition]),
-                    verify_only: true,
-                    version: ADD_PARTITIONS_TO_TXN_BROKER_VERSION,
-                };
-                let (verified, outputs) =
-                    self.coordinator.handle_add_partitions_to_txn(&request, now);
-                self.trace_coordinator(&outputs, |effects| Step::AddPartitionsToTxn {
-                    request,
-                    answer: verified,
-                    effects,
-                });
-                self.apply_coordinator_outputs(outputs, now);
-                match verified {
-                    Ok(()) => 0,
-                    Err(e) => txn_offset_commit_verification_error(e, version).code(),
-                }
-            }
-        };
-        let topics = r
-            .topics
-            .iter()
-            .map(|t| {
-                TxnOffsetCommitResponseTopic::default()
-                    .with_name(t.name.clone())
-                    .with_partitions(
-                        t.partitions
-                            .iter()
-                            .map(|p| {
-                                TxnOffsetCommitResponsePartition::default()
-                                    .with_partition_index(p.partition_index)
-                                    .with_error_code(code)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        TxnOffsetCommitResponse::default().with_topics(topics)
-    }
-
     fn end_txn(&mut self, r: &EndTxnRequest, version: i16, now: TimestampMs) -> EndTxnResponse {
         let request = CoreEndTxn {
             transactional_id: name_of(&r.transactional_id.0),
@@ -825,6 +837,7 @@ impl Broker {
                 });
             }
         }
+        self.group_tick(now);
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
             .map(CoordinatorOutput::WriteTxnMarker)
@@ -848,6 +861,14 @@ impl Broker {
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {
+                        None if m.partition.topic == OFFSETS_TOPIC => {
+                            let response = self.offsets_marker(&m, now);
+                            self.trace_step(|| Step::WriteTxnMarker {
+                                marker: m.clone(),
+                                answer: response.clone(),
+                            });
+                            response
+                        }
                         None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
                         Some(leader) => {
                             let response = leader.handle_write_txn_marker(&m, now);

@@ -3,7 +3,8 @@
 //! ```text
 //! kafka-eos-broker --listen 127.0.0.1:0 --topic t:2 [--topic u:1] [--advertise 127.0.0.1:PORT]
 //!                  [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N]
-//!                  [--unsafe-disable-dedup] [--unsafe-read-committed-shows-aborted]
+//!                  [--group-min-session-timeout-ms N] [--unsafe-disable-dedup]
+//!                  [--unsafe-read-committed-shows-aborted]
 //! ```
 //! The bound port is printed (`listening on 127.0.0.1:PORT`) and written to `--port-file`.
 //! `--unsafe-disable-dedup` is a TEST-ONLY switch: it turns on the core's known-bug M-I1
@@ -14,13 +15,14 @@
 
 use std::process::ExitCode;
 
+use kafka_eos::group::membership::MembershipConfig;
 use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: kafka-eos-broker --listen HOST:PORT --topic NAME:PARTITIONS... [--advertise HOST:PORT] \
-         [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N] [--unsafe-disable-dedup] \
+         [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N] [--group-min-session-timeout-ms N] [--unsafe-disable-dedup] \
          [--unsafe-read-committed-shows-aborted]"
     );
     ExitCode::from(2)
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         unsafe_disable_dedup: false,
         unsafe_read_committed_shows_aborted: false,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
+        membership: MembershipConfig::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -70,6 +73,10 @@ fn main() -> ExitCode {
                     _ => return usage(),
                 }
             }
+            "--group-min-session-timeout-ms" => match value().and_then(|v| v.parse().ok()) {
+                Some(v) => config.membership.min_session_timeout_ms = v,
+                None => return usage(),
+            },
             "--unsafe-disable-dedup" => config.unsafe_disable_dedup = true,
             "--unsafe-read-committed-shows-aborted" => {
                 config.unsafe_read_committed_shows_aborted = true;

@@ -237,19 +237,60 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> Result<(), ConnEr
             if api == ApiKey::Fetch {
                 fetch(shared, &mut request, version)
             } else {
-                let reply = shared.lock().handle(api, version, &mut request, now_ms());
-                if api == ApiKey::Produce || api == ApiKey::EndTxn {
+                let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+                let reply =
+                    shared
+                        .lock()
+                        .handle_from(api, version, client_id, &mut request, now_ms());
+                if matches!(
+                    api,
+                    ApiKey::Produce
+                        | ApiKey::EndTxn
+                        | ApiKey::JoinGroup
+                        | ApiKey::SyncGroup
+                        | ApiKey::LeaveGroup
+                ) {
                     shared.data_arrived.notify_all();
                 }
-                reply
+                match reply {
+                    Reply::Wait(token) => wait_for_answer(shared, token),
+                    other => other,
+                }
             }
         }))
         .unwrap_or_else(|_| Reply::Close(format!("{api:?} v{version}: handler panicked")));
         match reply {
             Reply::Body(body) => stream.write_all(&frame(correlation_id, api, version, &body)?)?,
             Reply::Nothing => {}
+            Reply::Wait(_) => unreachable_wait()?,
             Reply::Close(reason) => return Err(ConnError::Protocol(reason)),
         }
+    }
+}
+
+/// A [`Reply::Wait`] never reaches the connection loop ([`wait_for_answer`] resolves it).
+fn unreachable_wait() -> Result<(), ConnError> {
+    Err(ConnError::Protocol(
+        "a deferred answer was not resolved".into(),
+    ))
+}
+
+/// A JoinGroup or SyncGroup whose answer waits for other members: wait (lock released, woken
+/// by group requests and by the ticker, which runs the membership timers) until the core
+/// answers it.
+fn wait_for_answer(shared: &Shared, token: u64) -> Reply {
+    let mut broker = shared.lock();
+    loop {
+        if let Some(reply) = broker.take_ready(token) {
+            return reply;
+        }
+        if shared.stop.load(Ordering::Relaxed) {
+            return Reply::Close("broker stopping".into());
+        }
+        broker = match shared.data_arrived.wait_timeout(broker, TICK) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        };
     }
 }
 

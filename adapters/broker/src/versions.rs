@@ -1,8 +1,10 @@
 //! The API versions this broker advertises (ApiVersions, KIP-511): every API the two Python
-//! clients need for idempotent and transactional produce and a `read_committed` consumer with
-//! `assign()`, capped so that every client stays on the name-based, TV1 (pre-KIP-890-part-2)
+//! clients need for idempotent and transactional produce, a `read_committed` consumer with
+//! `assign()` or `subscribe()` (the classic group protocol), and their offsets, capped so that every client stays on the name-based, TV1 (pre-KIP-890-part-2)
 //! forms that the core implements (Produce ≤ 11, Fetch ≤ 12, AddPartitionsToTxn ≤ 3, EndTxn ≤ 3,
-//! TxnOffsetCommit ≤ 3).
+//! TxnOffsetCommit ≤ 3). DescribeClientQuotas (no quotas: an empty answer) is there because
+//! kafka-python 2.x infers the broker's version from the table and only reaches 2.5 (its KIP-360
+//! and KIP-447 level) through DescribeClientQuotas v0 or DescribeAcls v2 (`conn.py`).
 
 use kafka_protocol::messages::ApiKey;
 
@@ -12,13 +14,22 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
     (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
 ];
 
 /// The advertised range of `api`, if it is served at all.

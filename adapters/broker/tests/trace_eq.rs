@@ -489,6 +489,7 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             unsafe_disable_dedup: false,
             unsafe_read_committed_shows_aborted: false,
             first_producer_id,
+            membership: Default::default(),
         },
         DEFAULT_MAX_FRAME_BYTES,
         None,

@@ -196,6 +196,20 @@ fn every_advertised_version_answers_a_default_request() {
                 ApiKey::AddOffsetsToTxn => call!(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse),
                 ApiKey::EndTxn => call!(EndTxnRequest, EndTxnResponse),
                 ApiKey::TxnOffsetCommit => call!(TxnOffsetCommitRequest, TxnOffsetCommitResponse),
+                ApiKey::OffsetCommit => call!(OffsetCommitRequest, OffsetCommitResponse),
+                ApiKey::OffsetFetch => call!(OffsetFetchRequest, OffsetFetchResponse),
+                ApiKey::JoinGroup => call!(JoinGroupRequest, JoinGroupResponse),
+                ApiKey::SyncGroup => call!(SyncGroupRequest, SyncGroupResponse),
+                ApiKey::Heartbeat => call!(HeartbeatRequest, HeartbeatResponse),
+                ApiKey::LeaveGroup => call!(LeaveGroupRequest, LeaveGroupResponse),
+                ApiKey::ListGroups => call!(ListGroupsRequest, ListGroupsResponse),
+                ApiKey::DescribeGroups => call!(DescribeGroupsRequest, DescribeGroupsResponse),
+                ApiKey::DescribeClientQuotas => {
+                    let r: DescribeClientQuotasResponse = c
+                        .call(api, v, &DescribeClientQuotasRequest::default())
+                        .expect("DescribeClientQuotas answered");
+                    assert_eq!((r.error_code, r.entries), (0, Some(vec![])));
+                }
                 other => panic!("advertised but untested: {other:?}"),
             }
         }
@@ -735,4 +749,36 @@ fn add_offsets_makes_the_groups_offsets_partition_part_of_the_transaction() {
     assert_eq!(end_txn(&mut c, "ao", pid, epoch, true), 0);
     assert_eq!(markers_written(&server), "2");
     assert_eq!(fetch(&mut c, 0, 0, 1).last_stable_offset, 2);
+}
+
+// ListOffsets at every advertised version with a real partition (the default request has none):
+// a field of a newer version (the leader epoch, v4+) must not be set in an older answer, or the
+// encoder refuses it and the connection closes (librdkafka 2.0 sends v2).
+#[test]
+fn list_offsets_answers_a_partition_at_every_advertised_version() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let server = start(DEFAULT_MAX_FRAME_BYTES, false);
+    let mut c = Client::connect(&server);
+    assert_eq!(
+        produce(&mut c, None, 0, data_batch(-1, -1, -1, 3, false)).0,
+        0
+    );
+    let (min, max) = kafka_eos_broker::versions::advertised(ApiKey::ListOffsets).unwrap();
+    for v in min..=max {
+        let r: ListOffsetsResponse = c
+            .call(
+                ApiKey::ListOffsets,
+                v,
+                &ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![ListOffsetsTopic::default()
+                        .with_name(topic())
+                        .with_partitions(vec![ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(-1)])]),
+            )
+            .unwrap_or_else(|| panic!("ListOffsets v{v} closed the connection"));
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.offset), (0, 3), "ListOffsets v{v}");
+    }
 }
