@@ -23,7 +23,7 @@ use kafka_eos_model::history::{
     Assign, Crash, Event, EventType, Isolation, Op, Poll, Send, SendOffsets, Txn,
 };
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
@@ -92,6 +92,11 @@ struct RunArgs {
     /// each send's wait).
     #[arg(long, default_value_t = 5000)]
     request_timeout_ms: u64,
+    /// Consumers `subscribe` (read_committed ones in one group, read_uncommitted ones in
+    /// another; auto-commit on) instead of assigning every partition: crashes make the groups
+    /// rebalance, recorded as `rebalance` events. Needs the broker's group APIs.
+    #[arg(long)]
+    subscribe: bool,
     /// Extra librdkafka properties for every client, `key=value` (repeatable).
     #[arg(long = "set")]
     set: Vec<String>,
@@ -497,16 +502,53 @@ fn txn_producer(shared: &Shared, process: u64) -> Result<(), String> {
 
 // ------------------------------------------------------------------ consuming
 
+/// Rebalances librdkafka told the consumer (inside a poll), recorded by the poll loop between
+/// the records before and after them.
+#[derive(Default)]
+struct Rebalances(Mutex<Vec<Assign>>);
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let parts = |l: &TopicPartitionList| -> Vec<i32> {
+            l.elements().iter().map(|e| e.partition()).collect()
+        };
+        let a = match rebalance {
+            Rebalance::Assign(l) => Assign {
+                partitions: parts(l),
+                ..Assign::default()
+            },
+            Rebalance::Revoke(l) => Assign {
+                revoked: parts(l),
+                ..Assign::default()
+            },
+            Rebalance::Error(_) => return,
+        };
+        self.0.lock().expect("the rebalances' lock").push(a);
+    }
+}
+
+type Cons = BaseConsumer<Rebalances>;
+
 fn consumer(
     shared: &Shared,
     process: u64,
     isolation: Isolation,
     group: &str,
-) -> Result<BaseConsumer, KafkaError> {
+) -> Result<Cons, KafkaError> {
     let mut c = shared.base_config();
+    // Subscribed consumers commit their positions, so that a partition moving to another
+    // member resumes near where it was.
+    let auto = if shared.args.subscribe {
+        "true"
+    } else {
+        "false"
+    };
     c.set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", auto)
+        .set("enable.auto.offset.store", auto)
+        .set("auto.commit.interval.ms", "200")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
         .set(
@@ -517,13 +559,29 @@ fn consumer(
             },
         );
     let _ = process;
-    c.create()
+    c.create_with_context(Rebalances::default())
+}
+
+/// Subscribes to the topic and records it.
+fn subscribe(shared: &Shared, c: &Cons, process: u64) -> Result<(), KafkaError> {
+    let a = Assign::default();
+    shared
+        .rec
+        .record(process, EventType::Invoke, Op::Subscribe(a.clone()));
+    let r = c.subscribe(&[shared.args.topic.as_str()]);
+    let kind = if r.is_ok() {
+        EventType::Ok
+    } else {
+        EventType::Fail
+    };
+    shared.rec.record(process, kind, Op::Subscribe(a));
+    r
 }
 
 /// Assigns every partition from `from` and records it.
 fn assign(
     shared: &Shared,
-    c: &BaseConsumer,
+    c: &Cons,
     process: u64,
     from: &BTreeMap<i32, i64>,
 ) -> Result<(), KafkaError> {
@@ -555,7 +613,7 @@ fn assign(
 /// (per partition, the offset after the last record returned).
 fn poll_once(
     shared: &Shared,
-    c: &BaseConsumer,
+    c: &Cons,
     process: u64,
     isolation: Isolation,
     txn: Option<u64>,
@@ -574,7 +632,25 @@ fn poll_once(
     let mut n = 0;
     let mut wait = Duration::from_millis(100);
     while n < 100 {
-        match c.poll(wait) {
+        let got = c.poll(wait);
+        // A rebalance told inside this poll ends the recorded poll before it.
+        let told: Vec<Assign> = std::mem::take(&mut *c.context().0.lock().expect("lock"));
+        if !told.is_empty() {
+            let done = Poll {
+                records: std::mem::take(&mut records),
+                ..invoke.clone()
+            };
+            shared.rec.record(process, EventType::Ok, Op::Poll(done));
+            for a in told {
+                shared
+                    .rec
+                    .record(process, EventType::Info, Op::Rebalance(a));
+            }
+            shared
+                .rec
+                .record(process, EventType::Invoke, Op::Poll(invoke.clone()));
+        }
+        match got {
             Some(Ok(m)) => {
                 let value = m
                     .payload()
@@ -606,7 +682,7 @@ fn start_positions(shared: &Shared) -> BTreeMap<i32, i64> {
 }
 
 /// Whether `next` has reached every partition's high watermark.
-fn caught_up(shared: &Shared, c: &BaseConsumer, next: &BTreeMap<i32, i64>) -> bool {
+fn caught_up(shared: &Shared, c: &Cons, next: &BTreeMap<i32, i64>) -> bool {
     (0..shared.partitions).all(|p| {
         match c.fetch_watermarks(&shared.args.topic, p, Duration::from_secs(2)) {
             Ok((_, high)) => next.get(&p).copied().unwrap_or(0) >= high,
@@ -617,10 +693,21 @@ fn caught_up(shared: &Shared, c: &BaseConsumer, next: &BTreeMap<i32, i64>) -> bo
 
 fn observer(shared: &Shared, process: u64, isolation: Isolation) -> Result<(), String> {
     let mut rng = Rng(shared.args.seed ^ (process << 32) ^ 0xC0);
-    let group = format!("kafka-eos-history-observer-{process}");
+    let group = if shared.args.subscribe {
+        format!("kafka-eos-history-{isolation:?}")
+    } else {
+        format!("kafka-eos-history-observer-{process}")
+    };
     let mut c = consumer(shared, process, isolation, &group).map_err(|e| e.to_string())?;
     let mut next = start_positions(shared);
-    assign(shared, &c, process, &next).map_err(|e| e.to_string())?;
+    let join = |c: &Cons, next: &BTreeMap<i32, i64>| {
+        if shared.args.subscribe {
+            subscribe(shared, c, process)
+        } else {
+            assign(shared, c, process, next)
+        }
+    };
+    join(&c, &next).map_err(|e| e.to_string())?;
     let mut final_start: Option<Instant> = None;
     let mut idle_since = Instant::now();
     loop {
@@ -628,7 +715,7 @@ fn observer(shared: &Shared, process: u64, isolation: Isolation) -> Result<(), S
             drop(c);
             crash(shared, process);
             c = consumer(shared, process, isolation, &group).map_err(|e| e.to_string())?;
-            assign(shared, &c, process, &next).map_err(|e| e.to_string())?;
+            join(&c, &next).map_err(|e| e.to_string())?;
         }
         let n = poll_once(shared, &c, process, isolation, None, &mut next);
         if n > 0 {
@@ -639,7 +726,8 @@ fn observer(shared: &Shared, process: u64, isolation: Isolation) -> Result<(), S
             let idle = idle_since.elapsed() > Duration::from_secs(1);
             // Caught up to the high watermark; read_committed may stop short of it after
             // trailing aborted records and markers, hence also "idle for 3 s".
-            if (idle && caught_up(shared, &c, &next))
+            // A subscribed consumer holds only some partitions: it stops when quiet.
+            if (idle && !shared.args.subscribe && caught_up(shared, &c, &next))
                 || idle_since.elapsed() > Duration::from_secs(3)
                 || start.elapsed() > Duration::from_secs(shared.args.final_timeout)
             {

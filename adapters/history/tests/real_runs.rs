@@ -125,6 +125,17 @@ fn proxied_broker(dir: &Path, drop: &str, broker_args: &[&str]) -> (Proc, Proc, 
 
 /// Records a short history of `workload` against `port` and checks it.
 fn record(dir: &Path, port: u16, workload: &str, crash: &str) -> (Vec<Event>, CheckReport) {
+    record_with(dir, port, workload, crash, &[])
+}
+
+/// [`record`] with extra recorder arguments.
+fn record_with(
+    dir: &Path,
+    port: u16,
+    workload: &str,
+    crash: &str,
+    extra: &[&str],
+) -> (Vec<Event>, CheckReport) {
     let out = dir.join(format!("{workload}.jsonl"));
     let st = Command::new(env!("CARGO_BIN_EXE_kafka-eos-history"))
         .args(["run", "--bootstrap", &format!("127.0.0.1:{port}")])
@@ -136,8 +147,15 @@ fn record(dir: &Path, port: u16, workload: &str, crash: &str) -> (Vec<Event>, Ch
             "--final-timeout",
             "15",
         ])
-        .args(["--producers", "2", "--consumers", "2", "--seed", "7"])
-        .args(["--crash", crash, "--request-timeout-ms", "3000", "--out"])
+        .args(["--producers", "2", "--seed", "7"])
+        .args(if extra.contains(&"--consumers") {
+            &[][..]
+        } else {
+            &["--consumers", "2"][..]
+        })
+        .args(["--crash", crash, "--request-timeout-ms", "3000"])
+        .args(extra)
+        .arg("--out")
         .arg(&out)
         .status()
         .expect("the recorder runs");
@@ -232,4 +250,25 @@ fn read_committed_shown_aborted_records_is_reported_as_g1a() {
         Some("S11 no aborted read"),
         "G1a maps to S11"
     );
+}
+
+#[test]
+#[ignore = "starts the broker: run by .ci/run"]
+fn subscribed_consumers_through_rebalances_are_clean() {
+    let dir = scratch("subscribe");
+    let (_b, port) = broker(&dir, &[], None);
+    let (events, r) = record_with(
+        &dir,
+        port,
+        "txn",
+        "0.05",
+        &["--subscribe", "--consumers", "4"],
+    );
+    let rebalances = events
+        .iter()
+        .filter(|e| matches!(e.op, history::Op::Rebalance(_)))
+        .count();
+    assert!(rebalances > 0, "the groups rebalanced");
+    assert!(r.valid(), "the checker found anomalies in a clean run");
+    assert!(r.reads > 20);
 }
