@@ -78,6 +78,7 @@
 
 mod log;
 mod messages;
+mod rebalance;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
