@@ -9,7 +9,7 @@ use kafka_eos::consumer::{
     ConsumerRequest, ConsumerResponse, Generation, OffsetReset, PartitionPosition,
 };
 use kafka_eos::group::{
-    ClassicGroupMember, GroupCoordinator, GroupCoordinatorConfig, OffsetCommitResponse,
+    ClassicGroupMember, GroupBugs, GroupCoordinator, GroupCoordinatorConfig, OffsetCommitResponse,
     OffsetFetchResponse, TxnOffsetCommitRequest, WriteTxnMarker, TXN_OFFSET_COMMIT_VERSION,
 };
 use kafka_eos::partition::{
@@ -166,6 +166,11 @@ fn committed_offset_becomes_the_position() {
         partition: tp("in-0"),
         offset: 5
     }));
+    assert!(
+        out.sends.is_empty(),
+        "records are fetched when the application polls"
+    );
+    let out: Out = c.poll(0);
     let ConsumerRequest::Fetch { request, .. } = single(&out) else {
         panic!()
     };
@@ -350,13 +355,16 @@ fn read_committed_fetch_skips_aborted_and_stops_at_the_lso() {
             0,
         )
         .unwrap();
-    let out = fetch_from(&mut c, &out, &l);
+    assert!(out.sends.is_empty());
+    let polled: Out = c.poll(0);
+    let out = fetch_from(&mut c, &polled, &l);
     assert_eq!(records(&out), vec![(0, 10), (3, 12)]);
     assert_eq!(c.position(&tp("in-0")), Some(4));
     // The open transaction commits: the next fetch returns its record.
     l.write_marker(marker(2, TransactionResult::Commit))
         .unwrap(); // @5
-    let out = fetch_from(&mut c, &out, &l);
+    let polled: Out = c.poll(0);
+    let out = fetch_from(&mut c, &polled, &l);
     assert_eq!(records(&out), vec![(4, 13)]);
     assert_eq!(c.position(&tp("in-0")), Some(6));
 }
@@ -375,7 +383,8 @@ fn one_fetch_in_flight_per_partition() {
             0,
         )
         .unwrap();
-    assert_eq!(out.sends.len(), 1);
+    assert!(out.sends.is_empty());
+    assert_eq!(c.poll::<u32>(0).sends.len(), 1);
     assert!(c.poll::<u32>(0).sends.is_empty());
 }
 
@@ -395,8 +404,10 @@ fn fetch_answered_after_the_position_moved_is_discarded() {
             0,
         )
         .unwrap();
+    assert!(out.sends.is_empty());
+    let polled: Out = c.poll(0);
     let _ = c.reset_to_committed::<u32>(0);
-    let out = fetch_from(&mut c, &out, &l);
+    let out = fetch_from(&mut c, &polled, &l);
     assert!(records(&out).is_empty());
     assert_eq!(c.position(&tp("in-0")), None);
 }
@@ -549,4 +560,96 @@ fn a_completed_rebalance_moves_the_generation_and_reloads() {
     assert!(groups
         .complete_rebalance("g", "consumer", BTreeMap::new(), 0)
         .is_err());
+}
+
+// ---- 4.5 The group coordinator's bug switches the processor model uses -------------------------
+
+fn txn_commit(generation: i32, member: &str, offset: i64) -> TxnOffsetCommitRequest {
+    TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        group_id: "g".into(),
+        producer_id: 7,
+        producer_epoch: 0,
+        generation_id: generation,
+        member_id: member.into(),
+        group_instance_id: None,
+        offsets: BTreeMap::from([(tp("in-0"), offset)]),
+        version: TXN_OFFSET_COMMIT_VERSION,
+    }
+}
+
+fn groups_with(bugs: GroupBugs) -> GroupCoordinator {
+    let mut groups = GroupCoordinator::new(GroupCoordinatorConfig {
+        bugs,
+        ..GroupCoordinatorConfig::default()
+    });
+    for m in ["m-1", "m-2"] {
+        groups
+            .complete_rebalance(
+                "g",
+                "consumer",
+                BTreeMap::from([(m.to_string(), ClassicGroupMember::default())]),
+                0,
+            )
+            .unwrap();
+    }
+    groups
+}
+
+// `no_generation_fencing` (TxnOffsetCommit before KIP-447's v3): a dropped member's commit is
+// accepted; Kafka's rule answers UNKNOWN_MEMBER_ID.
+#[test]
+fn no_generation_fencing_accepts_a_zombie_members_offsets() {
+    let mut fenced = groups_with(GroupBugs::default());
+    let (answer, _) = fenced
+        .handle_txn_offset_commit(&txn_commit(1, "m-1", 1), 0)
+        .unwrap();
+    assert_eq!(
+        answer.errors(),
+        BTreeMap::from([(tp("in-0"), ErrorCode::UnknownMemberId)])
+    );
+    let mut unfenced = groups_with(GroupBugs {
+        no_generation_fencing: true,
+        ..GroupBugs::default()
+    });
+    let (answer, _) = unfenced
+        .handle_txn_offset_commit(&txn_commit(1, "m-1", 1), 0)
+        .unwrap();
+    assert!(answer.errors().is_empty());
+}
+
+// `keep_pending_on_abort`: the ABORT marker leaves the pending offset, so require_stable stays
+// UNSTABLE; Kafka's replayEndTransactionMarker drops it.
+#[test]
+fn keep_pending_on_abort_leaves_the_offset_pending() {
+    for (bugs, pending) in [
+        (GroupBugs::default(), false),
+        (
+            GroupBugs {
+                keep_pending_on_abort: true,
+                ..GroupBugs::default()
+            },
+            true,
+        ),
+    ] {
+        let mut groups = groups_with(bugs);
+        groups
+            .handle_txn_offset_commit(&txn_commit(2, "m-2", 1), 0)
+            .unwrap();
+        let marker = WriteTxnMarker {
+            transactional_id: "tx".into(),
+            partition: groups.config().offsets_partition.clone(),
+            producer_id: 7,
+            producer_epoch: 1,
+            coordinator_epoch: 0,
+            result: TransactionResult::Abort,
+            transaction_version: TransactionVersion::Tv2,
+        };
+        let (response, _) = groups.handle_write_txn_marker(&marker, 0);
+        assert_eq!(response.error, None);
+        assert_eq!(
+            groups.has_pending_transactional_offsets("g", &tp("in-0")),
+            pending
+        );
+    }
 }

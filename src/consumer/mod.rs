@@ -38,9 +38,10 @@
 //! let [ConsumerRequest::OffsetFetch { id, request }] = &out.sends[..] else { panic!() };
 //! assert!(request.require_stable);
 //! let answer: OffsetFetchResponse = groups.handle_offset_fetch(request)?;
-//! let out = consumer.handle_response(*id, ConsumerResponse::<&str>::OffsetFetch(answer), 0)?;
-//! // No committed offset: auto.offset.reset=earliest starts at 0, and the fetch goes out.
+//! consumer.handle_response(*id, ConsumerResponse::<&str>::OffsetFetch(answer), 0)?;
+//! // No committed offset: auto.offset.reset=earliest starts at 0; poll() fetches from there.
 //! assert_eq!(consumer.position(&input), Some(0));
+//! let out = consumer.poll::<&str>(0);
 //! let [ConsumerRequest::Fetch { id, request }] = &out.sends[..] else { panic!() };
 //! let fetched = leader.fetch(request.fetch_offset, request.isolation_level).map_err(|_| "range")?;
 //! let out = consumer.handle_response(*id, ConsumerResponse::Fetch(Ok(fetched)), 0)?;
@@ -267,7 +268,7 @@ impl Consumer {
     /// (`ConsumerCoordinator.onJoinComplete` → `SubscriptionState.assignFromSubscribed`). The
     /// eager protocol revoked every partition before rejoining (`onJoinPrepare`), so every
     /// assigned partition starts `INITIALIZING`: its position comes from the committed offset
-    /// ([`Consumer::poll`] sends the OffsetFetch, returned here). A fetch or OffsetFetch of the
+    /// (the OffsetFetch is returned here). A fetch or OffsetFetch of the
     /// previous assignment still in flight is discarded when it is answered.
     pub fn assign<P: Clone>(
         &mut self,
@@ -284,18 +285,22 @@ impl Consumer {
             .map(|p| (p, PartitionPosition::Initializing))
             .collect();
         self.offset_fetch_backoff_until = None;
-        Ok(self.poll(now))
+        let mut out = ConsumerOutput::default();
+        self.send_offset_fetch_if_due(now, &mut out);
+        Ok(out)
     }
 
     /// Seeks every assigned partition back to its committed offset: what an exactly-once
     /// application does after `abortTransaction()` (its positions moved past records whose
-    /// output was aborted). The next [`Consumer::poll`] fetches the committed offsets again.
+    /// output was aborted). The OffsetFetch for the committed offsets is returned.
     pub fn reset_to_committed<P: Clone>(&mut self, now: TimestampMs) -> ConsumerOutput<P> {
         for position in self.assignment.values_mut() {
             *position = PartitionPosition::Initializing;
         }
         self.offset_fetch_backoff_until = None;
-        self.poll(now)
+        let mut out = ConsumerOutput::default();
+        self.send_offset_fetch_if_due(now, &mut out);
+        out
     }
 
     fn awaiting_committed(&self) -> impl Iterator<Item = &TopicPartition> + '_ {
@@ -324,6 +329,13 @@ impl Consumer {
     }
 
     fn poll_into<P>(&mut self, now: TimestampMs, out: &mut ConsumerOutput<P>) {
+        self.send_offset_fetch_if_due(now, out);
+        self.send_fetches(out);
+    }
+
+    /// The OffsetFetch for the partitions still `INITIALIZING`, unless one is in flight or a
+    /// retry is backing off.
+    fn send_offset_fetch_if_due<P>(&mut self, now: TimestampMs, out: &mut ConsumerOutput<P>) {
         let in_flight_offset_fetch = self
             .outstanding
             .values()
@@ -347,6 +359,10 @@ impl Consumer {
             );
             out.sends.push(ConsumerRequest::OffsetFetch { id, request });
         }
+    }
+
+    /// A Fetch for every partition with a position and no fetch in flight.
+    fn send_fetches<P>(&mut self, out: &mut ConsumerOutput<P>) {
         let fetching: Vec<(TopicPartition, Offset)> = self
             .assignment
             .iter()
@@ -412,7 +428,9 @@ impl Consumer {
             .push(ConsumerRequest::OffsetCommit { id, request });
     }
 
-    /// The response to request `id`, then the requests that are now due ([`Consumer::poll`]).
+    /// The response to request `id`, then the retries that are now due (an OffsetFetch whose
+    /// backoff has passed, a commit answered with a retriable error). Fetches are sent by
+    /// [`Consumer::poll`] only, when the application asks for records.
     ///
     /// - **OffsetFetch** (`ConsumerCoordinator.OffsetFetchResponseHandler`,
     ///   `refreshCommittedOffsets`): an answer to a request of an older generation is dropped
@@ -511,7 +529,7 @@ impl Consumer {
             }
             _ => return Err(ConsumerError::ResponseMismatch(id)),
         }
-        self.poll_into(now, &mut out);
+        self.send_offset_fetch_if_due(now, &mut out);
         Ok(out)
     }
 
