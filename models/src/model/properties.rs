@@ -1618,9 +1618,23 @@ pub const ALWAYS: &[AlwaysProperty] = &[
     ),
 ];
 
-/// The `always` property named `name`.
+/// The `always` property named `name` (the processor properties included).
 pub fn always_property(name: &str) -> Option<&'static AlwaysProperty> {
-    ALWAYS.iter().find(|p| p.name == name)
+    ALWAYS
+        .iter()
+        .chain(super::processor::ALWAYS)
+        .find(|p| p.name == name)
+}
+
+/// The `always` properties of a scenario: every one of [`ALWAYS`], and the processor
+/// properties when it has processors.
+pub fn always_of(scenario: &Scenario) -> impl Iterator<Item = &'static AlwaysProperty> {
+    let processors: &'static [AlwaysProperty] = if scenario.processors.is_empty() {
+        &[]
+    } else {
+        super::processor::ALWAYS
+    };
+    ALWAYS.iter().chain(processors)
 }
 
 /// Every probe: name and condition.
@@ -1646,6 +1660,7 @@ pub const PROBES: &[(&str, Condition)] = &[
 pub fn probes_of(scenario: &Scenario) -> Vec<(&'static str, Condition)> {
     let mut v: Vec<(&'static str, Condition)> = PROBES
         .iter()
+        .chain(super::processor::PROBES)
         .filter(|(name, _)| scenario.probes.contains(name))
         .copied()
         .collect();
@@ -1656,8 +1671,7 @@ pub fn probes_of(scenario: &Scenario) -> Vec<(&'static str, Condition)> {
 /// The properties of a scenario: every `always` property, the scenario's probes and one
 /// completion probe per producer.
 pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
-    let mut v: Vec<Property<EosModel>> = ALWAYS
-        .iter()
+    let mut v: Vec<Property<EosModel>> = always_of(scenario)
         .map(|p| Property {
             expectation: Expectation::Always,
             name: p.name,
@@ -1678,7 +1692,7 @@ pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
 /// property (for stateright's own checkers, which cannot count states per predicate).
 pub fn properties_with_relevance(scenario: &Scenario) -> Vec<Property<EosModel>> {
     let mut v = properties_of(scenario);
-    for p in ALWAYS {
+    for p in always_of(scenario) {
         v.push(Property {
             expectation: Expectation::Sometimes,
             name: p.relevance_probe,

@@ -3,9 +3,13 @@
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
 use super::properties::{
-    probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S3, S4, S5, S9,
+    probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S2, S3, S4, S5, S9,
 };
-use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+use super::processor::probe as processor_probe;
+use super::scenario::{
+    NetworkKind, OffsetsMode, ProcessorScript, ProducerScript, Protocol, Scenario, TxnEnd,
+    TxnScript,
+};
 use kafka_eos::types::EXHAUSTED_EPOCH;
 
 /// S17 needs a coordinator failover (two coordinator epochs).
@@ -48,7 +52,7 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 14] = [
+pub const SCENARIOS: [(&str, Variation); 16] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
@@ -377,6 +381,95 @@ pub const SCENARIOS: [(&str, Variation); 14] = [
             ..base
         }
     }),
+    ("processor", |base| {
+        Scenario {
+            summary: "consume-transform-produce: 2 input records on t-0, a processor writes their outputs to t-1 and commits its input offset in the transaction; a restarted instance (same transactional id, rejoining the group) starts at any point while the first lives on as a zombie",
+            partitions: 2,
+            producers: Vec::new(),
+            processors: vec![
+                ProcessorScript {
+                    transactional_id: "tx",
+                    delayed_start: false,
+                    offsets: OffsetsMode::InTransaction,
+                },
+                ProcessorScript {
+                    transactional_id: "tx",
+                    delayed_start: true,
+                    offsets: OffsetsMode::InTransaction,
+                },
+            ],
+            input_records: 1,
+            retries: 2,
+            probes: &[
+                processor_probe::UNSTABLE,
+                processor_probe::GENERATION_FENCED,
+                processor_probe::COMPLETED,
+                probe::FENCED,
+            ],
+            irrelevant: PROCESSOR_IRRELEVANT,
+            ..base
+        }
+    }),
+    ("processor-kip447", |base| {
+        Scenario {
+            summary: "the processor workload under KIP-447: the restarted instance has its own transactional id, so only the group generation fences the first (its offsets) and require_stable holds the new owner back while the first's transaction is open",
+            partitions: 2,
+            producers: Vec::new(),
+            processors: vec![
+                ProcessorScript {
+                    transactional_id: "tx-1",
+                    delayed_start: false,
+                    offsets: OffsetsMode::InTransaction,
+                },
+                ProcessorScript {
+                    transactional_id: "tx-2",
+                    delayed_start: true,
+                    offsets: OffsetsMode::InTransaction,
+                },
+            ],
+            input_records: 1,
+            retries: 2,
+            probes: &[
+                processor_probe::UNSTABLE,
+                processor_probe::GENERATION_FENCED,
+                processor_probe::COMPLETED,
+            ],
+            irrelevant: KIP447_IRRELEVANT,
+            ..base
+        }
+    }),
+];
+
+/// [`PROCESSOR_IRRELEVANT`] and S5: under KIP-447 no producer id is fenced.
+const KIP447_IRRELEVANT: &[(&str, &str)] = &[
+    (S1, "one input record: each instance writes one output batch, so no producer id has two data batches on a partition (two instances' outputs of one input are E1's)"),
+    (S2, PROCESSOR_CLIENTS),
+    (S3, "one input record: each instance writes one output batch, so no pid+epoch has two"),
+    (S5, "each instance has its own transactional id: no producer id is fenced (KIP-447 fences the zombie's offsets by generation, E3)"),
+    (S9, PROCESSOR_CLIENTS),
+    (S10, PROCESSOR_CLIENTS),
+    (S15, PROCESSOR_CLIENTS),
+    NO_FAILOVER,
+    (S19, PROCESSOR_CLIENTS),
+    (L4, PROCESSOR_CLIENTS),
+    (C1, PROCESSOR_CLIENTS),
+];
+
+/// Why the producer-script properties say nothing about processors.
+const PROCESSOR_CLIENTS: &str = "no producer script: the properties of what a producer application was told read the producer scripts, and the processors' clients are checked by E1-E4";
+
+/// The producer properties a processor scenario leaves untested (its clients are processors).
+const PROCESSOR_IRRELEVANT: &[(&str, &str)] = &[
+    (S1, "one input record: each instance writes one output batch, so no producer id has two data batches on a partition (two instances' outputs of one input are E1's)"),
+    (S2, PROCESSOR_CLIENTS),
+    (S3, "one input record: each instance writes one output batch, so no pid+epoch has two"),
+    (S9, PROCESSOR_CLIENTS),
+    (S10, PROCESSOR_CLIENTS),
+    (S15, PROCESSOR_CLIENTS),
+    NO_FAILOVER,
+    (S19, PROCESSOR_CLIENTS),
+    (L4, PROCESSOR_CLIENTS),
+    (C1, PROCESSOR_CLIENTS),
 ];
 
 /// The names of the named scenarios, in `list` order.
@@ -418,6 +511,8 @@ impl Scenario {
             protocol: Protocol::Tv2,
             partitions: 1,
             producers: vec![transactional("tx", false, vec![txn(&[0], TxnEnd::Commit)])],
+            processors: Vec::new(),
+            input_records: 0,
             network: NetworkKind::Kafka,
             lossy: false,
             request_timeouts: 0,
