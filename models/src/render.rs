@@ -428,13 +428,16 @@ pub fn in_flight(n: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
 /// The group coordinator's state in words: the group, committed and pending offsets.
 fn group_text(name: &str, g: &crate::model::processor::GroupActorState) -> String {
     use crate::model::scenario::PROCESSOR_GROUP;
-    let group = g.core.group(PROCESSOR_GROUP).map_or("no group".to_string(), |grp| {
-        format!(
-            "generation {} members [{}]",
-            grp.generation_id,
-            grp.members.keys().cloned().collect::<Vec<_>>().join(",")
-        )
-    });
+    let group = g
+        .core
+        .group(PROCESSOR_GROUP)
+        .map_or("no group".to_string(), |grp| {
+            format!(
+                "generation {} members [{}]",
+                grp.generation_id,
+                grp.members.keys().cloned().collect::<Vec<_>>().join(",")
+            )
+        });
     let committed: Vec<String> = g
         .core
         .committed_offsets(PROCESSOR_GROUP)
@@ -462,7 +465,9 @@ fn processor_text(name: &str, p: &crate::model::processor::ProcessorActorState) 
         .map_or("-".to_string(), |g| g.generation_id.to_string());
     let position = p
         .consumer
-        .position(&crate::model::actors::topic_partition(crate::model::processor::INPUT))
+        .position(&crate::model::actors::topic_partition(
+            crate::model::processor::INPUT,
+        ))
         .map_or("-".to_string(), |o| o.to_string());
     format!(
         "{name}: {:?}, generation {generation}, position {position}, producer {} pid={} epoch={}{}\n",

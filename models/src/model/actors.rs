@@ -457,7 +457,9 @@ impl fmt::Debug for Msg {
                     write!(f, "{}]", batches.join(","))
                 }
                 ConsumerResponse::Fetch(Err(e)) => write!(f, "Fetch#c{id} {}", err_name(*e)),
-                ConsumerResponse::OffsetFetch(r) => write!(f, "OffsetFetch#c{id} {:?}", r.partitions),
+                ConsumerResponse::OffsetFetch(r) => {
+                    write!(f, "OffsetFetch#c{id} {:?}", r.partitions)
+                }
                 ConsumerResponse::OffsetCommit(r) => {
                     write!(f, "OffsetCommit#c{id} {:?}", r.partitions)
                 }

@@ -394,7 +394,7 @@ impl KnownBug {
         protocol: Protocol::Tv2,
         breaks: &[E1, E2],
         hides: &[],
-        irrelevant: &[],
+        irrelevant: &[(E4, "the offsets are committed outside the transaction: no offset is ever pending")],
             },
             KnownBug::NoRequireStable => &BugInfo {
         bug: KnownBug::NoRequireStable,
@@ -414,9 +414,9 @@ impl KnownBug {
         summary: "the group coordinator does not fence TxnOffsetCommit by generation or member (before KIP-447, TxnOffsetCommit < v3): a zombie processor's offsets commit",
         scenario: "processor-kip447",
         protocol: Protocol::Tv2,
-        breaks: &[E3],
+        breaks: &[E1, E3],
         hides: &[],
-        irrelevant: &[],
+        irrelevant: &[(S11, "nothing fences the zombie's offsets, so no transaction with data aborts")],
             },
             KnownBug::KeepPendingOnAbort => &BugInfo {
         bug: KnownBug::KeepPendingOnAbort,

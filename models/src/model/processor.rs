@@ -289,14 +289,13 @@ impl ProcessorActor {
             generation_id,
             member_id: self.member_id(),
         };
-        if let Ok(out) = s
-            .consumer
-            .assign(generation, BTreeSet::from([topic_partition(INPUT)]), NOW)
+        if let Ok(out) =
+            s.consumer
+                .assign(generation, BTreeSet::from([topic_partition(INPUT)]), NOW)
         {
             self.run(s, Work::Consumer(out), o);
         }
     }
-
 
     fn send_consumer_msg(
         &self,
@@ -646,7 +645,14 @@ impl GroupActor {
         }
     }
 
-    fn respond(&self, s: &mut GroupActorState, to: Id, conn: Conn, body: Msg, o: &mut Out<EosActor>) {
+    fn respond(
+        &self,
+        s: &mut GroupActorState,
+        to: Id,
+        conn: Conn,
+        body: Msg,
+        o: &mut Out<EosActor>,
+    ) {
         if self.connections {
             s.served.answered(to, conn);
         }
@@ -654,7 +660,13 @@ impl GroupActor {
     }
 
     /// A delivery to the group coordinator; returns whether the state changed.
-    pub fn on_msg(&self, s: &mut GroupActorState, src: Id, msg: Msg, o: &mut Out<EosActor>) -> bool {
+    pub fn on_msg(
+        &self,
+        s: &mut GroupActorState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<EosActor>,
+    ) -> bool {
         let (conn, msg) = msg.unframed();
         match msg {
             Msg::JoinGroup { member_id } => {
@@ -923,7 +935,7 @@ fn processed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
     if v.is_empty() {
         v.extend(
             (0..m.cfg.scenario.input_records)
-                .filter(|r| counts.get(r).is_none())
+                .filter(|r| !counts.contains_key(r))
                 .map(|r| format!("t-{OUTPUT}: the output of input r{r} is never read")),
         );
     }
@@ -932,7 +944,12 @@ fn processed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 
 /// Whether no transaction is between its markers (none in Prepare*).
 fn markers_settled(s: &EosState) -> bool {
-    coordinator(s).is_some_and(|c| c.core.transactions().values().all(|t| !t.state.is_prepare()))
+    coordinator(s).is_some_and(|c| {
+        c.core
+            .transactions()
+            .values()
+            .all(|t| !t.state.is_prepare())
+    })
 }
 
 /// E2: whenever no transaction is between its markers, the input records whose output is
@@ -1029,7 +1046,9 @@ fn open_at_coordinator(s: &EosState, pid: ProducerId) -> bool {
 /// (Ongoing or Prepare*) at the transaction coordinator: the marker that ends a transaction
 /// resolves its offsets (a pending offset left behind blocks every require_stable reader).
 pub fn offsets_pending_only_in_open_transaction(_: &EosModel, s: &EosState) -> bool {
-    pending_pids(s).into_iter().all(|pid| open_at_coordinator(s, pid))
+    pending_pids(s)
+        .into_iter()
+        .all(|pid| open_at_coordinator(s, pid))
 }
 
 /// E4 is relevant when some offset is pending.

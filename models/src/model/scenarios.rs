@@ -2,10 +2,10 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
+use super::processor::probe as processor_probe;
 use super::properties::{
     probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S2, S3, S4, S5, S9,
 };
-use super::processor::probe as processor_probe;
 use super::scenario::{
     NetworkKind, OffsetsMode, ProcessorScript, ProducerScript, Protocol, Scenario, TxnEnd,
     TxnScript,
