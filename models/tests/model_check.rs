@@ -82,6 +82,8 @@ scenario_tests! {
     marker_resend => "marker-resend",
     epoch_exhaustion => "epoch-exhaustion",
     append_failure => "append-failure",
+    idempotent_two_partitions => "idempotent-two-partitions",
+    idempotent_restart => "idempotent-restart",
     processor => "processor",
     processor_kip447 => "processor-kip447",
 }

@@ -786,8 +786,24 @@ impl EosActor {
         let connections = s.network == NetworkKind::Kafka;
         let mut next_rec: Rec = 0;
         let mut actors = Vec::new();
+        let mut first_records: Vec<Vec<Rec>> = Vec::new();
         for (index, script) in s.producers.iter().enumerate() {
-            let records = script
+            if s.restart_resends && script.delayed_start {
+                // The restarted application sends the first instance's records again.
+                actors.push(EosActor::Producer(ProducerActor {
+                    index,
+                    config: s.producer_config(index),
+                    script: script.clone(),
+                    records: first_records.clone(),
+                    request_timeouts: s.request_timeouts,
+                    sequential_sends: s.sequential_sends,
+                    partitions: partitions.clone(),
+                    coordinator,
+                    connections,
+                }));
+                continue;
+            }
+            let records: Vec<Vec<Rec>> = script
                 .txns
                 .iter()
                 .map(|t| {
@@ -801,6 +817,9 @@ impl EosActor {
                         .collect()
                 })
                 .collect();
+            if index == 0 {
+                first_records = records.clone();
+            }
             actors.push(EosActor::Producer(ProducerActor {
                 index,
                 config: s.producer_config(index),

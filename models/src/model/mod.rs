@@ -57,6 +57,10 @@ impl ModelCfg {
     pub fn new(scenario: Scenario) -> ModelCfg {
         let mut records = Vec::new();
         for (producer, p) in scenario.producers.iter().enumerate() {
+            if scenario.restart_resends && p.delayed_start {
+                // Its records are the first instance's (`Scenario::restart_resends`).
+                continue;
+            }
             for (txn, t) in p.txns.iter().enumerate() {
                 for partition in &t.records {
                     records.push(RecInfo {

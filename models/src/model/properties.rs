@@ -100,6 +100,10 @@ pub mod probe {
     pub const EXPIRED: &str = "probe: producer state expired, then written again";
     /// A transaction-log append of a client request failed (COORDINATOR_NOT_AVAILABLE answered).
     pub const APPEND_FAILED: &str = "probe: a transaction-log append failed";
+    /// An idempotent producer finished with one of its records acknowledged on one partition
+    /// and another, sent to another partition, in no log: no cross-partition atomicity.
+    pub const PARTIAL_WRITE: &str =
+        "probe: idempotent sends to 2 partitions, one written, one failed";
 }
 
 // ------------------------------------------------------------------ log views
@@ -1422,6 +1426,38 @@ fn probe_acked(_: &EosModel, s: &EosState) -> bool {
     producers(s).iter().any(|p| !p.acked.is_empty())
 }
 
+/// An idempotent producer is done with nothing in flight, one record acknowledged, and
+/// another of its records, for another partition, in no log.
+fn probe_partial_write(m: &EosModel, s: &EosState) -> bool {
+    let parts = partitions(s);
+    let written = |rec: Rec, partition: u8| {
+        parts.get(usize::from(partition)).is_some_and(|leader| {
+            leader
+                .core
+                .log()
+                .iter()
+                .any(|b| b.content == BatchContent::Data(rec))
+        })
+    };
+    producers(s).iter().enumerate().any(|(index, p)| {
+        !p.core.is_transactional()
+            && p.phase == AppPhase::Done
+            && p.batches.is_empty()
+            && p.core.outstanding().is_empty()
+            && p.acked.iter().any(|(acked, _)| {
+                let Some(a) = m.cfg.rec(*acked) else {
+                    return false;
+                };
+                m.cfg.records.iter().enumerate().any(|(rec, info)| {
+                    let rec = Rec::try_from(rec).unwrap_or(Rec::MAX);
+                    info.producer == index
+                        && info.partition != a.partition
+                        && !written(rec, info.partition)
+                })
+            })
+    })
+}
+
 fn result_word(r: TransactionResult) -> &'static str {
     match r {
         TransactionResult::Commit => "committed",
@@ -1654,6 +1690,7 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::STALE_MARKER, probe_stale_marker),
     (probe::EXPIRED, probe_expired),
     (probe::APPEND_FAILED, probe_append_failed),
+    (probe::PARTIAL_WRITE, probe_partial_write),
 ];
 
 /// The probes of a scenario: its mechanism probes, then one completion probe per producer.

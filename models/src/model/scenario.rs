@@ -198,6 +198,10 @@ pub struct Scenario {
     /// Records the input partition `t-0` holds from the start (plain batches, record ids
     /// `0..input_records`), for the processors.
     pub input_records: u8,
+    /// A restarted instance (`delayed_start`) sends the first instance's records again (the
+    /// application restarted and re-sends what it had not seen acknowledged): the same record
+    /// ids, so a copy written by both instances is a duplicate (S1).
+    pub restart_resends: bool,
     /// Network semantics.
     pub network: NetworkKind,
     /// Whether the network may also drop any message.
