@@ -198,6 +198,7 @@
     )
 )]
 
+pub mod consumer;
 pub mod coordinator;
 pub mod error;
 pub mod group;

@@ -2246,6 +2246,7 @@ mod send_offsets {
             let mut txn = TransactionCoordinator::new(config, 1000, 0).unwrap();
             let mut group = GroupCoordinator::new(GroupCoordinatorConfig {
                 offsets_partition: offsets_partition.clone(),
+                ..GroupCoordinatorConfig::default()
             });
             let mut h = H::txn(tv);
             let mut pump = |h: &mut H| {

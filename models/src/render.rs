@@ -350,6 +350,8 @@ pub fn actor_text(name: &str, s: &ActorState) -> String {
         ActorState::Producer(p) => producer_text(name, p),
         ActorState::Partition(p) => partition_text(name, p),
         ActorState::Coordinator(c) => coordinator_text(name, c),
+        ActorState::Group(g) => group_text(name, g),
+        ActorState::Processor(p) => processor_text(name, p),
     }
 }
 
@@ -421,4 +423,58 @@ pub fn in_flight(n: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
             v
         }
     }
+}
+
+/// The group coordinator's state in words: the group, committed and pending offsets.
+fn group_text(name: &str, g: &crate::model::processor::GroupActorState) -> String {
+    use crate::model::scenario::PROCESSOR_GROUP;
+    let group = g
+        .core
+        .group(PROCESSOR_GROUP)
+        .map_or("no group".to_string(), |grp| {
+            format!(
+                "generation {} members [{}]",
+                grp.generation_id,
+                grp.members.keys().cloned().collect::<Vec<_>>().join(",")
+            )
+        });
+    let committed: Vec<String> = g
+        .core
+        .committed_offsets(PROCESSOR_GROUP)
+        .iter()
+        .map(|(tp, o)| format!("{tp}={}", o.committed_offset))
+        .collect();
+    let pending: Vec<String> = g
+        .core
+        .open_producer_ids(PROCESSOR_GROUP)
+        .iter()
+        .map(|pid| format!("pid={pid}"))
+        .collect();
+    format!(
+        "{name}: {group}; committed [{}]; pending [{}]\n",
+        committed.join(","),
+        pending.join(",")
+    )
+}
+
+/// A processor's state in words.
+fn processor_text(name: &str, p: &crate::model::processor::ProcessorActorState) -> String {
+    let generation = p
+        .consumer
+        .generation()
+        .map_or("-".to_string(), |g| g.generation_id.to_string());
+    let position = p
+        .consumer
+        .position(&crate::model::actors::topic_partition(
+            crate::model::processor::INPUT,
+        ))
+        .map_or("-".to_string(), |o| o.to_string());
+    format!(
+        "{name}: {:?}, generation {generation}, position {position}, producer {} pid={} epoch={}{}\n",
+        p.phase,
+        p.producer.state().name(),
+        p.producer.producer_id(),
+        p.producer.producer_epoch(),
+        if p.completed { ", completed" } else { "" }
+    )
 }

@@ -452,7 +452,18 @@ fn net_actors(scenario: &Scenario, addrs: &[SocketAddrV4]) -> Vec<EosActor> {
             }
             EosActor::Coordinator(mut c) => {
                 c.partitions = c.partitions.into_iter().map(id).collect();
+                c.group = c.group.map(id);
                 EosActor::Coordinator(c)
+            }
+            EosActor::Group(mut g) => {
+                g.coordinator = id(g.coordinator);
+                EosActor::Group(g)
+            }
+            EosActor::Processor(mut p) => {
+                p.partitions = p.partitions.into_iter().map(id).collect();
+                p.coordinator = id(p.coordinator);
+                p.group = id(p.group);
+                EosActor::Processor(p)
             }
         })
         .collect()
@@ -468,7 +479,8 @@ pub fn settled(states: &[ActorState]) -> bool {
         ActorState::Coordinator(c) => c.core.transactions().values().all(|t| {
             !t.state.is_prepare() && t.pending_state().is_none() && t.pending_completion.is_none()
         }),
-        ActorState::Partition(_) => true,
+        ActorState::Partition(_) | ActorState::Group(_) => true,
+        ActorState::Processor(p) => p.phase == crate::model::processor::ProcPhase::Done,
     })
 }
 

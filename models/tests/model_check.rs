@@ -82,6 +82,10 @@ scenario_tests! {
     marker_resend => "marker-resend",
     epoch_exhaustion => "epoch-exhaustion",
     append_failure => "append-failure",
+    idempotent_two_partitions => "idempotent-two-partitions",
+    idempotent_restart => "idempotent-restart",
+    processor => "processor",
+    processor_kip447 => "processor-kip447",
 }
 
 /// Every known-bug switch is caught: the checker finds exactly the counterexamples the
@@ -127,6 +131,7 @@ fn every_safety_property_is_broken_by_a_bug_switch() {
     let broken: Vec<&str> = BUGS.iter().flat_map(|b| b.breaks.iter().copied()).collect();
     let unbroken: Vec<&str> = ALWAYS
         .iter()
+        .chain(kafka_eos_model::model::processor::ALWAYS)
         .map(|p| p.name)
         .filter(|n| !broken.contains(n))
         .collect();

@@ -79,6 +79,7 @@
 mod log;
 pub mod membership;
 mod messages;
+mod rebalance;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,14 +115,33 @@ pub struct GroupCoordinatorConfig {
     /// The `__consumer_offsets` partition this coordinator owns (the partition of every group it
     /// is given, `offsets_partition_for`); named in the KIP-890 verification of a TxnOffsetCommit.
     pub offsets_partition: TopicPartition,
+    /// Known bugs switched on (all off: Kafka's rules).
+    pub bugs: GroupBugs,
 }
 
 impl Default for GroupCoordinatorConfig {
     fn default() -> Self {
         GroupCoordinatorConfig {
             offsets_partition: TopicPartition::new(CONSUMER_OFFSETS_TOPIC, 0),
+            bugs: GroupBugs::default(),
         }
     }
+}
+
+/// Known bugs the group coordinator can be switched into, for the model's exactly-once
+/// processor scenarios (each off by default, Kafka's rule).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct GroupBugs {
+    /// A TxnOffsetCommit is not fenced by the group's generation or membership (Kafka before
+    /// KIP-447, TxnOffsetCommit below v3: `validateTransactionalOffsetCommit` skipped), so a
+    /// zombie member's offsets can commit.
+    pub no_generation_fencing: bool,
+    /// An ABORT marker leaves the producer's pending offsets in place
+    /// (`replayEndTransactionMarker` without the removal): require_stable readers stay
+    /// UNSTABLE, and the producer id's next COMMIT commits the aborted offsets too.
+    pub keep_pending_on_abort: bool,
 }
 
 /// What the caller must do after a handler.
@@ -515,6 +535,7 @@ impl GroupCoordinator {
         match self.groups.get(&request.group_id) {
             None if request.generation_id < 0 => {}
             None => return Ok((refuse(ErrorCode::IllegalGeneration), Vec::new())),
+            Some(_) if self.config.bugs.no_generation_fencing => {}
             Some(group) => {
                 if let Err(e) = group.validate_offset_commit(
                     &request.member_id,
@@ -886,6 +907,9 @@ impl GroupCoordinator {
         producer_id: ProducerId,
         result: TransactionResult,
     ) {
+        if result == TransactionResult::Abort && self.config.bugs.keep_pending_on_abort {
+            return;
+        }
         let Some(pending) = self.pending_transactional_offsets.remove(&producer_id) else {
             return;
         };

@@ -14,14 +14,16 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use kafka_eos::consumer::{ConsumerRequest, ConsumerRequestId, ConsumerResponse};
 use kafka_eos::coordinator::{
     AddPartitionsToTxnRequest, CoordinatorOutput, CoordinatorStep, TransactionCoordinator,
     TransactionLogValue, WriteTxnMarker, WriteTxnMarkersResponse,
 };
 use kafka_eos::error::ErrorCode;
-use kafka_eos::messages::ProduceRequest;
+use kafka_eos::messages::{ProduceRequest, CONSUMER_OFFSETS_TOPIC};
 use kafka_eos::partition::{
-    produce_response, AppendOutcome, PartitionLeader, PendingProduce, ProduceResult, ProduceStep,
+    produce_response, AppendOutcome, PartitionLeader, PendingProduce, ProduceBatch, ProduceResult,
+    ProduceStep,
 };
 use kafka_eos::producer::{
     Outstanding, Producer, ProducerEvent, ProducerOutput, Request, RequestId, Response,
@@ -33,6 +35,9 @@ use kafka_eos::types::{
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 
+use super::processor::{
+    GroupActor, GroupActorState, HeldOffsetCommit, ProcessorActor, ProcessorActorState,
+};
 use super::scenario::{NetworkKind, ProducerScript, Scenario, TxnEnd};
 
 /// The payload of a batch in the model: a record id, unique per scripted record.
@@ -199,6 +204,42 @@ pub enum Msg {
     WriteTxnMarker(WriteTxnMarker),
     /// Leader → coordinator: the WriteTxnMarkers answer.
     WriteTxnMarkerResponse(WriteTxnMarkersResponse),
+    /// Processor (consumer) → leader (Fetch) or group coordinator (OffsetFetch, OffsetCommit).
+    Consumer(ConsumerRequest),
+    /// Leader or group coordinator → processor: the answer to consumer request `id`.
+    ConsumerResponse {
+        /// The request answered.
+        id: ConsumerRequestId,
+        /// The response.
+        response: ConsumerResponse<Rec>,
+    },
+    /// Processor (consumer) → group coordinator: the member joins, and the rebalance completes
+    /// with it alone (JoinGroup/SyncGroup's outcome; the member that does not rejoin is
+    /// removed).
+    JoinGroup {
+        /// The joining member.
+        member_id: String,
+    },
+    /// Group coordinator → processor: the new generation.
+    JoinGroupResponse {
+        /// The generation.
+        generation_id: i32,
+    },
+    /// Group coordinator → transaction coordinator: the KIP-890 verification of a
+    /// TxnOffsetCommit's offsets partition.
+    OffsetsVerify {
+        /// The request.
+        request: AddPartitionsToTxnRequest,
+        /// The TxnOffsetCommit waiting for the answer.
+        held: Box<HeldOffsetCommit>,
+    },
+    /// Transaction coordinator → group coordinator: the verification answer.
+    OffsetsVerifyResponse {
+        /// The coordinator's answer.
+        result: Result<(), ErrorCode>,
+        /// The TxnOffsetCommit waiting for it.
+        held: Box<HeldOffsetCommit>,
+    },
     /// Kafka network: one of the messages above (never itself this variant) at its place on
     /// its connection.
     OnConnection {
@@ -390,6 +431,66 @@ impl fmt::Debug for Msg {
                 m.producer_epoch,
                 m.coordinator_epoch
             ),
+            Msg::Consumer(ConsumerRequest::Fetch { id, request }) => write!(
+                f,
+                "Fetch#c{id} {} from {} {:?}",
+                request.partition, request.fetch_offset, request.isolation_level
+            ),
+            Msg::Consumer(ConsumerRequest::OffsetFetch { id, request }) => write!(
+                f,
+                "OffsetFetch#c{id} group={} require_stable={}",
+                request.group_id, request.require_stable
+            ),
+            Msg::Consumer(ConsumerRequest::OffsetCommit { id, request }) => write!(
+                f,
+                "OffsetCommit#c{id} group={} generation={} {:?}",
+                request.group_id, request.generation_id, request.offsets
+            ),
+            Msg::ConsumerResponse { id, response } => match response {
+                ConsumerResponse::Fetch(Ok(r)) => {
+                    write!(f, "Fetch#c{id} ok lso={} batches=[", r.last_stable_offset)?;
+                    let batches: Vec<String> = r
+                        .batches
+                        .iter()
+                        .map(|b| format!("@{}", b.base_offset))
+                        .collect();
+                    write!(f, "{}]", batches.join(","))
+                }
+                ConsumerResponse::Fetch(Err(e)) => write!(f, "Fetch#c{id} {}", err_name(*e)),
+                ConsumerResponse::OffsetFetch(r) => {
+                    write!(f, "OffsetFetch#c{id} {:?}", r.partitions)
+                }
+                ConsumerResponse::OffsetCommit(r) => {
+                    write!(f, "OffsetCommit#c{id} {:?}", r.partitions)
+                }
+            },
+            Msg::JoinGroup { member_id } => write!(f, "JoinGroup {member_id}"),
+            Msg::JoinGroupResponse { generation_id } => {
+                write!(f, "JoinGroup ok generation={generation_id}")
+            }
+            Msg::OffsetsVerify { request, held } => write!(
+                f,
+                "AddPartitionsToTxn(verify_only={}) pid={} epoch={} [{}] for TxnOffsetCommit#{}",
+                request.verify_only,
+                request.producer_id,
+                request.producer_epoch,
+                request
+                    .partitions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                held.id
+            ),
+            Msg::OffsetsVerifyResponse { result, held } => match result {
+                Ok(()) => write!(f, "AddPartitionsToTxn ok for TxnOffsetCommit#{}", held.id),
+                Err(e) => write!(
+                    f,
+                    "AddPartitionsToTxn {} for TxnOffsetCommit#{}",
+                    err_name(*e),
+                    held.id
+                ),
+            },
             Msg::WriteTxnMarkerResponse(r) => write!(
                 f,
                 "WriteTxnMarkers {} pid={} epoch={} coordinator_epoch={} {}",
@@ -579,6 +680,10 @@ pub enum ActorState {
     Partition(Box<PartitionActorState>),
     /// The transaction coordinator.
     Coordinator(Box<CoordinatorActorState>),
+    /// The group coordinator (processor scenarios).
+    Group(Box<GroupActorState>),
+    /// An exactly-once processor instance.
+    Processor(Box<ProcessorActorState>),
 }
 
 /// A producer actor: its index, the script and the ids of the actors it talks to.
@@ -616,6 +721,9 @@ pub struct PartitionActor {
     pub transaction_version: TransactionVersion,
     /// Expiries allowed.
     pub expiries: u8,
+    /// Plain records the leader holds from the start (record ids `0..preload`): the
+    /// processors' input.
+    pub preload: u8,
     /// The coordinator actor.
     pub coordinator: Id,
     /// Kafka's connection semantics ([`NetworkKind::Kafka`]).
@@ -638,6 +746,9 @@ pub struct CoordinatorActor {
     pub append_failures: u8,
     /// Partition actors by partition index.
     pub partitions: Vec<Id>,
+    /// The group coordinator, the leader of `__consumer_offsets` (processor scenarios): its
+    /// markers travel on the marker connection after the partitions'.
+    pub group: Option<Id>,
     /// Kafka's connection semantics ([`NetworkKind::Kafka`]).
     pub connections: bool,
 }
@@ -651,6 +762,10 @@ pub enum EosActor {
     Partition(PartitionActor),
     /// The transaction coordinator.
     Coordinator(CoordinatorActor),
+    /// The group coordinator (processor scenarios).
+    Group(GroupActor),
+    /// An exactly-once processor instance.
+    Processor(ProcessorActor),
 }
 
 /// The offset of an acknowledgement that carried none (`RecordMetadata.offset() == -1`).
@@ -660,7 +775,8 @@ pub const UNKNOWN_OFFSET: Offset = -1;
 pub const FIRST_PRODUCER_ID: i64 = 0;
 
 impl EosActor {
-    /// The actors of a scenario, in id order: producers, partitions, coordinator.
+    /// The actors of a scenario, in id order: producers, partitions, coordinator, and with
+    /// processors the group coordinator and the processors.
     pub fn of(s: &Scenario) -> Vec<EosActor> {
         let np = s.producers.len();
         let partitions: Vec<Id> = (0..usize::from(s.partitions))
@@ -670,8 +786,24 @@ impl EosActor {
         let connections = s.network == NetworkKind::Kafka;
         let mut next_rec: Rec = 0;
         let mut actors = Vec::new();
+        let mut first_records: Vec<Vec<Rec>> = Vec::new();
         for (index, script) in s.producers.iter().enumerate() {
-            let records = script
+            if s.restart_resends && script.delayed_start {
+                // The restarted application sends the first instance's records again.
+                actors.push(EosActor::Producer(ProducerActor {
+                    index,
+                    config: s.producer_config(index),
+                    script: script.clone(),
+                    records: first_records.clone(),
+                    request_timeouts: s.request_timeouts,
+                    sequential_sends: s.sequential_sends,
+                    partitions: partitions.clone(),
+                    coordinator,
+                    connections,
+                }));
+                continue;
+            }
+            let records: Vec<Vec<Rec>> = script
                 .txns
                 .iter()
                 .map(|t| {
@@ -685,6 +817,9 @@ impl EosActor {
                         .collect()
                 })
                 .collect();
+            if index == 0 {
+                first_records = records.clone();
+            }
             actors.push(EosActor::Producer(ProducerActor {
                 index,
                 config: s.producer_config(index),
@@ -703,19 +838,50 @@ impl EosActor {
                 config: s.partition_config(),
                 transaction_version: s.protocol.transaction_version(),
                 expiries: s.expiries,
+                preload: if s.processors.is_empty() || i != super::processor::INPUT {
+                    0
+                } else {
+                    s.input_records
+                },
                 coordinator,
                 connections,
             }));
         }
+        let group = (!s.processors.is_empty()).then(|| Id::from(usize::from(coordinator) + 1));
         actors.push(EosActor::Coordinator(CoordinatorActor {
             config: s.coordinator_config(),
             txn_timeouts: s.txn_timeouts,
             failovers: s.failovers,
             marker_timeouts: s.marker_timeouts,
             append_failures: s.append_failures,
-            partitions,
+            partitions: partitions.clone(),
+            group,
             connections,
         }));
+        if let Some(group) = group {
+            actors.push(EosActor::Group(GroupActor {
+                config: s.group_config(),
+                coordinator,
+                verification: s.protocol.verification(),
+                initial_members: s
+                    .processors
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| !p.delayed_start)
+                    .map(|(i, _)| format!("member-{}", i + 1))
+                    .collect(),
+                connections,
+            }));
+            for index in 0..s.processors.len() {
+                actors.push(EosActor::Processor(ProcessorActor::of(
+                    s,
+                    index,
+                    partitions.clone(),
+                    coordinator,
+                    group,
+                )));
+            }
+        }
         actors
     }
 }
@@ -736,6 +902,8 @@ impl Actor for EosActor {
             EosActor::Producer(p) => format!("producer-{}", p.index + 1),
             EosActor::Partition(p) => format!("partition-{}", p.index),
             EosActor::Coordinator(_) => "coordinator".to_string(),
+            EosActor::Group(_) => "group-coordinator".to_string(),
+            EosActor::Processor(p) => format!("processor-{}", p.index + 1),
         }
     }
 
@@ -746,8 +914,23 @@ impl Actor for EosActor {
                 if p.expiries > 0 {
                     o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
                 }
-                ActorState::Partition(Box::new(PartitionActorState {
-                    core: PartitionLeader::new(p.config),
+                let mut core = PartitionLeader::new(p.config);
+                for rec in 0..p.preload {
+                    let _ = core.append(
+                        ProduceBatch {
+                            producer_id: -1,
+                            producer_epoch: -1,
+                            base_sequence: -1,
+                            record_count: 1,
+                            is_transactional: false,
+                            max_timestamp: 0,
+                            payload: rec,
+                        },
+                        None,
+                    );
+                }
+                let mut state = PartitionActorState {
+                    core,
                     clock: 0,
                     expiries_left: p.expiries,
                     flags: 0,
@@ -755,8 +938,12 @@ impl Actor for EosActor {
                     lso_seen: 0,
                     verify_conn: ClientConn::default(),
                     served: ServedConns::default(),
-                }))
+                };
+                state.observe_reads();
+                ActorState::Partition(Box::new(state))
             }
+            EosActor::Group(g) => ActorState::Group(Box::new(g.start())),
+            EosActor::Processor(p) => ActorState::Processor(Box::new(p.start(o))),
             EosActor::Coordinator(c) => {
                 if c.txn_timeouts > 0 {
                     o.set_timer(
@@ -788,7 +975,10 @@ impl Actor for EosActor {
                     append_failures_left: c.append_failures,
                     fail_next_append: false,
                     flags: 0,
-                    marker_conns: vec![ClientConn::default(); c.partitions.len()],
+                    marker_conns: vec![
+                        ClientConn::default();
+                        c.partitions.len() + usize::from(c.group.is_some())
+                    ],
                     served: ServedConns::default(),
                 }))
             }
@@ -844,6 +1034,24 @@ impl Actor for EosActor {
                 let mut next = (**s).clone();
                 if c.on_msg(&mut next, src, msg, o) {
                     *state = Cow::Owned(ActorState::Coordinator(Box::new(next)));
+                }
+            }
+            (EosActor::Group(g), ActorState::Group(s)) => {
+                if !g.accepts(s, src, &msg) {
+                    return;
+                }
+                let mut next = (**s).clone();
+                if g.on_msg(&mut next, src, msg, o) {
+                    *state = Cow::Owned(ActorState::Group(Box::new(next)));
+                }
+            }
+            (EosActor::Processor(p), ActorState::Processor(s)) => {
+                if !p.accepts(s, src, &msg) {
+                    return;
+                }
+                let mut next = (**s).clone();
+                if p.on_msg(&mut next, src, msg, o) {
+                    *state = Cow::Owned(ActorState::Processor(Box::new(next)));
                 }
             }
             _ => {}
@@ -936,6 +1144,14 @@ impl Actor for EosActor {
                 if c.on_timeout(&mut next, timer, o) {
                     *state = Cow::Owned(ActorState::Coordinator(Box::new(next)));
                 }
+            }
+            (EosActor::Processor(p), ActorState::Processor(s)) => {
+                if *timer != Timer::Start || s.phase != super::processor::ProcPhase::NotStarted {
+                    return;
+                }
+                let mut next = (**s).clone();
+                p.boot(&mut next, o);
+                *state = Cow::Owned(ActorState::Processor(Box::new(next)));
             }
             _ => {}
         }
@@ -1220,7 +1436,9 @@ impl PartitionActor {
             return true;
         }
         match msg.body() {
-            Msg::Produce { .. } | Msg::WriteTxnMarker(_) => s.served.is_next(src, msg.conn()),
+            Msg::Produce { .. }
+            | Msg::WriteTxnMarker(_)
+            | Msg::Consumer(ConsumerRequest::Fetch { .. }) => s.served.is_next(src, msg.conn()),
             Msg::VerifyResponse { .. } => s.verify_conn.classify(msg.conn()) == Arrival::Next,
             _ => false,
         }
@@ -1284,6 +1502,29 @@ impl PartitionActor {
                     .core
                     .handle_verification_response(pending, result, s.clock);
                 self.answer(s, producer, id, conn, &request, result, o);
+                true
+            }
+            Msg::Consumer(ConsumerRequest::Fetch { id, request }) => {
+                // A fetch outside [0, LEO] is OFFSET_OUT_OF_RANGE in Kafka; the processors'
+                // positions never leave the log, so any error code stands for it here.
+                let answer = s
+                    .core
+                    .fetch(request.fetch_offset, request.isolation_level)
+                    .map_err(|_| ErrorCode::UnknownServerError);
+                if self.connections {
+                    s.served.answered(src, conn);
+                }
+                o.send(
+                    src,
+                    Msg::on(
+                        self.connections,
+                        conn,
+                        Msg::ConsumerResponse {
+                            id,
+                            response: ConsumerResponse::Fetch(answer),
+                        },
+                    ),
+                );
                 true
             }
             Msg::WriteTxnMarker(marker) => {
@@ -1357,6 +1598,26 @@ impl PartitionActor {
 }
 
 impl CoordinatorActor {
+    /// Where a marker for `partition` goes: its marker connection's index and the leader (the
+    /// group coordinator for `__consumer_offsets`, after the data partitions).
+    fn marker_route(&self, partition: &TopicPartition) -> Option<(usize, Id)> {
+        if partition.topic == CONSUMER_OFFSETS_TOPIC {
+            return self.group.map(|g| (self.partitions.len(), g));
+        }
+        let i = usize::try_from(partition.partition)
+            .ok()
+            .filter(|i| *i < self.partitions.len())?;
+        self.partitions.get(i).map(|dst| (i, *dst))
+    }
+
+    /// The index of the marker connection to leader `src`.
+    fn marker_conn_index(&self, src: Id) -> Option<usize> {
+        if self.group == Some(src) {
+            return Some(self.partitions.len());
+        }
+        self.partitions.iter().position(|p| *p == src)
+    }
+
     fn apply(
         &self,
         s: &mut CoordinatorActorState,
@@ -1377,22 +1638,14 @@ impl CoordinatorActor {
                     }
                 },
                 CoordinatorOutput::WriteTxnMarker(m) => {
-                    let Some(i) = usize::try_from(m.partition.partition)
-                        .ok()
-                        .filter(|i| *i < self.partitions.len())
-                    else {
+                    let Some((i, dst)) = self.marker_route(&m.partition) else {
                         continue;
                     };
                     let conn = match s.marker_conns.get_mut(i) {
                         Some(c) if self.connections => c.next_request(),
                         _ => Conn::default(),
                     };
-                    if let Some(dst) = self.partitions.get(i) {
-                        o.send(
-                            *dst,
-                            Msg::on(self.connections, conn, Msg::WriteTxnMarker(m)),
-                        );
-                    }
+                    o.send(dst, Msg::on(self.connections, conn, Msg::WriteTxnMarker(m)));
                 }
             }
         }
@@ -1447,11 +1700,11 @@ impl CoordinatorActor {
             return true;
         }
         match msg.body() {
-            Msg::TxnRequest(_) | Msg::Verify { .. } => s.served.is_next(src, msg.conn()),
+            Msg::TxnRequest(_) | Msg::Verify { .. } | Msg::OffsetsVerify { .. } => {
+                s.served.is_next(src, msg.conn())
+            }
             Msg::WriteTxnMarkerResponse(_) => self
-                .partitions
-                .iter()
-                .position(|p| *p == src)
+                .marker_conn_index(src)
                 .and_then(|i| s.marker_conns.get(i))
                 .is_some_and(|c| c.classify(msg.conn()) == Arrival::Next),
             _ => false,
@@ -1538,6 +1791,35 @@ impl CoordinatorActor {
                 self.respond(s, src, conn, Msg::Response { id, response }, o);
                 true
             }
+            Msg::TxnRequest(Request::AddOffsetsToTxn { id, request }) => {
+                let (result, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_add_offsets_to_txn(&request, now),
+                    |c| c.handle_add_offsets_to_txn_staged(&request, now),
+                );
+                if let Err(e) = result {
+                    Self::note_error(s, e);
+                }
+                self.apply(s, outputs, o);
+                let response = Response::AddOffsetsToTxn(result);
+                self.respond(s, src, conn, Msg::Response { id, response }, o);
+                true
+            }
+            Msg::OffsetsVerify { request, held } => {
+                let (result, outputs) = Self::handle(
+                    s,
+                    o,
+                    |c| c.handle_add_partitions_to_txn(&request, now),
+                    |c| c.handle_add_partitions_to_txn_staged(&request, now),
+                );
+                if let Err(e) = result {
+                    Self::note_error(s, e);
+                }
+                self.apply(s, outputs, o);
+                self.respond(s, src, conn, Msg::OffsetsVerifyResponse { result, held }, o);
+                true
+            }
             Msg::Verify { request, held } => {
                 let (result, outputs) = Self::handle(
                     s,
@@ -1555,9 +1837,7 @@ impl CoordinatorActor {
             Msg::WriteTxnMarkerResponse(r) => {
                 if self.connections {
                     let Some(c) = self
-                        .partitions
-                        .iter()
-                        .position(|p| *p == src)
+                        .marker_conn_index(src)
                         .and_then(|i| s.marker_conns.get_mut(i))
                     else {
                         return false;

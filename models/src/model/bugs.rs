@@ -3,6 +3,7 @@
 //! names the verdicts the checker must produce with it; and the protocol-level bugs of the old
 //! protocol versions, which need no switch.
 
+use super::processor::{E1, E2, E3, E4};
 use super::properties::{
     C1, L2, L3, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S2, S20, S3, S4, S5, S9,
 };
@@ -74,6 +75,21 @@ pub enum KnownBug {
     /// Ongoing transaction bumps the epoch and the abort bumps it again; at the exhausted epoch
     /// the second bump overflows (`TransactionMetadata.prepareAbortOrCommit`).
     Kafka19367,
+    /// The seed's "consumers that reprocess still see duplicates": the processor commits its
+    /// input offsets with a plain OffsetCommit (`commitSync`) after `commitTransaction()`
+    /// instead of `sendOffsetsToTransaction` inside it; a crash in between reprocesses
+    /// committed input.
+    OffsetsOutsideTransaction,
+    /// The new owner's OffsetFetch does not set `require_stable` (KIP-447; kafka-python 2.x,
+    /// clients at read_uncommitted): it starts from the last committed offset while the
+    /// previous owner's transaction holds a pending one, and reprocesses what that commits.
+    NoRequireStable,
+    /// The group coordinator does not fence TxnOffsetCommit by generation or member (before
+    /// KIP-447: TxnOffsetCommit below v3): a zombie member's offsets commit.
+    NoGenerationFencing,
+    /// The group coordinator keeps a producer's pending offsets at its ABORT marker
+    /// (`OffsetMetadataManager.replayEndTransactionMarker` without the removal).
+    KeepPendingOnAbort,
 }
 
 /// Why `skip-add-partitions` leaves most properties untested.
@@ -106,7 +122,7 @@ pub struct BugInfo {
 
 impl KnownBug {
     /// Every switch, in declaration order: the order `list` prints them.
-    pub const ALL: [KnownBug; 20] = [
+    pub const ALL: [KnownBug; 24] = [
         KnownBug::NoSequenceCheck,
         KnownBug::SmallDuplicateWindow,
         KnownBug::ResetSequenceOnAmbiguous,
@@ -127,6 +143,10 @@ impl KnownBug {
         KnownBug::Kafka20785,
         KnownBug::Kafka19999,
         KnownBug::Kafka19367,
+        KnownBug::OffsetsOutsideTransaction,
+        KnownBug::NoRequireStable,
+        KnownBug::NoGenerationFencing,
+        KnownBug::KeepPendingOnAbort,
     ];
 
     /// This bug's catalogue entry: one match arm per switch, so every switch has exactly one.
@@ -362,6 +382,50 @@ impl KnownBug {
         scenario: "epoch-exhaustion",
         protocol: Protocol::Tv2,
         breaks: &[C1, L2, S14],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::OffsetsOutsideTransaction => &BugInfo {
+        bug: KnownBug::OffsetsOutsideTransaction,
+        name: "offsets-outside-transaction",
+        id: "M-P1",
+        summary: "the processor commits its input offsets with a plain OffsetCommit after commitTransaction(): a crash in between reprocesses committed input, and the outputs are read twice (the seed's \"consumers that reprocess still see duplicates\")",
+        scenario: "processor",
+        protocol: Protocol::Tv2,
+        breaks: &[E1, E2],
+        hides: &[],
+        irrelevant: &[(E4, "the offsets are committed outside the transaction: no offset is ever pending")],
+            },
+            KnownBug::NoRequireStable => &BugInfo {
+        bug: KnownBug::NoRequireStable,
+        name: "no-require-stable",
+        id: "M-P2",
+        summary: "the new owner's OffsetFetch omits require_stable (KIP-447): it reads the last committed offset while the old owner's transaction is pending, and reprocesses what that transaction commits",
+        scenario: "processor-kip447",
+        protocol: Protocol::Tv2,
+        breaks: &[E1],
+        hides: &[],
+        irrelevant: &[],
+            },
+            KnownBug::NoGenerationFencing => &BugInfo {
+        bug: KnownBug::NoGenerationFencing,
+        name: "no-generation-fencing",
+        id: "M-P3",
+        summary: "the group coordinator does not fence TxnOffsetCommit by generation or member (before KIP-447, TxnOffsetCommit < v3): a zombie processor's offsets commit",
+        scenario: "processor-kip447",
+        protocol: Protocol::Tv2,
+        breaks: &[E1, E3],
+        hides: &[],
+        irrelevant: &[(S11, "nothing fences the zombie's offsets, so no transaction with data aborts")],
+            },
+            KnownBug::KeepPendingOnAbort => &BugInfo {
+        bug: KnownBug::KeepPendingOnAbort,
+        name: "keep-pending-on-abort",
+        id: "M-P4",
+        summary: "the group coordinator keeps an aborted transaction's pending offsets (replayEndTransactionMarker without the removal): require_stable readers block, and the producer id's next commit would commit them",
+        scenario: "processor",
+        protocol: Protocol::Tv2,
+        breaks: &[E4],
         hides: &[],
         irrelevant: &[],
             },

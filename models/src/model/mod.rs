@@ -15,6 +15,7 @@
 pub mod actors;
 pub mod bugs;
 pub mod check;
+pub mod processor;
 pub mod properties;
 pub mod scenario;
 pub mod scenarios;
@@ -47,6 +48,8 @@ pub struct ModelCfg {
     pub records: Vec<RecInfo>,
     /// Per producer: its request budget ([`Scenario::request_budget`]).
     pub budgets: Vec<u8>,
+    /// Per processor: its request budget ([`Scenario::processor_budget`]).
+    pub processor_budgets: Vec<u8>,
 }
 
 impl ModelCfg {
@@ -54,6 +57,10 @@ impl ModelCfg {
     pub fn new(scenario: Scenario) -> ModelCfg {
         let mut records = Vec::new();
         for (producer, p) in scenario.producers.iter().enumerate() {
+            if scenario.restart_resends && p.delayed_start {
+                // Its records are the first instance's (`Scenario::restart_resends`).
+                continue;
+            }
             for (txn, t) in p.txns.iter().enumerate() {
                 for partition in &t.records {
                     records.push(RecInfo {
@@ -65,10 +72,14 @@ impl ModelCfg {
             }
         }
         let budgets = scenario.request_budgets();
+        let processor_budgets = (0..scenario.processors.len())
+            .map(|i| scenario.processor_budget(i))
+            .collect();
         ModelCfg {
             scenario,
             records,
             budgets,
+            processor_budgets,
         }
     }
 
@@ -137,11 +148,15 @@ pub fn model(scenario: &Scenario) -> EosModel {
     m
 }
 
-/// The explored space: no producer has sent more requests than its budget
-/// ([`Scenario::request_budget`]).
+/// The explored space: no producer or processor has sent more requests than its budget
+/// ([`Scenario::request_budget`], [`Scenario::processor_budget`]).
 pub fn within_bounds(cfg: &ModelCfg, s: &EosState) -> bool {
     producers(s)
         .iter()
         .zip(&cfg.budgets)
         .all(|(p, budget)| p.sent <= *budget)
+        && processor::processors(s)
+            .iter()
+            .zip(&cfg.processor_budgets)
+            .all(|(p, budget)| p.sent <= *budget)
 }

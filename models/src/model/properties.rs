@@ -100,6 +100,10 @@ pub mod probe {
     pub const EXPIRED: &str = "probe: producer state expired, then written again";
     /// A transaction-log append of a client request failed (COORDINATOR_NOT_AVAILABLE answered).
     pub const APPEND_FAILED: &str = "probe: a transaction-log append failed";
+    /// An idempotent producer finished with one of its records acknowledged on one partition
+    /// and another, sent to another partition, in no log: no cross-partition atomicity.
+    pub const PARTIAL_WRITE: &str =
+        "probe: idempotent sends to 2 partitions, one written, one failed";
 }
 
 // ------------------------------------------------------------------ log views
@@ -1423,6 +1427,38 @@ fn probe_acked(_: &EosModel, s: &EosState) -> bool {
     producers(s).iter().any(|p| !p.acked.is_empty())
 }
 
+/// An idempotent producer is done with nothing in flight, one record acknowledged, and
+/// another of its records, for another partition, in no log.
+fn probe_partial_write(m: &EosModel, s: &EosState) -> bool {
+    let parts = partitions(s);
+    let written = |rec: Rec, partition: u8| {
+        parts.get(usize::from(partition)).is_some_and(|leader| {
+            leader
+                .core
+                .log()
+                .iter()
+                .any(|b| b.content == BatchContent::Data(rec))
+        })
+    };
+    producers(s).iter().enumerate().any(|(index, p)| {
+        !p.core.is_transactional()
+            && p.phase == AppPhase::Done
+            && p.batches.is_empty()
+            && p.core.outstanding().is_empty()
+            && p.acked.iter().any(|(acked, _)| {
+                let Some(a) = m.cfg.rec(*acked) else {
+                    return false;
+                };
+                m.cfg.records.iter().enumerate().any(|(rec, info)| {
+                    let rec = Rec::try_from(rec).unwrap_or(Rec::MAX);
+                    info.producer == index
+                        && info.partition != a.partition
+                        && !written(rec, info.partition)
+                })
+            })
+    })
+}
+
 fn result_word(r: TransactionResult) -> &'static str {
     match r {
         TransactionResult::Commit => "committed",
@@ -1619,9 +1655,23 @@ pub const ALWAYS: &[AlwaysProperty] = &[
     ),
 ];
 
-/// The `always` property named `name`.
+/// The `always` property named `name` (the processor properties included).
 pub fn always_property(name: &str) -> Option<&'static AlwaysProperty> {
-    ALWAYS.iter().find(|p| p.name == name)
+    ALWAYS
+        .iter()
+        .chain(super::processor::ALWAYS)
+        .find(|p| p.name == name)
+}
+
+/// The `always` properties of a scenario: every one of [`ALWAYS`], and the processor
+/// properties when it has processors.
+pub fn always_of(scenario: &Scenario) -> impl Iterator<Item = &'static AlwaysProperty> {
+    let processors: &'static [AlwaysProperty] = if scenario.processors.is_empty() {
+        &[]
+    } else {
+        super::processor::ALWAYS
+    };
+    ALWAYS.iter().chain(processors)
 }
 
 /// Every probe: name and condition.
@@ -1641,12 +1691,14 @@ pub const PROBES: &[(&str, Condition)] = &[
     (probe::STALE_MARKER, probe_stale_marker),
     (probe::EXPIRED, probe_expired),
     (probe::APPEND_FAILED, probe_append_failed),
+    (probe::PARTIAL_WRITE, probe_partial_write),
 ];
 
 /// The probes of a scenario: its mechanism probes, then one completion probe per producer.
 pub fn probes_of(scenario: &Scenario) -> Vec<(&'static str, Condition)> {
     let mut v: Vec<(&'static str, Condition)> = PROBES
         .iter()
+        .chain(super::processor::PROBES)
         .filter(|(name, _)| scenario.probes.contains(name))
         .copied()
         .collect();
@@ -1657,8 +1709,7 @@ pub fn probes_of(scenario: &Scenario) -> Vec<(&'static str, Condition)> {
 /// The properties of a scenario: every `always` property, the scenario's probes and one
 /// completion probe per producer.
 pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
-    let mut v: Vec<Property<EosModel>> = ALWAYS
-        .iter()
+    let mut v: Vec<Property<EosModel>> = always_of(scenario)
         .map(|p| Property {
             expectation: Expectation::Always,
             name: p.name,
@@ -1679,7 +1730,7 @@ pub fn properties_of(scenario: &Scenario) -> Vec<Property<EosModel>> {
 /// property (for stateright's own checkers, which cannot count states per predicate).
 pub fn properties_with_relevance(scenario: &Scenario) -> Vec<Property<EosModel>> {
     let mut v = properties_of(scenario);
-    for p in ALWAYS {
+    for p in always_of(scenario) {
         v.push(Property {
             expectation: Expectation::Sometimes,
             name: p.relevance_probe,

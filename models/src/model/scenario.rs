@@ -7,7 +7,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use kafka_eos::consumer::{ConsumerBugs, ConsumerConfig};
 use kafka_eos::coordinator::{CoordinatorBugs, CoordinatorConfig};
+use kafka_eos::group::{GroupBugs, GroupCoordinatorConfig};
+use kafka_eos::messages::offsets_partition_for;
 use kafka_eos::partition::{PartitionBugs, PartitionConfig};
 use kafka_eos::producer::{ProducerBugs, ProducerConfig};
 use kafka_eos::types::{TransactionVersion, EXHAUSTED_EPOCH};
@@ -148,6 +151,34 @@ pub struct ProducerScript {
     pub extra_retries: u8,
 }
 
+/// Where an exactly-once processor commits its input offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OffsetsMode {
+    /// In the transaction: `sendOffsetsToTransaction(offsets, consumer.groupMetadata())` before
+    /// `commitTransaction()` (KIP-98, KIP-447).
+    InTransaction,
+    /// Outside it: `commitTransaction()`, then the consumer's `commitSync(offsets)` (a plain
+    /// OffsetCommit); the `offsets-outside-transaction` switch.
+    AfterCommit,
+}
+
+/// One consume–transform–produce processor instance (`processor-1`, ...): a read_committed
+/// consumer of the input partition (`t-0`) in group [`PROCESSOR_GROUP`] and a transactional
+/// producer writing one output record per input record to the output partition (`t-1`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProcessorScript {
+    /// The producer's `transactional.id`.
+    pub transactional_id: &'static str,
+    /// Started by a timer at any point (the restart of a crashed instance, whose old instance
+    /// lives on as a zombie), instead of at once.
+    pub delayed_start: bool,
+    /// Where the input offsets are committed.
+    pub offsets: OffsetsMode,
+}
+
+/// The processors' consumer group.
+pub const PROCESSOR_GROUP: &str = "g";
+
 /// A complete model configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scenario {
@@ -161,6 +192,16 @@ pub struct Scenario {
     pub partitions: u8,
     /// Producer instances (`producer-1`, `producer-2`, ...).
     pub producers: Vec<ProducerScript>,
+    /// Exactly-once processors (consume `t-0`, produce `t-1`, commit offsets); empty in the
+    /// producer scenarios.
+    pub processors: Vec<ProcessorScript>,
+    /// Records the input partition `t-0` holds from the start (plain batches, record ids
+    /// `0..input_records`), for the processors.
+    pub input_records: u8,
+    /// A restarted instance (`delayed_start`) sends the first instance's records again (the
+    /// application restarted and re-sends what it had not seen acknowledged): the same record
+    /// ids, so a copy written by both instances is a duplicate (S1).
+    pub restart_resends: bool,
     /// Network semantics.
     pub network: NetworkKind,
     /// Whether the network may also drop any message.
@@ -375,6 +416,72 @@ impl Scenario {
         }
     }
 
+    /// The group coordinator's configuration: the offsets partition of [`PROCESSOR_GROUP`] as
+    /// the transaction coordinator computes it (`offsets_partition_for`), and the group bugs.
+    pub fn group_config(&self) -> GroupCoordinatorConfig {
+        let coordinator = self.coordinator_config();
+        GroupCoordinatorConfig {
+            offsets_partition: offsets_partition_for(
+                PROCESSOR_GROUP,
+                coordinator.offsets_topic_partitions,
+            )
+            .unwrap_or_else(|| GroupCoordinatorConfig::default().offsets_partition),
+            bugs: GroupBugs {
+                no_generation_fencing: self.has(KnownBug::NoGenerationFencing),
+                keep_pending_on_abort: self.has(KnownBug::KeepPendingOnAbort),
+            },
+        }
+    }
+
+    /// The processors' consumer configuration: read_committed, `auto.offset.reset=earliest`,
+    /// no retry backoff (the model's clients run at `now = 0`).
+    pub fn consumer_config(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            retry_backoff_ms: 0,
+            bugs: ConsumerBugs {
+                no_require_stable: self.has(KnownBug::NoRequireStable),
+            },
+            ..ConsumerConfig::new(PROCESSOR_GROUP)
+        }
+    }
+
+    /// Processor `index`'s producer configuration: the producers' with its transactional id.
+    pub fn processor_producer_config(&self, index: usize) -> ProducerConfig {
+        ProducerConfig {
+            transactional_id: self
+                .processors
+                .get(index)
+                .map(|p| p.transactional_id.to_string()),
+            ..self.producer_config(usize::MAX)
+        }
+    }
+
+    /// Where processor `index` commits its offsets (the `offsets-outside-transaction` switch
+    /// moves every processor outside the transaction).
+    pub fn offsets_mode(&self, index: usize) -> OffsetsMode {
+        if self.has(KnownBug::OffsetsOutsideTransaction) {
+            OffsetsMode::AfterCommit
+        } else {
+            self.processors
+                .get(index)
+                .map_or(OffsetsMode::InTransaction, |p| p.offsets)
+        }
+    }
+
+    /// Processor `index`'s request budget: one InitProducerId, one JoinGroup, one OffsetFetch,
+    /// one Fetch, per input record one Produce, one TxnOffsetCommit (after an AddOffsetsToTxn
+    /// and one AddPartitionsToTxn before TV2) or an OffsetCommit after the commit, one EndTxn,
+    /// plus the retry allowance (UNSTABLE_OFFSET_COMMIT and CONCURRENT_TRANSACTIONS retries).
+    pub fn processor_budget(&self, _index: usize) -> u8 {
+        let mut n = 5 + usize::from(self.input_records);
+        if self.protocol != Protocol::Tv2 {
+            n += 2;
+        }
+        u8::try_from(n)
+            .unwrap_or(u8::MAX)
+            .saturating_add(self.retries)
+    }
+
     /// One line of bounds for summaries (`exhausted_epoch` only when it is not Kafka's,
     /// `append_failures` only when some may happen).
     pub fn bounds(&self) -> String {
@@ -407,7 +514,19 @@ impl Scenario {
                 .map(u8::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-        ) + &if self.exhausted_epoch == EXHAUSTED_EPOCH {
+        ) + &if self.processors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " processors={} input_records={} processor_requests={}",
+                self.processors.len(),
+                self.input_records,
+                (0..self.processors.len())
+                    .map(|i| self.processor_budget(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        } + &if self.exhausted_epoch == EXHAUSTED_EPOCH {
             String::new()
         } else {
             format!(" exhausted_epoch={}", self.exhausted_epoch)

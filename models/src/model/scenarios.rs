@@ -2,10 +2,14 @@
 //! `explore` and `spawn` run. Each is one entry of [`SCENARIOS`]: its name and how it varies
 //! [`Scenario::base`]; the names, [`Scenario::all`] and [`Scenario::named`] all read that table.
 
+use super::processor::probe as processor_probe;
 use super::properties::{
-    probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S3, S4, S5, S9,
+    probe, C1, L2, L4, S1, S10, S11, S12, S13, S14, S15, S17, S19, S2, S3, S4, S5, S9,
 };
-use super::scenario::{NetworkKind, ProducerScript, Protocol, Scenario, TxnEnd, TxnScript};
+use super::scenario::{
+    NetworkKind, OffsetsMode, ProcessorScript, ProducerScript, Protocol, Scenario, TxnEnd,
+    TxnScript,
+};
 use kafka_eos::types::EXHAUSTED_EPOCH;
 
 /// S17 needs a coordinator failover (two coordinator epochs).
@@ -29,8 +33,11 @@ const NO_CLIENT_ERROR: &str = "a single instance with no transaction timeout: ev
 /// Why `transactions-zombie` leaves some properties untested under tv0/tv1-verify.
 const TZ_TV0_REASON: &str = "under tv0/tv1-verify the application aborts the second transaction while its AddPartitionsToTxn is pending, so its records are never written: no partition holds a second batch or aborted data (relevant under tv2)";
 
-/// The transactional properties of an idempotent scenario.
-const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
+/// One property declared irrelevant, with the reason.
+type Irrelevant = (&'static str, &'static str);
+
+/// The transactional properties, which say nothing without transactions.
+const NO_TRANSACTIONS: [Irrelevant; 10] = [
     (S4, "no transactions: no markers"),
     (S9, "no transactions"),
     (S10, "no transactions: nothing is told committed or aborted"),
@@ -41,14 +48,68 @@ const IDEMPOTENT_IRRELEVANT: &[(&str, &str)] = &[
     (S15, "no transactions"),
     NO_FAILOVER,
     (S19, "no transactions: nothing is told committed"),
-    (C1, "no transactions and no fencing: every error an idempotent producer is answered here (a timeout, a reordered batch's OUT_OF_ORDER_SEQUENCE_NUMBER) is retried, never abortable or fatal"),
 ];
+
+/// `a` then `b` (`N` = their lengths' sum), for the declaration tables.
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [Irrelevant; A],
+    b: [Irrelevant; B],
+) -> [Irrelevant; N] {
+    let mut out = [("", ""); N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < B {
+        out[A + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+/// The transactional properties of an idempotent scenario.
+const IDEMPOTENT_IRRELEVANT: &[Irrelevant] = &concat::<10, 1, 11>(
+    NO_TRANSACTIONS,
+    [(C1, "no transactions and no fencing: every error an idempotent producer is answered here (a timeout, a reordered batch's OUT_OF_ORDER_SEQUENCE_NUMBER) is retried, never abortable or fatal")],
+);
+
+/// `idempotent-two-partitions`' declarations.
+const TWO_PARTITIONS_IRRELEVANT: &[Irrelevant] = &concat::<10, 4, 14>(
+    NO_TRANSACTIONS,
+    [
+        (S1, "one record per partition: no producer id has two batches on a partition"),
+        (S3, "one record per partition: no producer id has two batches on a partition"),
+        (S5, "one instance: no zombie"),
+        (C1, "no transactions and no fencing: the expired batch's error is reported to its callback, never abortable or fatal"),
+    ],
+);
+
+/// `idempotent-restart`'s declarations.
+const RESTART_IRRELEVANT: &[Irrelevant] = &concat::<10, 3, 13>(
+    NO_TRANSACTIONS,
+    [
+        (
+            S3,
+            "one record per instance: no producer id has two batches",
+        ),
+        (
+            S5,
+            "no transactional id: nothing fences the first instance, each has its own producer id",
+        ),
+        (
+            C1,
+            "no transactions and no fencing: no error is abortable or fatal",
+        ),
+    ],
+);
 
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 14] = [
+pub const SCENARIOS: [(&str, Variation); 18] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
@@ -377,6 +438,136 @@ pub const SCENARIOS: [(&str, Variation); 14] = [
             ..base
         }
     }),
+    ("idempotent-two-partitions", |base| {
+        Scenario {
+            summary: "the seed's claim that idempotence is per partition: an idempotent producer sends one record to each of 2 partitions, 1 request timeout and the batch expires; one record is written, the other fails (no cross-partition atomicity without a transaction)",
+            partitions: 2,
+            producers: vec![ProducerScript {
+                transactional_id: None,
+                delayed_start: false,
+                txns: vec![txn(&[0, 1], TxnEnd::Commit)],
+                extra_retries: 0,
+            }],
+            request_timeouts: 1,
+            batches_expire: true,
+            probes: &[probe::ACKED, probe::PARTIAL_WRITE],
+            irrelevant: TWO_PARTITIONS_IRRELEVANT,
+            ..base
+        }
+    }),
+    ("idempotent-restart", |base| {
+        Scenario {
+            summary: "the seed's claim that a restart without fencing resets sequences: an idempotent producer writes a record, restarts at any point as a new instance (no transactional id: a new producer id, sequence 0) and sends the record again; the leader cannot tell it from a new one (S1)",
+            producers: vec![
+                ProducerScript {
+                    transactional_id: None,
+                    delayed_start: false,
+                    txns: vec![txn(&[0], TxnEnd::Commit)],
+                    extra_retries: 0,
+                },
+                ProducerScript {
+                    transactional_id: None,
+                    delayed_start: true,
+                    txns: vec![txn(&[0], TxnEnd::Commit)],
+                    extra_retries: 0,
+                },
+            ],
+            restart_resends: true,
+            always_breaks: &[S1],
+            probes: &[probe::ACKED],
+            irrelevant: RESTART_IRRELEVANT,
+            ..base
+        }
+    }),
+    ("processor", |base| {
+        Scenario {
+            summary: "consume-transform-produce: 1 input record on t-0, a processor writes its output to t-1 and commits its input offset in the transaction; a restarted instance (same transactional id, rejoining the group) starts at any point while the first lives on as a zombie",
+            partitions: 2,
+            producers: Vec::new(),
+            processors: vec![
+                ProcessorScript {
+                    transactional_id: "tx",
+                    delayed_start: false,
+                    offsets: OffsetsMode::InTransaction,
+                },
+                ProcessorScript {
+                    transactional_id: "tx",
+                    delayed_start: true,
+                    offsets: OffsetsMode::InTransaction,
+                },
+            ],
+            input_records: 1,
+            retries: 2,
+            probes: &[
+                processor_probe::UNSTABLE,
+                processor_probe::GENERATION_FENCED,
+                processor_probe::COMPLETED,
+                probe::FENCED,
+            ],
+            irrelevant: PROCESSOR_IRRELEVANT,
+            ..base
+        }
+    }),
+    ("processor-kip447", |base| {
+        Scenario {
+            summary: "the processor workload under KIP-447: the restarted instance has its own transactional id, so only the group generation fences the first (its offsets) and require_stable holds the new owner back while the first's transaction is open",
+            partitions: 2,
+            producers: Vec::new(),
+            processors: vec![
+                ProcessorScript {
+                    transactional_id: "tx-1",
+                    delayed_start: false,
+                    offsets: OffsetsMode::InTransaction,
+                },
+                ProcessorScript {
+                    transactional_id: "tx-2",
+                    delayed_start: true,
+                    offsets: OffsetsMode::InTransaction,
+                },
+            ],
+            input_records: 1,
+            retries: 2,
+            probes: &[
+                processor_probe::UNSTABLE,
+                processor_probe::GENERATION_FENCED,
+                processor_probe::COMPLETED,
+            ],
+            irrelevant: KIP447_IRRELEVANT,
+            ..base
+        }
+    }),
+];
+
+/// [`PROCESSOR_IRRELEVANT`] and S5: under KIP-447 no producer id is fenced.
+const KIP447_IRRELEVANT: &[(&str, &str)] = &[
+    (S1, "one input record: each instance writes one output batch, so no producer id has two data batches on a partition (two instances' outputs of one input are E1's)"),
+    (S2, PROCESSOR_CLIENTS),
+    (S3, "one input record: each instance writes one output batch, so no pid+epoch has two"),
+    (S5, "each instance has its own transactional id: no producer id is fenced (KIP-447 fences the zombie's offsets by generation, E3)"),
+    (S9, PROCESSOR_CLIENTS),
+    (S10, PROCESSOR_CLIENTS),
+    (S15, PROCESSOR_CLIENTS),
+    NO_FAILOVER,
+    (S19, PROCESSOR_CLIENTS),
+    (L4, PROCESSOR_CLIENTS),
+    (C1, PROCESSOR_CLIENTS),
+];
+
+/// Why the producer-script properties say nothing about processors.
+const PROCESSOR_CLIENTS: &str = "no producer script: the properties of what a producer application was told read the producer scripts, and the processors' clients are checked by E1-E4";
+
+/// The producer properties a processor scenario leaves untested (its clients are processors).
+const PROCESSOR_IRRELEVANT: &[(&str, &str)] = &[
+    (S1, "one input record: each instance writes one output batch, so no producer id has two data batches on a partition (two instances' outputs of one input are E1's)"),
+    (S2, PROCESSOR_CLIENTS),
+    (S3, "one input record: each instance writes one output batch, so no pid+epoch has two"),
+    (S9, PROCESSOR_CLIENTS),
+    (S10, PROCESSOR_CLIENTS),
+    (S15, PROCESSOR_CLIENTS),
+    NO_FAILOVER,
+    (S19, PROCESSOR_CLIENTS),
+    (L4, PROCESSOR_CLIENTS),
+    (C1, PROCESSOR_CLIENTS),
 ];
 
 /// The names of the named scenarios, in `list` order.
@@ -418,6 +609,9 @@ impl Scenario {
             protocol: Protocol::Tv2,
             partitions: 1,
             producers: vec![transactional("tx", false, vec![txn(&[0], TxnEnd::Commit)])],
+            processors: Vec::new(),
+            input_records: 0,
+            restart_resends: false,
             network: NetworkKind::Kafka,
             lossy: false,
             request_timeouts: 0,
