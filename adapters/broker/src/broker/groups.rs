@@ -130,6 +130,7 @@ impl Broker {
         self.groups.entry(partition).or_insert_with(|| {
             GroupCoordinator::new(GroupCoordinatorConfig {
                 offsets_partition: TopicPartition::new(OFFSETS_TOPIC, partition),
+                ..GroupCoordinatorConfig::default()
             })
         })
     }
