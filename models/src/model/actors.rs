@@ -447,8 +447,6 @@ pub mod pflag {
     pub const LATE_PRODUCE: u8 = 8;
     /// A marker was rejected for its producer epoch (a late or re-sent marker).
     pub const STALE_MARKER: u8 = 16;
-    /// Producer state was expired (`removeExpiredProducers`).
-    pub const EXPIRED: u8 = 32;
 }
 
 /// Probe bits the coordinator actor records.
@@ -718,6 +716,38 @@ impl EosActor {
         }));
         actors
     }
+
+    /// Whether `msg` from `src`, addressed to this actor in `state`, can never be read: an
+    /// answer on a connection its client has closed ([`Arrival::Stale`]; Kafka network only).
+    /// Such a delivery is a no-op now and in every later state (incarnations only grow).
+    pub fn is_dead(&self, state: &ActorState, src: Id, msg: &Msg) -> bool {
+        let Msg::OnConnection { conn, msg: body } = msg else {
+            return false;
+        };
+        let stale = |c: Option<&ClientConn>| c.is_some_and(|c| c.classify(*conn) == Arrival::Stale);
+        match (self, state, &**body) {
+            (EosActor::Producer(p), ActorState::Producer(s), Msg::Response { .. }) => {
+                p.connections && stale(p.conn_index(src).and_then(|i| s.conns.get(i)))
+            }
+            (EosActor::Partition(p), ActorState::Partition(s), Msg::VerifyResponse { .. }) => {
+                p.connections && stale(Some(&s.verify_conn))
+            }
+            (
+                EosActor::Coordinator(c),
+                ActorState::Coordinator(s),
+                Msg::WriteTxnMarkerResponse(_),
+            ) => {
+                c.connections
+                    && stale(
+                        c.partitions
+                            .iter()
+                            .position(|p| *p == src)
+                            .and_then(|i| s.marker_conns.get(i)),
+                    )
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Producers' `now`: constant; only `delivery.timeout.ms` (0 or 120 s) decides whether a
@@ -924,7 +954,6 @@ impl Actor for EosActor {
                 }
                 next.clock = now;
                 next.expiries_left -= 1;
-                next.flags |= pflag::EXPIRED;
                 if next.expiries_left > 0 {
                     o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
                 }

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Property};
 
-use super::actors::{EosActor, Timer};
+use super::actors::{ActorState, EosActor, Timer};
 use super::properties::{
     always_property, properties_with_relevance, read_committed, Condition, ALWAYS,
 };
@@ -422,7 +422,7 @@ impl Report {
 
 /// A state's fingerprint: the same 64-bit hash as stateright's (`ahash` with stateright's
 /// fixed seeds; stateright's own function is private).
-pub fn fingerprint(s: &EosState) -> u64 {
+pub fn fingerprint<S: Hash>(s: &S) -> u64 {
     ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
         .hash_one(s)
 }
@@ -476,10 +476,9 @@ pub struct BfsResult {
     pub complete: bool,
 }
 
-/// Breadth-first search over `m` from its initial states: evaluates every property of
-/// `m.properties()` in every state, records the first (so shortest) discovery of each, counts
-/// the states where each `always` property's relevance predicate holds, and the states the
-/// boundary cuts. Stops early (incomplete) at `max_states` generated states or `timeout`.
+/// Breadth-first search over `m` from its initial states (see [`bfs_with`]), with the
+/// relevance predicate of each `always` property and the probe flags cleared after each
+/// transition ([`clear_probe_flags`]).
 pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     let props = m.properties();
     let relevance: Vec<Option<Condition>> = props
@@ -492,29 +491,92 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
             }
         })
         .collect();
-    let mut first_fp: Vec<Option<u64>> = vec![None; props.len()];
-    let mut relevant: Vec<Option<usize>> = relevance.iter().map(|r| r.map(|_| 0)).collect();
+    bfs_with(m, &props, &relevance, Some(clear_probe_flags), opts)
+}
+
+/// The probe bits are events of the transition that set them, not state: `sometimes`
+/// properties (the probes) are evaluated on every generated successor, and the bits are then
+/// cleared so that states differing only in past events are one state. No `always` property
+/// reads them.
+pub fn clear_probe_flags(s: &mut EosState) {
+    for a in &mut s.actor_states {
+        let flags = match &**a {
+            ActorState::Partition(p) => p.flags,
+            ActorState::Coordinator(c) => c.flags,
+            ActorState::Producer(_) => 0,
+        };
+        if flags == 0 {
+            continue;
+        }
+        match std::sync::Arc::make_mut(a) {
+            ActorState::Partition(p) => p.flags = 0,
+            ActorState::Coordinator(c) => c.flags = 0,
+            ActorState::Producer(_) => {}
+        }
+    }
+}
+
+/// Breadth-first search over any stateright model: evaluates every `always` property of
+/// `props` in every distinct state and counts the states where its relevance predicate
+/// (`relevance`, same order) holds; evaluates every `sometimes` property not yet found on
+/// every generated successor within the boundary (and the initial states), then applies
+/// `normalise` before the successor is fingerprinted. Records the first (so shortest)
+/// discovery of each property and counts the states the boundary cuts. Stops early
+/// (incomplete) at `max_states` generated states or `timeout`.
+pub fn bfs_with<M: Model>(
+    m: &M,
+    props: &[Property<M>],
+    relevance: &[Option<fn(&M, &M::State) -> bool>],
+    normalise: Option<fn(&mut M::State)>,
+    opts: &CheckOptions,
+) -> BfsResult
+where
+    M::State: Hash,
+{
+    let always: Vec<usize> = (0..props.len())
+        .filter(|i| props[*i].expectation == Expectation::Always)
+        .collect();
+    let mut sometimes: Vec<usize> = (0..props.len())
+        .filter(|i| props[*i].expectation == Expectation::Sometimes)
+        .collect();
+    let mut first: Vec<Option<Parent>> = vec![None; props.len()];
+    let mut relevant: Vec<Option<usize>> = (0..props.len())
+        .map(|i| relevance.get(i).copied().flatten().map(|_| 0))
+        .collect();
     let mut parents: FpMap<Parent> = FpMap::default();
     let mut cut_set: FpSet = FpSet::default();
     let mut cuts = BudgetCuts::default();
-    let mut queue: VecDeque<(EosState, u64, usize)> = VecDeque::new();
+    let mut queue: VecDeque<(M::State, u64, usize)> = VecDeque::new();
     let mut total = 0usize;
-    for (i, s) in m.init_states().into_iter().enumerate() {
+    // `sometimes` properties not found yet, on a state reached by `at`.
+    let probe = |sometimes: &mut Vec<usize>, state: &M::State, at: Parent, first: &mut [Option<Parent>]| {
+        sometimes.retain(|&i| {
+            if (props[i].condition)(m, state) {
+                first[i] = Some(at);
+                false
+            } else {
+                true
+            }
+        });
+    };
+    for (i, mut s) in m.init_states().into_iter().enumerate() {
         if !m.within_boundary(&s) {
             continue;
         }
         total += 1;
+        let at = Parent {
+            parent: None,
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+        };
+        probe(&mut sometimes, &s, at, &mut first);
+        if let Some(f) = normalise {
+            f(&mut s);
+        }
         let fp = fingerprint(&s);
         if parents.contains_key(&fp) {
             continue;
         }
-        parents.insert(
-            fp,
-            Parent {
-                parent: None,
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-            },
-        );
+        parents.insert(fp, at);
         queue.push_back((s, fp, 1));
     }
     let start = Instant::now();
@@ -526,16 +588,12 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     while let Some((state, fp, depth)) = queue.pop_front() {
         max_depth = max_depth.max(depth);
         visited += 1;
-        for (i, p) in props.iter().enumerate() {
-            let discovered = match p.expectation {
-                Expectation::Always => !(p.condition)(m, &state),
-                Expectation::Sometimes => (p.condition)(m, &state),
-                Expectation::Eventually => false,
-            };
-            if discovered && first_fp[i].is_none() {
-                first_fp[i] = Some(fp);
+        for &i in &always {
+            let p = &props[i];
+            if first[i].is_none() && !(p.condition)(m, &state) {
+                first[i] = parents.get(&fp).copied();
             }
-            if let (Some(r), Some(count)) = (relevance[i], relevant[i].as_mut()) {
+            if let (Some(r), Some(count)) = (relevance.get(i).copied().flatten(), relevant[i].as_mut()) {
                 if r(m, &state) {
                     *count += 1;
                 }
@@ -543,21 +601,31 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
         }
         m.actions(&state, &mut actions);
         for (index, action) in actions.drain(..).enumerate() {
-            let Some(next) = m.next_state(&state, action) else {
+            let Some(mut next) = m.next_state(&state, action) else {
                 continue;
             };
-            let next_fp = fingerprint(&next);
             if !m.within_boundary(&next) {
+                if let Some(f) = normalise {
+                    f(&mut next);
+                }
                 cuts.transitions += 1;
-                cut_set.insert(next_fp);
+                cut_set.insert(fingerprint(&next));
                 continue;
             }
             total += 1;
+            let at = Parent {
+                parent: Some(fp),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            if !sometimes.is_empty() {
+                probe(&mut sometimes, &next, at, &mut first);
+            }
+            if let Some(f) = normalise {
+                f(&mut next);
+            }
+            let next_fp = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {
-                e.insert(Parent {
-                    parent: Some(fp),
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                });
+                e.insert(at);
                 queue.push_back((next, next_fp, depth + 1));
             }
         }
@@ -574,8 +642,7 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
                 tick = Instant::now();
                 let _ = writeln!(
                     std::io::stderr(),
-                    "checking {}: states={} unique={} depth={} queue={}",
-                    m.cfg.scenario.name,
+                    "checking: states={} unique={} depth={} queue={}",
                     total,
                     parents.len(),
                     depth,
@@ -585,19 +652,19 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
         }
     }
     cuts.unique = cut_set.len();
-    let path_to = |fp: u64| -> Vec<usize> {
-        let mut rev = Vec::new();
-        let mut at = Some(fp);
-        while let Some(f) = at {
+    let path_to = |at: Parent| -> Vec<usize> {
+        let mut rev = vec![at.index as usize];
+        let mut next = at.parent;
+        while let Some(f) = next {
             let Some(p) = parents.get(&f) else { break };
             rev.push(p.index as usize);
-            at = p.parent;
+            next = p.parent;
         }
         rev.reverse();
         rev
     };
     BfsResult {
-        first: first_fp.iter().map(|f| f.map(path_to)).collect(),
+        first: first.iter().map(|f| f.map(path_to)).collect(),
         relevant,
         unique: parents.len(),
         total,
@@ -609,8 +676,7 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
 
 // ------------------------------------------------------------------ running
 
-/// The model's action type.
-pub type EosAction = ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>;
+pub use super::EosAction;
 
 /// The states and actions along an action-index path (init index first): `(state before,
 /// action)` per step, and the final state.

@@ -1407,10 +1407,12 @@ fn probe_late_produce(_: &EosModel, s: &EosState) -> bool {
 fn probe_stale_marker(_: &EosModel, s: &EosState) -> bool {
     pflags(s) & pflag::STALE_MARKER != 0
 }
-fn probe_expired(_: &EosModel, s: &EosState) -> bool {
-    partitions(s)
-        .iter()
-        .any(|p| p.flags & pflag::EXPIRED != 0 && !p.core.producers().is_empty())
+/// An expiry happened (derived from the spent expiry budget: an expiry firing that changes
+/// nothing is a no-op and spends none) and the partition tracks a producer again.
+fn probe_expired(m: &EosModel, s: &EosState) -> bool {
+    partitions(s).iter().any(|p| {
+        p.expiries_left < m.cfg.scenario.expiries && !p.core.producers().is_empty()
+    })
 }
 fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
     cflags(s) & cflag::LATE_ENDTXN != 0
