@@ -203,13 +203,7 @@ pub fn run_2pc(rms: usize) -> Value {
     let start = Instant::now();
     let r = bfs_with(&m, &props, &[], None, &CheckOptions::default());
     let secs = start.elapsed().as_secs_f64();
-    measured(
-        format!("2pc rms={rms}"),
-        r.unique,
-        r.total,
-        secs,
-        before,
-    )
+    measured(format!("2pc rms={rms}"), r.unique, r.total, secs, before)
 }
 
 /// Runs a kafka-eos scenario through this crate's BFS (as `kafka-eos check` does, without
@@ -221,7 +215,10 @@ pub fn run_scenario(scenario: &Scenario) -> Value {
     let r = bfs(&m, &CheckOptions::default());
     let secs = start.elapsed().as_secs_f64();
     measured(
-        format!("kafka-eos {} --protocol {}", scenario.name, scenario.protocol),
+        format!(
+            "kafka-eos {} --protocol {}",
+            scenario.name, scenario.protocol
+        ),
         r.unique,
         r.total,
         secs,

@@ -137,6 +137,13 @@ struct CheckArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// Random walks instead of an exhaustive search: this many walks (for bounds beyond
+    /// exhaustive reach). Counterexamples found are real; nothing is claimed to hold.
+    #[arg(long, conflicts_with_all = ["dfs", "bfs"])]
+    simulate: Option<usize>,
+    /// The walks' seed (the same seed gives the same walks).
+    #[arg(long, default_value_t = 0, requires = "simulate")]
+    seed: u64,
 }
 
 /// Levenshtein distance (small inputs).
@@ -276,7 +283,7 @@ fn bench_cmd(scenario: &Scenario, rms: usize, only: Option<&str>, as_json: bool)
         let out = std::process::Command::new(&exe)
             .args([
                 "bench",
-                &scenario.name,
+                scenario.name,
                 "--protocol",
                 scenario.protocol.name(),
                 "--rms",
@@ -411,6 +418,8 @@ fn check(args: &CheckArgs) -> ExitCode {
         max_states: args.max_states,
         timeout: args.timeout.map(Duration::from_secs),
         progress: true,
+        simulate: args.simulate,
+        seed: args.seed,
     };
     if let Err(e) = opts.validate() {
         eprintln!("kafka-eos check: {e}");

@@ -52,6 +52,10 @@ pub struct CheckOptions {
     pub timeout: Option<Duration>,
     /// Print progress lines to stderr every second.
     pub progress: bool,
+    /// Random walks instead of an exhaustive search ([`simulate`]): this many walks.
+    pub simulate: Option<usize>,
+    /// The random walks' seed (the same seed gives the same walks).
+    pub seed: u64,
 }
 
 impl Default for CheckOptions {
@@ -62,6 +66,8 @@ impl Default for CheckOptions {
             max_states: None,
             timeout: None,
             progress: false,
+            simulate: None,
+            seed: 0,
         }
     }
 }
@@ -69,11 +75,14 @@ impl Default for CheckOptions {
 impl CheckOptions {
     /// Whether this crate's BFS runs (one thread, breadth-first).
     pub fn own_bfs(&self) -> bool {
-        !self.dfs && self.threads <= 1
+        !self.dfs && self.threads <= 1 && self.simulate.is_none()
     }
 
     /// Refuses combinations that cannot do what they say.
     pub fn validate(&self) -> Result<(), String> {
+        if self.simulate.is_some() && (self.dfs || self.threads > 1) {
+            return Err("--simulate runs its own random walks: no --dfs or --threads".to_string());
+        }
         if self.timeout.is_some() && self.dfs && self.threads <= 1 {
             return Err(
                 "--timeout needs --threads 2 or more with --dfs (stateright's one-thread DFS never checks the clock); the default BFS honours it with one thread"
@@ -212,7 +221,8 @@ pub struct Report {
 impl Report {
     /// Complete, and every verdict as expected.
     pub fn ok(&self) -> bool {
-        self.complete && self.properties.iter().all(|p| p.as_expected)
+        (self.complete || self.strategy == "simulate")
+            && self.properties.iter().all(|p| p.as_expected)
     }
 
     /// `as expected`, `UNEXPECTED` or `INCOMPLETE`.
@@ -228,7 +238,9 @@ impl Report {
 
     /// What the engine guarantees, in one line.
     pub fn guarantees(&self) -> &'static str {
-        if self.strategy == "bfs" && self.threads == 1 {
+        if self.strategy == "simulate" {
+            "random walks: counterexamples found are real (the shortest found), nothing is claimed to hold"
+        } else if self.strategy == "bfs" && self.threads == 1 {
             "shortest counterexample per property; relevant states and budget cuts counted"
         } else {
             "counterexamples cut at their first violation but not shortest; relevance reached or not; budget cuts not counted"
@@ -509,12 +521,21 @@ pub fn clear_probe_flags(s: &mut EosState) {
             continue;
         }
         match std::sync::Arc::make_mut(a) {
-            ActorState::Partition(p) => p.flags = 0,
-            ActorState::Coordinator(c) => c.flags = 0,
+            ActorState::Partition(p) => {
+                p.flags = 0;
+                p.hash_cache.reset();
+            }
+            ActorState::Coordinator(c) => {
+                c.flags = 0;
+                c.hash_cache.reset();
+            }
             ActorState::Producer(_) => {}
         }
     }
 }
+
+/// A predicate over a model's states (a relevance predicate).
+pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
 
 /// Breadth-first search over any stateright model: evaluates every `always` property of
 /// `props` in every distinct state and counts the states where its relevance predicate
@@ -526,7 +547,7 @@ pub fn clear_probe_flags(s: &mut EosState) {
 pub fn bfs_with<M: Model>(
     m: &M,
     props: &[Property<M>],
-    relevance: &[Option<fn(&M, &M::State) -> bool>],
+    relevance: &[Option<Predicate<M>>],
     normalise: Option<fn(&mut M::State)>,
     opts: &CheckOptions,
 ) -> BfsResult
@@ -549,16 +570,17 @@ where
     let mut queue: VecDeque<(M::State, u64, usize)> = VecDeque::new();
     let mut total = 0usize;
     // `sometimes` properties not found yet, on a state reached by `at`.
-    let probe = |sometimes: &mut Vec<usize>, state: &M::State, at: Parent, first: &mut [Option<Parent>]| {
-        sometimes.retain(|&i| {
-            if (props[i].condition)(m, state) {
-                first[i] = Some(at);
-                false
-            } else {
-                true
-            }
-        });
-    };
+    let probe =
+        |sometimes: &mut Vec<usize>, state: &M::State, at: Parent, first: &mut [Option<Parent>]| {
+            sometimes.retain(|&i| {
+                if (props[i].condition)(m, state) {
+                    first[i] = Some(at);
+                    false
+                } else {
+                    true
+                }
+            });
+        };
     for (i, mut s) in m.init_states().into_iter().enumerate() {
         if !m.within_boundary(&s) {
             continue;
@@ -593,7 +615,9 @@ where
             if first[i].is_none() && !(p.condition)(m, &state) {
                 first[i] = parents.get(&fp).copied();
             }
-            if let (Some(r), Some(count)) = (relevance.get(i).copied().flatten(), relevant[i].as_mut()) {
+            if let (Some(r), Some(count)) =
+                (relevance.get(i).copied().flatten(), relevant[i].as_mut())
+            {
                 if r(m, &state) {
                     *count += 1;
                 }
@@ -671,6 +695,113 @@ where
         max_depth,
         cuts,
         complete,
+    }
+}
+
+// ------------------------------------------------------------------ simulation
+
+/// A small deterministic generator (SplitMix64): the walks depend on the seed only.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % u64::try_from(n).unwrap_or(u64::MAX)).unwrap_or(0)
+    }
+}
+
+/// The longest walk: every scenario's script ends far earlier (the request budgets bound it).
+pub const MAX_WALK: usize = 1_000;
+
+/// `walks` random walks over `m` from `seed`: each starts at a random initial state and takes
+/// a uniformly random enabled step (a successor within the boundary) until none is left or
+/// [`MAX_WALK`] steps. Every `always` property is evaluated in every state of a walk and every
+/// `sometimes` one until found; per property the shortest discovering path of all walks is
+/// kept (init index, then action indices, as [`walk`] replays them). `unique` counts the
+/// distinct states visited; `complete` is false (nothing is exhaustive).
+pub fn simulate(m: &EosModel, walks: usize, seed: u64, opts: &CheckOptions) -> BfsResult {
+    let props = m.properties();
+    let mut first: Vec<Option<Vec<usize>>> = vec![None; props.len()];
+    let mut rng = SplitMix(seed);
+    let mut seen = FpSet::default();
+    let (mut total, mut max_depth) = (0usize, 0usize);
+    let inits = m.init_states();
+    let start = Instant::now();
+    let mut actions = Vec::new();
+    let keep = |first: &mut Vec<Option<Vec<usize>>>, i: usize, path: &[usize]| {
+        if first[i].as_ref().is_none_or(|f| f.len() > path.len()) {
+            first[i] = Some(path.to_vec());
+        }
+    };
+    'walks: for _ in 0..walks {
+        if inits.is_empty() {
+            break;
+        }
+        let init = rng.below(inits.len());
+        let mut state = inits[init].clone();
+        let mut path = vec![init];
+        loop {
+            total += 1;
+            seen.insert(fingerprint(&state));
+            max_depth = max_depth.max(path.len());
+            for (i, p) in props.iter().enumerate() {
+                let found = match p.expectation {
+                    Expectation::Always => !(p.condition)(m, &state),
+                    Expectation::Sometimes => (p.condition)(m, &state),
+                    Expectation::Eventually => false,
+                };
+                if found {
+                    keep(&mut first, i, &path);
+                }
+            }
+            if path.len() > MAX_WALK
+                || opts.max_states.is_some_and(|n| total >= n)
+                || opts.timeout.is_some_and(|t| start.elapsed() >= t)
+            {
+                if path.len() > MAX_WALK {
+                    continue 'walks;
+                }
+                break 'walks;
+            }
+            m.actions(&state, &mut actions);
+            let mut order: Vec<usize> = (0..actions.len()).collect();
+            let mut next = None;
+            while !order.is_empty() {
+                let k = order.swap_remove(rng.below(order.len()));
+                let Some(a) = actions.get(k).cloned() else {
+                    continue;
+                };
+                if let Some(s) = m.next_state(&state, a) {
+                    if m.within_boundary(&s) {
+                        next = Some((k, s));
+                        break;
+                    }
+                }
+            }
+            actions.clear();
+            let Some((k, s)) = next else {
+                continue 'walks;
+            };
+            path.push(k);
+            state = s;
+        }
+    }
+    BfsResult {
+        first,
+        relevant: vec![None; props.len()],
+        unique: seen.len(),
+        total,
+        max_depth,
+        cuts: BudgetCuts::default(),
+        complete: false,
     }
 }
 
@@ -789,7 +920,18 @@ pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
     let relevant_states: Vec<Option<usize>>;
     let relevance_reached: Vec<Option<bool>>;
     let (unique, total, max_depth, complete, cuts);
-    if opts.own_bfs() {
+    if let Some(walks) = opts.simulate {
+        props = m.properties();
+        let r = simulate(&m, walks, opts.seed, opts);
+        found = r.first;
+        relevance_reached = vec![None; props.len()];
+        relevant_states = vec![None; props.len()];
+        unique = r.unique;
+        total = r.total;
+        max_depth = r.max_depth;
+        complete = false;
+        cuts = None;
+    } else if opts.own_bfs() {
         props = m.properties();
         let r = bfs(&m, opts);
         found = r.first;
@@ -940,7 +1082,17 @@ fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> R
             (true, false, true) => Outcome::Holds,
             (false, false, true) => Outcome::NotReached,
         };
-        let (as_expected, expected) = if always {
+        let simulated = opts.simulate.is_some();
+        let (as_expected, expected) = if simulated {
+            // Random walks: a counterexample is real, a miss proves nothing.
+            if always && expected_broken.contains(&p.name) {
+                (outcome == Outcome::Counterexample, "counterexample")
+            } else if always {
+                (outcome != Outcome::Counterexample, "no counterexample")
+            } else {
+                (true, "any (informational)")
+            }
+        } else if always {
             if expected_broken.contains(&p.name) {
                 (outcome == Outcome::Counterexample, "counterexample")
             } else if irrelevant.is_some() {
@@ -1033,7 +1185,13 @@ fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> R
         properties: properties.into_iter().map(|(_, p)| p).collect(),
         counterexamples,
         cuts: r.cuts,
-        strategy: if opts.dfs { "dfs" } else { "bfs" },
+        strategy: if opts.simulate.is_some() {
+            "simulate"
+        } else if opts.dfs {
+            "dfs"
+        } else {
+            "bfs"
+        },
         threads: opts.threads.max(1),
     }
 }
