@@ -63,7 +63,7 @@ enum Command {
         #[arg(long, default_value = "tv2", value_parser = parse_protocol)]
         protocol: Protocol,
         /// 2PC's resource managers.
-        #[arg(long, default_value_t = 9)]
+        #[arg(long, default_value_t = 8)]
         rms: usize,
         /// Run only one side in this process and print its JSON line (used by the parent).
         #[arg(long, hide = true, value_parser = ["2pc", "eos"])]
