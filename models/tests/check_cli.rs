@@ -336,6 +336,24 @@ fn simulate_finds_bug_counterexamples_deterministically() {
         !out.contains(": holds"),
         "a simulation claims nothing holds:\n{out}"
     );
+    assert!(
+        out.contains("S2 no acked loss: not found in the walks"),
+        "{out}"
+    );
+    // Too few walks to find an expected counterexample: UNEXPECTED, exit 1.
+    let few = bin()
+        .args([
+            "check",
+            "idempotent",
+            "--bug",
+            "no-sequence-check",
+            "--simulate",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(few.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&few.stdout).contains("verdict: UNEXPECTED"));
     // --simulate runs its own walks: no stateright checker options.
     let out = bin()
         .args(["check", "idempotent", "--simulate", "5", "--dfs"])

@@ -229,7 +229,7 @@ impl Report {
     pub fn verdict(&self) -> &'static str {
         if self.ok() {
             "as expected"
-        } else if !self.complete {
+        } else if !self.complete && self.strategy != "simulate" {
             "INCOMPLETE"
         } else {
             "UNEXPECTED"
@@ -308,7 +308,12 @@ impl Report {
             }
         }
         for p in &self.properties {
-            let mut line = format!("{}: {}", p.name, p.outcome.word());
+            let word = if self.strategy == "simulate" && p.outcome == Outcome::Unknown {
+                "not found in the walks"
+            } else {
+                p.outcome.word()
+            };
+            let mut line = format!("{}: {word}", p.name);
             if p.always {
                 match (p.relevant_states, p.relevance_reached) {
                     (Some(n), _) => {
