@@ -12,7 +12,7 @@ use kafka_eos_model::model::bugs::{KnownBug, ProtocolBug, BUGS, PROTOCOL_BUGS};
 use kafka_eos_model::model::check::{run, CheckOptions};
 use kafka_eos_model::model::scenario::{Protocol, Scenario};
 use kafka_eos_model::model::scenarios::NAMES;
-use kafka_eos_model::{conformance, explore, spawn};
+use kafka_eos_model::{bench, conformance, explore, spawn};
 
 /// Kafka's exactly-once protocol, model-checked: scenarios, known bugs, conformance vectors.
 #[derive(Parser)]
@@ -51,6 +51,26 @@ enum Command {
         /// A path printed by `check` (e.g. 0/2/1/4), opened at start.
         #[arg(long)]
         path: Option<String>,
+    },
+    /// Measure the checker: stateright's two-phase-commit example and a kafka-eos scenario,
+    /// each through this crate's BFS in a child process of its own; print unique states per
+    /// second and bytes per state (peak RSS growth / unique states) of each, and the ratio.
+    Bench {
+        /// The kafka-eos scenario.
+        #[arg(value_parser = parse_scenario, default_value = "transactions-zombie")]
+        scenario: Scenario,
+        /// Its protocol.
+        #[arg(long, default_value = "tv2", value_parser = parse_protocol)]
+        protocol: Protocol,
+        /// 2PC's resource managers.
+        #[arg(long, default_value_t = 8)]
+        rms: usize,
+        /// Run only one side in this process and print its JSON line (used by the parent).
+        #[arg(long, hide = true, value_parser = ["2pc", "eos"])]
+        only: Option<String>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the scenario's actors over real UDP sockets on 127.0.0.1 (dropping a seeded
     /// fraction of client messages), then print the logs and check the safety properties on
@@ -167,6 +187,13 @@ struct CheckArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// Random walks instead of an exhaustive search: this many walks (for bounds beyond
+    /// exhaustive reach). Counterexamples found are real; nothing is claimed to hold.
+    #[arg(long, conflicts_with_all = ["dfs", "bfs"])]
+    simulate: Option<usize>,
+    /// The walks' seed (the same seed gives the same walks).
+    #[arg(long, default_value_t = 0, requires = "simulate")]
+    seed: u64,
 }
 
 /// Levenshtein distance (small inputs).
@@ -253,6 +280,18 @@ fn main() -> ExitCode {
         Command::List { json } => list(json),
         Command::Check(args) => check(&args),
         Command::Explore { target, addr, path } => explore(&target.scenario(), &addr, path),
+        Command::Bench {
+            scenario,
+            protocol,
+            rms,
+            only,
+            json,
+        } => bench_cmd(
+            &scenario.with_protocol(protocol),
+            rms,
+            only.as_deref(),
+            json,
+        ),
         Command::Spawn {
             target,
             loss,
@@ -422,6 +461,72 @@ fn history_run(args: &[String]) -> ExitCode {
     }
 }
 
+fn bench_cmd(scenario: &Scenario, rms: usize, only: Option<&str>, as_json: bool) -> ExitCode {
+    match only {
+        Some("2pc") => {
+            emit(&format!("{}\n", bench::run_2pc(rms)));
+            return ExitCode::SUCCESS;
+        }
+        Some(_) => {
+            emit(&format!("{}\n", bench::run_scenario(scenario)));
+            return ExitCode::SUCCESS;
+        }
+        None => {}
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("bench: cannot find this executable");
+        return ExitCode::FAILURE;
+    };
+    let side = |which: &str| -> Option<serde_json::Value> {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "bench",
+                scenario.name,
+                "--protocol",
+                scenario.protocol.name(),
+                "--rms",
+                &rms.to_string(),
+                "--only",
+                which,
+            ])
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    };
+    let (Some(two), Some(eos)) = (side("2pc"), side("eos")) else {
+        eprintln!("bench: a child run failed");
+        return ExitCode::FAILURE;
+    };
+    let rate = |v: &serde_json::Value| v["unique_per_s"].as_f64().unwrap_or(0.0);
+    let ratio = if rate(&two) > 0.0 {
+        rate(&eos) / rate(&two)
+    } else {
+        0.0
+    };
+    if as_json {
+        emit(&format!(
+            "{}\n",
+            json!({"reference": two, "kafka_eos": eos, "speed_ratio": ratio})
+        ));
+    } else {
+        for v in [&two, &eos] {
+            emit(&format!(
+                "{}: {} unique ({} total) in {:.2}s = {:.0} unique states/s, {:.0} B/state\n",
+                v["model"].as_str().unwrap_or("?"),
+                v["unique"],
+                v["total"],
+                v["seconds"].as_f64().unwrap_or(0.0),
+                rate(v),
+                v["bytes_per_state"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        emit(&format!(
+            "speed ratio (kafka-eos / 2pc unique states per second): {ratio:.2}\n"
+        ));
+    }
+    ExitCode::SUCCESS
+}
+
 fn replay(files: &[PathBuf]) -> ExitCode {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
@@ -511,6 +616,8 @@ fn check(args: &CheckArgs) -> ExitCode {
         max_states: args.max_states,
         timeout: args.timeout.map(Duration::from_secs),
         progress: true,
+        simulate: args.simulate,
+        seed: args.seed,
     };
     if let Err(e) = opts.validate() {
         eprintln!("kafka-eos check: {e}");

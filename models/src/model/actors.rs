@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use kafka_eos::consumer::{ConsumerRequest, ConsumerRequestId, ConsumerResponse};
 use kafka_eos::coordinator::{
@@ -245,8 +246,9 @@ pub enum Msg {
     OnConnection {
         /// The connection incarnation and the request's position on it.
         conn: Conn,
-        /// The message.
-        msg: Box<Msg>,
+        /// The message, shared: every successor state clones the network, and a shared
+        /// message costs no allocation there (its `String`s included).
+        msg: Arc<Msg>,
     },
 }
 
@@ -256,7 +258,7 @@ impl Msg {
         if connections {
             Msg::OnConnection {
                 conn,
-                msg: Box::new(msg),
+                msg: Arc::new(msg),
             }
         } else {
             msg
@@ -266,7 +268,7 @@ impl Msg {
     /// The message and its place on its connection (`Conn::default()` when bare).
     pub fn unframed(self) -> (Conn, Msg) {
         match self {
-            Msg::OnConnection { conn, msg } => (conn, *msg),
+            Msg::OnConnection { conn, msg } => (conn, Arc::unwrap_or_clone(msg)),
             msg => (Conn::default(), msg),
         }
     }
@@ -548,8 +550,6 @@ pub mod pflag {
     pub const LATE_PRODUCE: u8 = 8;
     /// A marker was rejected for its producer epoch (a late or re-sent marker).
     pub const STALE_MARKER: u8 = 16;
-    /// Producer state was expired (`removeExpiredProducers`).
-    pub const EXPIRED: u8 = 32;
 }
 
 /// Probe bits the coordinator actor records.
@@ -607,6 +607,8 @@ pub struct ProducerActorState {
     /// The connections to the partition leaders (by partition index), then to the
     /// coordinator (Kafka network only; default otherwise).
     pub conns: Vec<ClientConn>,
+    /// This state's hash, once computed ([`HashCache`]).
+    pub hash_cache: HashCache,
 }
 
 /// A partition actor's state.
@@ -630,6 +632,8 @@ pub struct PartitionActorState {
     pub verify_conn: ClientConn,
     /// The producers' and the coordinator's connections to this leader (Kafka network only).
     pub served: ServedConns,
+    /// This state's hash, once computed ([`HashCache`]).
+    pub hash_cache: HashCache,
 }
 
 impl PartitionActorState {
@@ -669,10 +673,60 @@ pub struct CoordinatorActorState {
     /// The producers' and the leaders' (verification) connections to the coordinator (Kafka
     /// network only).
     pub served: ServedConns,
+    /// This state's hash, once computed ([`HashCache`]).
+    pub hash_cache: HashCache,
 }
 
-/// One actor's state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An actor state's hash, computed once per state value (model-side, not Kafka's).
+///
+/// The checker fingerprints every successor, and a successor shares all actor states but one
+/// with its parent (`Arc`s): hashing each shared state again was about 14 % of the search.
+/// A clone starts empty (every transition clones the state it changes, then changes it); the
+/// cache is not part of the state (it hashes and compares as nothing). Whoever changes an
+/// actor state in place must [`HashCache::reset`] it.
+#[derive(Debug, Default)]
+pub struct HashCache(std::sync::OnceLock<u64>);
+
+impl HashCache {
+    /// Forgets the hash (the state changed in place).
+    pub fn reset(&mut self) {
+        self.0 = std::sync::OnceLock::new();
+    }
+}
+
+impl Clone for HashCache {
+    fn clone(&self) -> Self {
+        HashCache::default()
+    }
+}
+
+impl PartialEq for HashCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HashCache {}
+
+impl PartialOrd for HashCache {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for HashCache {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl std::hash::Hash for HashCache {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+/// One actor's state. Its hash is the variant and the cached 64-bit hash of its content
+/// ([`HashCache`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ActorState {
     /// A producer instance.
     Producer(Box<ProducerActorState>),
@@ -684,6 +738,23 @@ pub enum ActorState {
     Group(Box<GroupActorState>),
     /// An exactly-once processor instance.
     Processor(Box<ProcessorActorState>),
+}
+
+impl std::hash::Hash for ActorState {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        fn content<T: std::hash::Hash>(t: &T) -> u64 {
+            ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(t)
+        }
+        let (tag, hash) = match self {
+            ActorState::Producer(p) => (0u8, *p.hash_cache.0.get_or_init(|| content(p))),
+            ActorState::Partition(p) => (1, *p.hash_cache.0.get_or_init(|| content(p))),
+            ActorState::Coordinator(c) => (2, *c.hash_cache.0.get_or_init(|| content(c))),
+            ActorState::Group(g) => (3, content(g)),
+            ActorState::Processor(p) => (4, content(p)),
+        };
+        h.write_u8(tag);
+        h.write_u64(hash);
+    }
 }
 
 /// A producer actor: its index, the script and the ids of the actors it talks to.
@@ -884,6 +955,38 @@ impl EosActor {
         }
         actors
     }
+
+    /// Whether `msg` from `src`, addressed to this actor in `state`, can never be read: an
+    /// answer on a connection its client has closed ([`Arrival::Stale`]; Kafka network only).
+    /// Such a delivery is a no-op now and in every later state (incarnations only grow).
+    pub fn is_dead(&self, state: &ActorState, src: Id, msg: &Msg) -> bool {
+        let Msg::OnConnection { conn, msg: body } = msg else {
+            return false;
+        };
+        let stale = |c: Option<&ClientConn>| c.is_some_and(|c| c.classify(*conn) == Arrival::Stale);
+        match (self, state, &**body) {
+            (EosActor::Producer(p), ActorState::Producer(s), Msg::Response { .. }) => {
+                p.connections && stale(p.conn_index(src).and_then(|i| s.conns.get(i)))
+            }
+            (EosActor::Partition(p), ActorState::Partition(s), Msg::VerifyResponse { .. }) => {
+                p.connections && stale(Some(&s.verify_conn))
+            }
+            (
+                EosActor::Coordinator(c),
+                ActorState::Coordinator(s),
+                Msg::WriteTxnMarkerResponse(_),
+            ) => {
+                c.connections
+                    && stale(
+                        c.partitions
+                            .iter()
+                            .position(|p| *p == src)
+                            .and_then(|i| s.marker_conns.get(i)),
+                    )
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Producers' `now`: constant; only `delivery.timeout.ms` (0 or 120 s) decides whether a
@@ -938,6 +1041,7 @@ impl Actor for EosActor {
                     lso_seen: 0,
                     verify_conn: ClientConn::default(),
                     served: ServedConns::default(),
+                    hash_cache: HashCache::default(),
                 };
                 state.observe_reads();
                 ActorState::Partition(Box::new(state))
@@ -980,6 +1084,7 @@ impl Actor for EosActor {
                         c.partitions.len() + usize::from(c.group.is_some())
                     ],
                     served: ServedConns::default(),
+                    hash_cache: HashCache::default(),
                 }))
             }
         }
@@ -1132,7 +1237,6 @@ impl Actor for EosActor {
                 }
                 next.clock = now;
                 next.expiries_left -= 1;
-                next.flags |= pflag::EXPIRED;
                 if next.expiries_left > 0 {
                     o.set_timer(Timer::ExpireProducers, stateright::actor::model_timeout());
                 }
@@ -1202,6 +1306,7 @@ impl ProducerActor {
             sent: 0,
             sent_in_txn: 0,
             conns: vec![ClientConn::default(); self.partitions.len() + 1],
+            hash_cache: HashCache::default(),
         };
         if self.script.delayed_start {
             o.set_timer(Timer::Start, stateright::actor::model_timeout());

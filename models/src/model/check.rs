@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use stateright::actor::{ActorModelAction, Id};
 use stateright::{Checker, Expectation, Model, Property};
 
-use super::actors::{EosActor, Timer};
+use super::actors::{ActorState, EosActor, Timer};
 use super::properties::{
     always_property, properties_with_relevance, read_committed, Condition, ALWAYS,
 };
@@ -52,6 +52,10 @@ pub struct CheckOptions {
     pub timeout: Option<Duration>,
     /// Print progress lines to stderr every second.
     pub progress: bool,
+    /// Random walks instead of an exhaustive search ([`simulate`]): this many walks.
+    pub simulate: Option<usize>,
+    /// The random walks' seed (the same seed gives the same walks).
+    pub seed: u64,
 }
 
 impl Default for CheckOptions {
@@ -62,6 +66,8 @@ impl Default for CheckOptions {
             max_states: None,
             timeout: None,
             progress: false,
+            simulate: None,
+            seed: 0,
         }
     }
 }
@@ -69,11 +75,14 @@ impl Default for CheckOptions {
 impl CheckOptions {
     /// Whether this crate's BFS runs (one thread, breadth-first).
     pub fn own_bfs(&self) -> bool {
-        !self.dfs && self.threads <= 1
+        !self.dfs && self.threads <= 1 && self.simulate.is_none()
     }
 
     /// Refuses combinations that cannot do what they say.
     pub fn validate(&self) -> Result<(), String> {
+        if self.simulate.is_some() && (self.dfs || self.threads > 1) {
+            return Err("--simulate runs its own random walks: no --dfs or --threads".to_string());
+        }
         if self.timeout.is_some() && self.dfs && self.threads <= 1 {
             return Err(
                 "--timeout needs --threads 2 or more with --dfs (stateright's one-thread DFS never checks the clock); the default BFS honours it with one thread"
@@ -212,14 +221,15 @@ pub struct Report {
 impl Report {
     /// Complete, and every verdict as expected.
     pub fn ok(&self) -> bool {
-        self.complete && self.properties.iter().all(|p| p.as_expected)
+        (self.complete || self.strategy == "simulate")
+            && self.properties.iter().all(|p| p.as_expected)
     }
 
     /// `as expected`, `UNEXPECTED` or `INCOMPLETE`.
     pub fn verdict(&self) -> &'static str {
         if self.ok() {
             "as expected"
-        } else if !self.complete {
+        } else if !self.complete && self.strategy != "simulate" {
             "INCOMPLETE"
         } else {
             "UNEXPECTED"
@@ -228,7 +238,9 @@ impl Report {
 
     /// What the engine guarantees, in one line.
     pub fn guarantees(&self) -> &'static str {
-        if self.strategy == "bfs" && self.threads == 1 {
+        if self.strategy == "simulate" {
+            "random walks: counterexamples found are real (the shortest found), nothing is claimed to hold"
+        } else if self.strategy == "bfs" && self.threads == 1 {
             "shortest counterexample per property; relevant states and budget cuts counted"
         } else {
             "counterexamples cut at their first violation but not shortest; relevance reached or not; budget cuts not counted"
@@ -296,7 +308,12 @@ impl Report {
             }
         }
         for p in &self.properties {
-            let mut line = format!("{}: {}", p.name, p.outcome.word());
+            let word = if self.strategy == "simulate" && p.outcome == Outcome::Unknown {
+                "not found in the walks"
+            } else {
+                p.outcome.word()
+            };
+            let mut line = format!("{}: {word}", p.name);
             if p.always {
                 match (p.relevant_states, p.relevance_reached) {
                     (Some(n), _) => {
@@ -422,7 +439,7 @@ impl Report {
 
 /// A state's fingerprint: the same 64-bit hash as stateright's (`ahash` with stateright's
 /// fixed seeds; stateright's own function is private).
-pub fn fingerprint(s: &EosState) -> u64 {
+pub fn fingerprint<S: Hash>(s: &S) -> u64 {
     ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
         .hash_one(s)
 }
@@ -476,10 +493,9 @@ pub struct BfsResult {
     pub complete: bool,
 }
 
-/// Breadth-first search over `m` from its initial states: evaluates every property of
-/// `m.properties()` in every state, records the first (so shortest) discovery of each, counts
-/// the states where each `always` property's relevance predicate holds, and the states the
-/// boundary cuts. Stops early (incomplete) at `max_states` generated states or `timeout`.
+/// Breadth-first search over `m` from its initial states (see [`bfs_with`]), with the
+/// relevance predicate of each `always` property and the probe flags cleared after each
+/// transition ([`clear_probe_flags`]).
 pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     let props = m.properties();
     let relevance: Vec<Option<Condition>> = props
@@ -492,29 +508,110 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
             }
         })
         .collect();
-    let mut first_fp: Vec<Option<u64>> = vec![None; props.len()];
-    let mut relevant: Vec<Option<usize>> = relevance.iter().map(|r| r.map(|_| 0)).collect();
+    bfs_with(m, &props, &relevance, Some(clear_probe_flags), opts)
+}
+
+/// The probe bits are events of the transition that set them, not state: `sometimes`
+/// properties (the probes) are evaluated on every generated successor, and the bits are then
+/// cleared so that states differing only in past events are one state. No `always` property
+/// reads them.
+pub fn clear_probe_flags(s: &mut EosState) {
+    for a in &mut s.actor_states {
+        let flags = match &**a {
+            ActorState::Partition(p) => p.flags,
+            ActorState::Coordinator(c) => c.flags,
+            ActorState::Group(g) => g.flags & GROUP_PROBE_FLAGS,
+            ActorState::Producer(_) | ActorState::Processor(_) => 0,
+        };
+        if flags == 0 {
+            continue;
+        }
+        match std::sync::Arc::make_mut(a) {
+            ActorState::Partition(p) => {
+                p.flags = 0;
+                p.hash_cache.reset();
+            }
+            ActorState::Coordinator(c) => {
+                c.flags = 0;
+                c.hash_cache.reset();
+            }
+            ActorState::Group(g) => g.flags &= !GROUP_PROBE_FLAGS,
+            ActorState::Producer(_) | ActorState::Processor(_) => {}
+        }
+    }
+}
+
+/// The group coordinator's probe bits (events); its E3 ghost bit
+/// ([`gflag::ZOMBIE_COMMITTED`](super::processor::gflag::ZOMBIE_COMMITTED)) is state that an
+/// `always` property reads, so it stays.
+const GROUP_PROBE_FLAGS: u8 =
+    super::processor::gflag::UNSTABLE | super::processor::gflag::GENERATION_FENCED;
+
+/// A predicate over a model's states (a relevance predicate).
+pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
+
+/// Breadth-first search over any stateright model: evaluates every `always` property of
+/// `props` in every distinct state and counts the states where its relevance predicate
+/// (`relevance`, same order) holds; evaluates every `sometimes` property not yet found on
+/// every generated successor within the boundary (and the initial states), then applies
+/// `normalise` before the successor is fingerprinted. Records the first (so shortest)
+/// discovery of each property and counts the states the boundary cuts. Stops early
+/// (incomplete) at `max_states` generated states or `timeout`.
+pub fn bfs_with<M: Model>(
+    m: &M,
+    props: &[Property<M>],
+    relevance: &[Option<Predicate<M>>],
+    normalise: Option<fn(&mut M::State)>,
+    opts: &CheckOptions,
+) -> BfsResult
+where
+    M::State: Hash,
+{
+    let always: Vec<usize> = (0..props.len())
+        .filter(|i| props[*i].expectation == Expectation::Always)
+        .collect();
+    let mut sometimes: Vec<usize> = (0..props.len())
+        .filter(|i| props[*i].expectation == Expectation::Sometimes)
+        .collect();
+    let mut first: Vec<Option<Parent>> = vec![None; props.len()];
+    let mut relevant: Vec<Option<usize>> = (0..props.len())
+        .map(|i| relevance.get(i).copied().flatten().map(|_| 0))
+        .collect();
     let mut parents: FpMap<Parent> = FpMap::default();
     let mut cut_set: FpSet = FpSet::default();
     let mut cuts = BudgetCuts::default();
-    let mut queue: VecDeque<(EosState, u64, usize)> = VecDeque::new();
+    let mut queue: VecDeque<(M::State, u64, usize)> = VecDeque::new();
     let mut total = 0usize;
-    for (i, s) in m.init_states().into_iter().enumerate() {
+    // `sometimes` properties not found yet, on a state reached by `at`.
+    let probe =
+        |sometimes: &mut Vec<usize>, state: &M::State, at: Parent, first: &mut [Option<Parent>]| {
+            sometimes.retain(|&i| {
+                if (props[i].condition)(m, state) {
+                    first[i] = Some(at);
+                    false
+                } else {
+                    true
+                }
+            });
+        };
+    for (i, mut s) in m.init_states().into_iter().enumerate() {
         if !m.within_boundary(&s) {
             continue;
         }
         total += 1;
+        let at = Parent {
+            parent: None,
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+        };
+        probe(&mut sometimes, &s, at, &mut first);
+        if let Some(f) = normalise {
+            f(&mut s);
+        }
         let fp = fingerprint(&s);
         if parents.contains_key(&fp) {
             continue;
         }
-        parents.insert(
-            fp,
-            Parent {
-                parent: None,
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-            },
-        );
+        parents.insert(fp, at);
         queue.push_back((s, fp, 1));
     }
     let start = Instant::now();
@@ -526,16 +623,14 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     while let Some((state, fp, depth)) = queue.pop_front() {
         max_depth = max_depth.max(depth);
         visited += 1;
-        for (i, p) in props.iter().enumerate() {
-            let discovered = match p.expectation {
-                Expectation::Always => !(p.condition)(m, &state),
-                Expectation::Sometimes => (p.condition)(m, &state),
-                Expectation::Eventually => false,
-            };
-            if discovered && first_fp[i].is_none() {
-                first_fp[i] = Some(fp);
+        for &i in &always {
+            let p = &props[i];
+            if first[i].is_none() && !(p.condition)(m, &state) {
+                first[i] = parents.get(&fp).copied();
             }
-            if let (Some(r), Some(count)) = (relevance[i], relevant[i].as_mut()) {
+            if let (Some(r), Some(count)) =
+                (relevance.get(i).copied().flatten(), relevant[i].as_mut())
+            {
                 if r(m, &state) {
                     *count += 1;
                 }
@@ -543,21 +638,31 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
         }
         m.actions(&state, &mut actions);
         for (index, action) in actions.drain(..).enumerate() {
-            let Some(next) = m.next_state(&state, action) else {
+            let Some(mut next) = m.next_state(&state, action) else {
                 continue;
             };
-            let next_fp = fingerprint(&next);
             if !m.within_boundary(&next) {
+                if let Some(f) = normalise {
+                    f(&mut next);
+                }
                 cuts.transitions += 1;
-                cut_set.insert(next_fp);
+                cut_set.insert(fingerprint(&next));
                 continue;
             }
             total += 1;
+            let at = Parent {
+                parent: Some(fp),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            if !sometimes.is_empty() {
+                probe(&mut sometimes, &next, at, &mut first);
+            }
+            if let Some(f) = normalise {
+                f(&mut next);
+            }
+            let next_fp = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {
-                e.insert(Parent {
-                    parent: Some(fp),
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                });
+                e.insert(at);
                 queue.push_back((next, next_fp, depth + 1));
             }
         }
@@ -574,8 +679,7 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
                 tick = Instant::now();
                 let _ = writeln!(
                     std::io::stderr(),
-                    "checking {}: states={} unique={} depth={} queue={}",
-                    m.cfg.scenario.name,
+                    "checking: states={} unique={} depth={} queue={}",
                     total,
                     parents.len(),
                     depth,
@@ -585,19 +689,19 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
         }
     }
     cuts.unique = cut_set.len();
-    let path_to = |fp: u64| -> Vec<usize> {
-        let mut rev = Vec::new();
-        let mut at = Some(fp);
-        while let Some(f) = at {
+    let path_to = |at: Parent| -> Vec<usize> {
+        let mut rev = vec![at.index as usize];
+        let mut next = at.parent;
+        while let Some(f) = next {
             let Some(p) = parents.get(&f) else { break };
             rev.push(p.index as usize);
-            at = p.parent;
+            next = p.parent;
         }
         rev.reverse();
         rev
     };
     BfsResult {
-        first: first_fp.iter().map(|f| f.map(path_to)).collect(),
+        first: first.iter().map(|f| f.map(path_to)).collect(),
         relevant,
         unique: parents.len(),
         total,
@@ -607,10 +711,116 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     }
 }
 
+// ------------------------------------------------------------------ simulation
+
+/// A small deterministic generator (SplitMix64): the walks depend on the seed only.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % u64::try_from(n).unwrap_or(u64::MAX)).unwrap_or(0)
+    }
+}
+
+/// The longest walk: every scenario's script ends far earlier (the request budgets bound it).
+pub const MAX_WALK: usize = 1_000;
+
+/// `walks` random walks over `m` from `seed`: each starts at a random initial state and takes
+/// a uniformly random enabled step (a successor within the boundary) until none is left or
+/// [`MAX_WALK`] steps. Every `always` property is evaluated in every state of a walk and every
+/// `sometimes` one until found; per property the shortest discovering path of all walks is
+/// kept (init index, then action indices, as [`walk`] replays them). `unique` counts the
+/// distinct states visited; `complete` is false (nothing is exhaustive).
+pub fn simulate(m: &EosModel, walks: usize, seed: u64, opts: &CheckOptions) -> BfsResult {
+    let props = m.properties();
+    let mut first: Vec<Option<Vec<usize>>> = vec![None; props.len()];
+    let mut rng = SplitMix(seed);
+    let mut seen = FpSet::default();
+    let (mut total, mut max_depth) = (0usize, 0usize);
+    let inits = m.init_states();
+    let start = Instant::now();
+    let mut actions = Vec::new();
+    let keep = |first: &mut Vec<Option<Vec<usize>>>, i: usize, path: &[usize]| {
+        if first[i].as_ref().is_none_or(|f| f.len() > path.len()) {
+            first[i] = Some(path.to_vec());
+        }
+    };
+    'walks: for _ in 0..walks {
+        if inits.is_empty() {
+            break;
+        }
+        let init = rng.below(inits.len());
+        let mut state = inits[init].clone();
+        let mut path = vec![init];
+        loop {
+            total += 1;
+            seen.insert(fingerprint(&state));
+            max_depth = max_depth.max(path.len());
+            for (i, p) in props.iter().enumerate() {
+                let found = match p.expectation {
+                    Expectation::Always => !(p.condition)(m, &state),
+                    Expectation::Sometimes => (p.condition)(m, &state),
+                    Expectation::Eventually => false,
+                };
+                if found {
+                    keep(&mut first, i, &path);
+                }
+            }
+            if path.len() > MAX_WALK
+                || opts.max_states.is_some_and(|n| total >= n)
+                || opts.timeout.is_some_and(|t| start.elapsed() >= t)
+            {
+                if path.len() > MAX_WALK {
+                    continue 'walks;
+                }
+                break 'walks;
+            }
+            m.actions(&state, &mut actions);
+            let mut order: Vec<usize> = (0..actions.len()).collect();
+            let mut next = None;
+            while !order.is_empty() {
+                let k = order.swap_remove(rng.below(order.len()));
+                let Some(a) = actions.get(k).cloned() else {
+                    continue;
+                };
+                if let Some(s) = m.next_state(&state, a) {
+                    if m.within_boundary(&s) {
+                        next = Some((k, s));
+                        break;
+                    }
+                }
+            }
+            actions.clear();
+            let Some((k, s)) = next else {
+                continue 'walks;
+            };
+            path.push(k);
+            state = s;
+        }
+    }
+    BfsResult {
+        first,
+        relevant: vec![None; props.len()],
+        unique: seen.len(),
+        total,
+        max_depth,
+        cuts: BudgetCuts::default(),
+        complete: false,
+    }
+}
+
 // ------------------------------------------------------------------ running
 
-/// The model's action type.
-pub type EosAction = ActorModelAction<super::actors::Msg, Timer, super::actors::Choice>;
+pub use super::EosAction;
 
 /// The states and actions along an action-index path (init index first): `(state before,
 /// action)` per step, and the final state.
@@ -723,7 +933,18 @@ pub fn run(scenario: &Scenario, opts: &CheckOptions) -> Report {
     let relevant_states: Vec<Option<usize>>;
     let relevance_reached: Vec<Option<bool>>;
     let (unique, total, max_depth, complete, cuts);
-    if opts.own_bfs() {
+    if let Some(walks) = opts.simulate {
+        props = m.properties();
+        let r = simulate(&m, walks, opts.seed, opts);
+        found = r.first;
+        relevance_reached = vec![None; props.len()];
+        relevant_states = vec![None; props.len()];
+        unique = r.unique;
+        total = r.total;
+        max_depth = r.max_depth;
+        complete = false;
+        cuts = None;
+    } else if opts.own_bfs() {
         props = m.properties();
         let r = bfs(&m, opts);
         found = r.first;
@@ -874,7 +1095,17 @@ fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> R
             (true, false, true) => Outcome::Holds,
             (false, false, true) => Outcome::NotReached,
         };
-        let (as_expected, expected) = if always {
+        let simulated = opts.simulate.is_some();
+        let (as_expected, expected) = if simulated {
+            // Random walks: a counterexample is real, a miss proves nothing.
+            if always && expected_broken.contains(&p.name) {
+                (outcome == Outcome::Counterexample, "counterexample")
+            } else if always {
+                (outcome != Outcome::Counterexample, "no counterexample")
+            } else {
+                (true, "any (informational)")
+            }
+        } else if always {
             if expected_broken.contains(&p.name) {
                 (outcome == Outcome::Counterexample, "counterexample")
             } else if irrelevant.is_some() {
@@ -967,7 +1198,13 @@ fn verdicts(m: &EosModel, scenario: &Scenario, opts: &CheckOptions, r: Run) -> R
         properties: properties.into_iter().map(|(_, p)| p).collect(),
         counterexamples,
         cuts: r.cuts,
-        strategy: if opts.dfs { "dfs" } else { "bfs" },
+        strategy: if opts.simulate.is_some() {
+            "simulate"
+        } else if opts.dfs {
+            "dfs"
+        } else {
+            "bfs"
+        },
         threads: opts.threads.max(1),
     }
 }

@@ -20,7 +20,10 @@ pub mod properties;
 pub mod scenario;
 pub mod scenarios;
 
-use stateright::actor::{ActorModel, ActorModelState, LossyNetwork, Network};
+use std::ops::{Deref, DerefMut};
+
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
+use stateright::{Model, Property};
 
 use actors::{
     ActorState, CoordinatorActorState, EosActor, PartitionActorState, ProducerActorState, Rec,
@@ -89,10 +92,93 @@ impl ModelCfg {
     }
 }
 
-/// The model type.
-pub type EosModel = ActorModel<EosActor, ModelCfg, ()>;
+/// stateright's actor model of the scenario, which [`EosModel`] wraps.
+pub type EosActorModel = ActorModel<EosActor, ModelCfg, ()>;
 /// The model's global state.
 pub type EosState = ActorModelState<EosActor, ()>;
+/// The model's action type.
+pub type EosAction = ActorModelAction<actors::Msg, actors::Timer, actors::Choice>;
+
+/// The model: stateright's [`ActorModel`] of the scenario (reachable through `Deref`), with
+/// the properties over this type and one change to its transitions: every successor drops
+/// the messages no delivery can ever read ([`drop_dead_messages`]). Dropping them inside the
+/// transition that kills them adds no step (consuming each as a step of its own would add
+/// one interleaving per dead answer, docs/model.md "Stragglers").
+#[derive(Clone)]
+pub struct EosModel {
+    /// stateright's actor model.
+    pub inner: EosActorModel,
+    /// The properties checked (the scenario's [`properties_of`], or more).
+    pub properties: Vec<Property<EosModel>>,
+}
+
+impl Deref for EosModel {
+    type Target = EosActorModel;
+    fn deref(&self) -> &EosActorModel {
+        &self.inner
+    }
+}
+
+impl DerefMut for EosModel {
+    fn deref_mut(&mut self) -> &mut EosActorModel {
+        &mut self.inner
+    }
+}
+
+impl Model for EosModel {
+    type State = EosState;
+    type Action = EosAction;
+
+    fn init_states(&self) -> Vec<EosState> {
+        self.inner.init_states()
+    }
+
+    fn actions(&self, state: &EosState, actions: &mut Vec<EosAction>) {
+        self.inner.actions(state, actions);
+    }
+
+    fn next_state(&self, last: &EosState, action: EosAction) -> Option<EosState> {
+        let mut next = self.inner.next_state(last, action)?;
+        drop_dead_messages(&self.inner, &mut next);
+        Some(next)
+    }
+
+    fn format_action(&self, action: &EosAction) -> String {
+        self.inner.format_action(action)
+    }
+
+    fn format_step(&self, last: &EosState, action: EosAction) -> Option<String> {
+        self.inner.format_step(last, action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        self.properties.clone()
+    }
+
+    fn within_boundary(&self, state: &EosState) -> bool {
+        within_bounds(&self.inner.cfg, state)
+    }
+}
+
+/// Removes from the network every message that no delivery can ever read: an answer on a
+/// connection its client has closed (a request timeout, a marker timeout), which Kafka's
+/// client never reads ([`actors::Arrival::Stale`]). Its delivery would be a no-op, so
+/// removing it changes no behaviour; it only merges states that differ in which dead answers
+/// are still in flight.
+pub fn drop_dead_messages(m: &EosActorModel, s: &mut EosState) {
+    let Network::UnorderedNonDuplicating(multiset) = &mut s.network else {
+        return;
+    };
+    let actors = &m.actors;
+    let states = &s.actor_states;
+    multiset.retain(|env, _| {
+        let dst = usize::from(env.dst);
+        match (actors.get(dst), states.get(dst)) {
+            (Some(a), Some(st)) => !a.is_dead(st, env.src, &env.msg),
+            _ => true,
+        }
+    });
+}
 
 /// The producer actors' states, by index.
 pub fn producers(s: &EosState) -> Vec<&ProducerActorState> {
@@ -135,7 +221,7 @@ pub fn model(scenario: &Scenario) -> EosModel {
         NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
         NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
     };
-    let mut m = ActorModel::new(ModelCfg::new(scenario.clone()), ())
+    let mut inner = ActorModel::new(ModelCfg::new(scenario.clone()), ())
         .actors(EosActor::of(scenario))
         .init_network(network)
         .lossy_network(if scenario.lossy {
@@ -143,9 +229,11 @@ pub fn model(scenario: &Scenario) -> EosModel {
         } else {
             LossyNetwork::No
         });
-    m.properties = properties_of(scenario);
-    m.within_boundary = within_bounds;
-    m
+    inner.within_boundary = within_bounds;
+    EosModel {
+        inner,
+        properties: properties_of(scenario),
+    }
 }
 
 /// The explored space: no producer or processor has sent more requests than its budget

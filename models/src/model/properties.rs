@@ -1025,10 +1025,14 @@ fn committed_record_fault(
     let visible = views
         .get(k)
         .map_or(0, |v| v.iter().filter(|(_, r)| *r == rec).count());
+    // Closed by a COMMIT marker and below the last stable offset: an earlier transaction
+    // still open at the partition (another transactional id's) holds read_committed back.
     let written = partitions(s).get(k).is_some_and(|p| {
+        let lso = p.core.last_stable_offset();
         data_entries(p.core.log()).iter().any(|d| {
             d.transactional
                 && d.outcome == Some(TransactionResult::Commit)
+                && d.offset < lso
                 && m.cfg
                     .rec(d.rec)
                     .is_some_and(|o| (o.producer, o.txn) == (info.producer, info.txn))
@@ -1040,7 +1044,11 @@ fn committed_record_fault(
             info.txn + 1,
             info.producer + 1,
             info.partition,
-            if written { " after its COMMIT marker" } else { "" }
+            if written {
+                " after its COMMIT marker, below the LSO"
+            } else {
+                ""
+            }
         ));
     }
     None
@@ -1049,7 +1057,10 @@ fn committed_record_fault(
 /// S19 (KAFKA-9279 class): every record of a transaction the client was told committed was
 /// acknowledged (no send of it failed), is returned by a read_committed consumer at most once,
 /// and exactly once after the transaction's COMMIT marker is written at its partition (a
-/// record of the transaction there is closed by a COMMIT marker).
+/// record of the transaction there is closed by a COMMIT marker) and the last stable offset
+/// has passed it (an earlier open transaction of another transactional id holds read_committed
+/// back: a read_committed fetch, Kafka's `FetchIsolation.TXN_COMMITTED`, reads only below the
+/// last stable offset).
 pub fn committed_exactly_once(m: &EosModel, s: &EosState) -> bool {
     let views: Vec<Vec<(Offset, Rec)>> = partitions(s)
         .iter()
@@ -1412,10 +1423,12 @@ fn probe_late_produce(_: &EosModel, s: &EosState) -> bool {
 fn probe_stale_marker(_: &EosModel, s: &EosState) -> bool {
     pflags(s) & pflag::STALE_MARKER != 0
 }
-fn probe_expired(_: &EosModel, s: &EosState) -> bool {
+/// An expiry happened (derived from the spent expiry budget: an expiry firing that changes
+/// nothing is a no-op and spends none) and the partition tracks a producer again.
+fn probe_expired(m: &EosModel, s: &EosState) -> bool {
     partitions(s)
         .iter()
-        .any(|p| p.flags & pflag::EXPIRED != 0 && !p.core.producers().is_empty())
+        .any(|p| p.expiries_left < m.cfg.scenario.expiries && !p.core.producers().is_empty())
 }
 fn probe_late_endtxn(_: &EosModel, s: &EosState) -> bool {
     cflags(s) & cflag::LATE_ENDTXN != 0

@@ -109,7 +109,7 @@ const RESTART_IRRELEVANT: &[Irrelevant] = &concat::<10, 3, 13>(
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 18] = [
+pub const SCENARIOS: [(&str, Variation); 19] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
@@ -533,6 +533,32 @@ pub const SCENARIOS: [(&str, Variation); 18] = [
                 processor_probe::COMPLETED,
             ],
             irrelevant: KIP447_IRRELEVANT,
+            ..base
+        }
+    }),
+    ("two-writers", |base| {
+        Scenario {
+            summary: "two transactional ids write the same 2 partitions (tx-a: a committed then a chosen transaction of 1 record on t-0; tx-b: 1 transaction of 2 records, commit or abort chosen), read by a read_committed consumer",
+            partitions: 2,
+            producers: vec![
+                transactional(
+                    "tx-a",
+                    false,
+                    vec![txn(&[0], TxnEnd::Commit), txn(&[0], TxnEnd::Choose)],
+                ),
+                transactional("tx-b", false, vec![txn(&[0, 1], TxnEnd::Choose)]),
+            ],
+            probes: &[
+                probe::ACKED,
+                probe::COMMIT_2,
+                probe::ABORT_2,
+                probe::LSO_HELD,
+            ],
+            irrelevant: &[
+                TV2_ONE_BATCH_PER_EPOCH,
+                NO_FAILOVER,
+                (C1, "two independent transactional ids, no fencing, timeout or failure: every error a client is answered here is retried, never abortable or fatal"),
+            ],
             ..base
         }
     }),
