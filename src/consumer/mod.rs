@@ -4,7 +4,7 @@
 //! (`ConsumerCoordinator.fetchCommittedOffsets`, OffsetFetch with `require_stable` and a retry
 //! on UNSTABLE_OFFSET_COMMIT), read_committed fetches (`Fetcher.sendFetches`,
 //! `FetchCollector`/`CompletedFetch`, through the partition role's
-//! [`consumer_records`](crate::partition::consumer_records)), `commitSync` outside a
+//! [`consumer_records`]), `commitSync` outside a
 //! transaction, and the group metadata a transactional producer sends with its offsets
 //! (`KafkaConsumer.groupMetadata`, KIP-447).
 //!

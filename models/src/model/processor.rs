@@ -255,7 +255,7 @@ impl ProcessorActor {
     }
 
     /// The instance starts as an exactly-once application does: `initTransactions()` first
-    /// (it blocks), then the consumer joins the group ([`Self::join`]).
+    /// (it blocks), then the consumer joins the group (`join`).
     pub fn boot(&self, s: &mut ProcessorActorState, o: &mut Out<EosActor>) {
         s.phase = ProcPhase::Starting;
         if let Ok(out) = s.producer.init(NOW) {
