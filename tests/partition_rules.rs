@@ -270,6 +270,18 @@ fn batch_without_producer_id_is_plain_append() {
     assert!(l.producers().is_empty());
 }
 
+// UnifiedLog.analyzeAndValidateProducerState skips batches without a producer id
+// (`batch.hasProducerId`) and ProducerStateManager keeps no entry for them: the same
+// non-idempotent batch re-sent by a retry is appended again, at a new offset.
+#[test]
+fn non_idempotent_retry_is_appended_twice() {
+    let mut l = leader();
+    assert_eq!(l.append(batch(-1, -1, -1, 1, false), None), appended(0));
+    assert_eq!(l.append(batch(-1, -1, -1, 1, false), None), appended(1));
+    assert_eq!(l.log_end_offset(), 2);
+    assert!(l.producers().is_empty());
+}
+
 // ---- transactional flag (ProducerAppendInfo.appendDataBatch) --------------------------------
 
 // ProducerStateManagerTest.testNonTransactionalAppendWithOngoingTransaction.

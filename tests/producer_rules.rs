@@ -247,6 +247,102 @@ fn max_in_flight_outside_one_to_five_is_a_config_error() {
     }
 }
 
+// ------------------------------------------------------------------------------ without idempotence
+
+fn plain() -> H {
+    H::new(ProducerConfig {
+        enable_idempotence: false,
+        ..ProducerConfig::default()
+    })
+}
+
+/// ProducerConfig.postProcessAndValidateIdempotenceConfigs: "Cannot set a transactional.id
+/// without also enabling idempotence" (a `ConfigException`); idempotence is the default
+/// (KIP-679), and without it max.in.flight.requests.per.connection is only `atLeast(1)`.
+#[test]
+fn transactional_id_without_idempotence_is_a_config_error() {
+    assert!(ProducerConfig::default().enable_idempotence);
+    let cfg = ProducerConfig {
+        enable_idempotence: false,
+        transactional_id: Some("foobar".into()),
+        ..ProducerConfig::default()
+    };
+    assert_eq!(
+        Producer::<u32>::new(cfg).err(),
+        Some(ProducerConfigError::TransactionalIdWithoutIdempotence)
+    );
+    for (max, ok) in [(0u8, false), (1, true), (6, true), (255, true)] {
+        let cfg = ProducerConfig {
+            enable_idempotence: false,
+            max_in_flight: max,
+            ..ProducerConfig::default()
+        };
+        assert_eq!(Producer::<u32>::new(cfg).is_ok(), ok, "{max}");
+    }
+}
+
+/// KafkaProducer without idempotence has no TransactionManager: no InitProducerId; batches
+/// carry RecordBatch.NO_PRODUCER_ID, NO_PRODUCER_EPOCH and NO_SEQUENCE
+/// (`RecordAccumulator.drain` sets producer state only with a TransactionManager).
+#[test]
+fn without_idempotence_no_init_producer_id_and_batches_carry_no_producer_state() {
+    let mut h = plain();
+    let out = h.init();
+    assert!(out.sends.is_empty(), "{:?}", names(&out));
+    assert_eq!(h.p.state(), Ready);
+    assert!(out.events.contains(&ProducerEvent::Initialized {
+        producer_id: -1,
+        producer_epoch: -1,
+    }));
+    let out = h.send(0, 3);
+    assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
+    let out = h.send(0, 2);
+    assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
+    assert_eq!(h.p.next_sequence(&tp(0)), 0);
+    // Transactional calls are refused (no TransactionManager).
+    assert!(h.p.begin(h.now).is_err());
+}
+
+/// Sender.completeBatch → canRetry → reenqueue: without idempotence a lost or retriable
+/// Produce re-sends the same batch (still without producer id or sequence), which the leader
+/// may append twice; no epoch bump and no unresolved sequence (those need a
+/// TransactionManager), and a later failure is final for its batch only.
+#[test]
+fn without_idempotence_retries_resend_the_same_batch() {
+    let mut h = plain();
+    h.init();
+    h.send(0, 1);
+    let out = h.timeout("Produce", Some(0));
+    assert_eq!(out.sends.len(), 1);
+    assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
+    let out = h.produce_err(0, ErrorCode::NotLeaderOrFollower);
+    assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
+    assert!(out
+        .events
+        .iter()
+        .all(|e| !matches!(e, ProducerEvent::EpochBumped { .. })));
+    let out = h.produce_ok(0, 1);
+    assert!(matches!(
+        out.events.as_slice(),
+        [ProducerEvent::SendAcknowledged {
+            base_offset: Some(1),
+            ..
+        }]
+    ));
+    assert_eq!((h.p.producer_id(), h.p.producer_epoch()), (-1, -1));
+    assert_eq!(h.p.state(), Ready);
+    // A non-retriable error fails the batch; the producer goes on.
+    h.send(0, 1);
+    let out = h.produce_err(0, ErrorCode::MessageTooLarge);
+    assert!(matches!(
+        out.events.as_slice(),
+        [ProducerEvent::SendFailed { .. }]
+    ));
+    assert_eq!(h.p.state(), Ready);
+    let out = h.send(0, 1);
+    assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
+}
+
 // ------------------------------------------------------------------------------ sequences
 
 /// TransactionManagerTest.testDefaultSequenceNumber: sequences per partition from 0, assigned

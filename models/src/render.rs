@@ -229,7 +229,8 @@ pub fn producer_text(name: &str, s: &ProducerActorState) -> String {
     let core = &s.core;
     let kind = match &core.config().transactional_id {
         Some(tid) => format!("transactional.id=\"{tid}\""),
-        None => "idempotent".to_string(),
+        None if core.is_idempotent() => "idempotent".to_string(),
+        None => "enable.idempotence=false".to_string(),
     };
     let phase = match s.phase {
         AppPhase::NotStarted => "not started".to_string(),

@@ -84,6 +84,7 @@ scenario_tests! {
     append_failure => "append-failure",
     idempotent_two_partitions => "idempotent-two-partitions",
     idempotent_restart => "idempotent-restart",
+    retries_without_idempotence => "retries-without-idempotence",
     processor => "processor",
     processor_kip447 => "processor-kip447",
 }

@@ -89,9 +89,15 @@ pub struct ProducerBugs {
     pub commit_despite_failed_send: bool,
 }
 
-/// The producer's configuration (`ProducerConfig` with `enable.idempotence=true`).
+/// The producer's configuration (Kafka's `ProducerConfig`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ProducerConfig {
+    /// `enable.idempotence` (default true, Kafka 3.0+'s default, KIP-679). Without it the
+    /// client has no `TransactionManager`: no InitProducerId, every batch carries
+    /// `NO_PRODUCER_ID`, `NO_PRODUCER_EPOCH` and `NO_SEQUENCE`, and a retry re-sends the same
+    /// batch, which the leader appends again (no duplicate detection without a producer id).
+    #[serde(default = "idempotence_default")]
+    pub enable_idempotence: bool,
     /// `transactional.id`; `None` for an idempotent (non-transactional) producer.
     pub transactional_id: Option<String>,
     /// `transaction.timeout.ms`, sent in InitProducerId (default 60000).
@@ -120,6 +126,7 @@ pub struct ProducerConfig {
 impl Default for ProducerConfig {
     fn default() -> Self {
         ProducerConfig {
+            enable_idempotence: true,
             transactional_id: None,
             transaction_timeout_ms: 60_000,
             transaction_version: TransactionVersion::Tv2,
@@ -132,11 +139,27 @@ impl Default for ProducerConfig {
     }
 }
 
+/// The default of [`ProducerConfig::enable_idempotence`] (serde).
+fn idempotence_default() -> bool {
+    true
+}
+
 impl ProducerConfig {
-    /// Kafka's `ProducerConfig` checks for idempotence: `max.in.flight.requests.per.connection`
-    /// must be in 1..=5 (the broker keeps 5 batches per producer for duplicate detection).
+    /// Kafka's `ProducerConfig` checks: a `transactional.id` requires idempotence
+    /// (`ProducerConfig.postProcessAndValidateIdempotenceConfigs`: "Cannot set a
+    /// transactional.id without also enabling idempotence"); with idempotence
+    /// `max.in.flight.requests.per.connection` must be in 1..=5 (the broker keeps 5 batches per
+    /// producer for duplicate detection), without it at least 1 (`atLeast(1)`).
     pub fn validate(&self) -> Result<(), ProducerConfigError> {
-        if self.max_in_flight == 0 || usize::from(self.max_in_flight) > NUM_BATCHES_TO_RETAIN {
+        if !self.enable_idempotence && self.transactional_id.is_some() {
+            return Err(ProducerConfigError::TransactionalIdWithoutIdempotence);
+        }
+        let max = if self.enable_idempotence {
+            NUM_BATCHES_TO_RETAIN
+        } else {
+            usize::from(u8::MAX)
+        };
+        if self.max_in_flight == 0 || usize::from(self.max_in_flight) > max {
             return Err(ProducerConfigError::MaxInFlight(self.max_in_flight));
         }
         if let Some(id) = &self.transactional_id {
@@ -159,6 +182,10 @@ pub enum ProducerConfigError {
     /// An empty `transactional.id` (the coordinator answers INVALID_REQUEST to it).
     #[error("transactional.id must not be empty")]
     EmptyTransactionalId,
+    /// A `transactional.id` with `enable.idempotence=false` (Kafka's `ConfigException` from
+    /// `ProducerConfig.postProcessAndValidateIdempotenceConfigs`).
+    #[error("Cannot set a transactional.id without also enabling idempotence")]
+    TransactionalIdWithoutIdempotence,
 }
 
 /// The states of Kafka's `TransactionManager.State` (2PC's PREPARED_TRANSACTION is not
@@ -262,6 +289,11 @@ impl<P: Clone> Producer<P> {
     pub fn is_transactional(&self) -> bool {
         self.config.transactional_id.is_some()
     }
+    /// Whether idempotence is enabled (`enable.idempotence`; Kafka's `KafkaProducer` has a
+    /// `TransactionManager` exactly then).
+    pub fn is_idempotent(&self) -> bool {
+        self.config.enable_idempotence
+    }
     /// Whether the client epoch bump will follow the next EndTxn (`clientSideEpochBumpRequired`).
     pub fn epoch_bump_required(&self) -> bool {
         self.epoch_bump_required
@@ -330,7 +362,10 @@ impl<P: Clone> Producer<P> {
     // ---------------------------------------------------------------- application calls
 
     /// `initTransactions()` (or the idempotent producer's first InitProducerId):
-    /// UNINITIALIZED → INITIALIZING, emits InitProducerId(-1, -1).
+    /// UNINITIALIZED → INITIALIZING, emits InitProducerId(-1, -1). Without idempotence (no
+    /// `TransactionManager` in Kafka's client) nothing is requested: UNINITIALIZED →
+    /// INITIALIZING → READY at once, with [`ProducerEvent::Initialized`] carrying
+    /// `NO_PRODUCER_ID`/`NO_PRODUCER_EPOCH`, so an application starts both modes alike.
     pub fn init(&mut self, _now: TimestampMs) -> Result<ProducerOutput<P>, ProducerCallError> {
         self.check_call(Call::Init)?;
         if self.state != TransactionState::Uninitialized {
@@ -345,7 +380,15 @@ impl<P: Clone> Producer<P> {
         self.foreground(Call::Init, TransactionState::Initializing, &mut out)?;
         self.producer_id = NO_PRODUCER_ID;
         self.producer_epoch = NO_PRODUCER_EPOCH;
-        self.enqueue_txn(TxnRequest::InitProducerId { bump: false });
+        if self.is_idempotent() {
+            self.enqueue_txn(TxnRequest::InitProducerId { bump: false });
+        } else {
+            self.set_state(TransactionState::Ready, &mut out);
+            out.events.push(ProducerEvent::Initialized {
+                producer_id: NO_PRODUCER_ID,
+                producer_epoch: NO_PRODUCER_EPOCH,
+            });
+        }
         self.poll(&mut out);
         Ok(out)
     }

@@ -118,7 +118,7 @@ impl<P: Clone> Producer<P> {
     /// partition awaits no sequence rewrite, and the producer is READY (idempotent) or its
     /// transaction is open or committing and the partition was added to it (transactional).
     fn can_drain_partition(&self, tp: &TopicPartition) -> bool {
-        if self.producer_id == NO_PRODUCER_ID {
+        if self.producer_id == NO_PRODUCER_ID && self.is_idempotent() {
             return false;
         }
         if self.rewrite_partitions.contains(tp) {
@@ -135,7 +135,10 @@ impl<P: Clone> Producer<P> {
     }
 
     /// `RecordAccumulator.drain`: per partition, the retry that is lowest in flight is re-sent,
-    /// else new batches take the next sequences, up to `max_in_flight` in flight.
+    /// else new batches take the next sequences, up to `max_in_flight` in flight. Without
+    /// idempotence batches take no sequence (`NO_SEQUENCE`) and no producer id, and a retry
+    /// goes first as Kafka re-enqueues it at the head of its partition's queue
+    /// (`RecordAccumulator.reenqueue`).
     fn drain(&mut self, out: &mut ProducerOutput<P>) {
         let parts: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         let max = usize::from(self.config.max_in_flight);
@@ -143,9 +146,10 @@ impl<P: Clone> Producer<P> {
         let transactional_id = self.config.transactional_id.clone();
         let transactional_id = transactional_id.as_deref();
         let version = self.produce_version();
+        let sequenced = self.is_idempotent();
         for tp in parts {
             // Retries may be re-sent in any state where the batch's transaction is alive.
-            let retry_ok = self.producer_id != NO_PRODUCER_ID
+            let retry_ok = (self.producer_id != NO_PRODUCER_ID || !self.is_idempotent())
                 && !self.rewrite_partitions.contains(&tp)
                 && !matches!(self.state, TransactionState::FatalError);
             let can_new = self.can_drain_partition(&tp);
@@ -185,7 +189,7 @@ impl<P: Clone> Producer<P> {
                 let Some(b) = self
                     .partitions
                     .get_mut(&tp)
-                    .and_then(|e| e.drain_next(pid, epoch, id))
+                    .and_then(|e| e.drain_next(pid, epoch, sequenced, id))
                 else {
                     break;
                 };

@@ -192,7 +192,9 @@ impl<P> PartitionEntry<P> {
             return None;
         }
         let b = self.in_flight.remove(pos);
-        if b.is_sequenced_under(self.producer_id, self.producer_epoch) {
+        if b.base_sequence != NO_SEQUENCE
+            && b.is_sequenced_under(self.producer_id, self.producer_epoch)
+        {
             let last = b.last_sequence();
             if self.last_acked_sequence == NO_SEQUENCE || last > self.last_acked_sequence {
                 self.last_acked_sequence = last;
@@ -297,11 +299,13 @@ impl<P> PartitionEntry<P> {
     }
 
     /// Drains the first queued batch: it takes the next sequence under this producer id and
-    /// epoch and goes in flight as request `request`.
+    /// epoch (none when not `sequenced`: without idempotence, `NO_SEQUENCE`) and goes in
+    /// flight as request `request`.
     pub(super) fn drain_next(
         &mut self,
         producer_id: ProducerId,
         producer_epoch: ProducerEpoch,
+        sequenced: bool,
         request: RequestId,
     ) -> Option<&Batch<P>> {
         if self.queued.is_empty() {
@@ -311,8 +315,10 @@ impl<P> PartitionEntry<P> {
         b.producer_id = producer_id;
         b.producer_epoch = producer_epoch;
         b.sequence_reset = false;
-        b.base_sequence = self.next_sequence;
-        self.next_sequence = increment_sequence(self.next_sequence, b.record_count);
+        if sequenced {
+            b.base_sequence = self.next_sequence;
+            self.next_sequence = increment_sequence(self.next_sequence, b.record_count);
+        }
         b.request = Some(request);
         self.in_flight.push(b);
         self.in_flight.last()
@@ -446,8 +452,10 @@ impl<P: Clone> Producer<P> {
         stale: bool,
         out: &mut ProducerOutput<P>,
     ) {
-        if let Some(entry) = self.partitions.get_mut(tp) {
-            entry.mark_unresolved(pos);
+        if self.is_idempotent() {
+            if let Some(entry) = self.partitions.get_mut(tp) {
+                entry.mark_unresolved(pos);
+            }
         }
         self.fail_batch(tp, pos, ErrorCode::RequestTimedOut, false, out);
         if self.is_transactional() && !stale {
@@ -673,7 +681,10 @@ impl<P: Clone> Producer<P> {
         tp: &TopicPartition,
         out: &mut ProducerOutput<P>,
     ) {
-        if self.is_transactional() || self.state == TransactionState::FatalError {
+        if self.is_transactional()
+            || !self.is_idempotent()
+            || self.state == TransactionState::FatalError
+        {
             return;
         }
         self.rewrite_partitions.insert(tp.clone());

@@ -202,6 +202,9 @@ pub struct Scenario {
     /// application restarted and re-sends what it had not seen acknowledged): the same record
     /// ids, so a copy written by both instances is a duplicate (S1).
     pub restart_resends: bool,
+    /// `enable.idempotence` of every producer script (Kafka 3.0+'s default, true); false only
+    /// with no transactional id (the client refuses the combination).
+    pub idempotence: bool,
     /// Network semantics.
     pub network: NetworkKind,
     /// Whether the network may also drop any message.
@@ -309,12 +312,13 @@ impl Scenario {
     /// InitProducerId; per transaction one Produce per record (records are one per batch),
     /// an AddPartitionsToTxn per partition before TV2 (TV2 adds partitions implicitly with the
     /// produce; the count assumes no two partitions share a request, which interleavings
-    /// allow), and one EndTxn; an idempotent producer sends InitProducerId and its Produces.
+    /// allow), and one EndTxn; an idempotent producer sends InitProducerId and its Produces,
+    /// a producer without idempotence only its Produces.
     pub fn min_requests(&self, index: usize) -> u8 {
         let Some(p) = self.producers.get(index) else {
             return 0;
         };
-        let mut n: usize = 1;
+        let mut n: usize = usize::from(self.idempotence);
         for t in &p.txns {
             n += t.records.len();
             if p.transactional_id.is_some() {
@@ -399,6 +403,7 @@ impl Scenario {
     pub fn producer_config(&self, index: usize) -> ProducerConfig {
         let script = self.producers.get(index);
         ProducerConfig {
+            enable_idempotence: self.idempotence,
             transactional_id: script.and_then(|s| s.transactional_id).map(str::to_string),
             transaction_version: self.protocol.transaction_version(),
             max_in_flight: self.max_in_flight,

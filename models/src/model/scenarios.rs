@@ -105,11 +105,30 @@ const RESTART_IRRELEVANT: &[Irrelevant] = &concat::<10, 3, 13>(
     ],
 );
 
+/// `retries-without-idempotence`'s declarations.
+const NO_IDEMPOTENCE_IRRELEVANT: &[Irrelevant] = &concat::<10, 3, 13>(
+    NO_TRANSACTIONS,
+    [
+        (
+            S3,
+            "without idempotence batches carry no producer id and no sequence: nothing to be contiguous",
+        ),
+        (
+            S5,
+            "without idempotence batches carry no producer id and no epoch: nothing to fence",
+        ),
+        (
+            C1,
+            "no transactions and no fencing: the timeout is retried, no error is abortable or fatal",
+        ),
+    ],
+);
+
 /// How a named scenario varies [`Scenario::base`] (its name is set from the table).
 pub type Variation = fn(Scenario) -> Scenario;
 
 /// The named scenarios, in `list` order: name, and how the scenario varies the base.
-pub const SCENARIOS: [(&str, Variation); 19] = [
+pub const SCENARIOS: [(&str, Variation); 20] = [
     ("idempotent", |base| {
         Scenario {
             summary: "idempotent producer, 3 records (2 in flight) to 1 partition, 2 ambiguous request timeouts",
@@ -479,6 +498,23 @@ pub const SCENARIOS: [(&str, Variation); 19] = [
             ..base
         }
     }),
+    ("retries-without-idempotence", |base| {
+        Scenario {
+            summary: "the seed's claim that retries without idempotence duplicate: a producer with enable.idempotence=false (no producer id, no sequence) sends 1 record, 1 request timeout: the first Produce may be written with its answer lost, the retry writes the record again (S1)",
+            producers: vec![ProducerScript {
+                transactional_id: None,
+                delayed_start: false,
+                txns: vec![txn(&[0], TxnEnd::Commit)],
+                extra_retries: 0,
+            }],
+            idempotence: false,
+            request_timeouts: 1,
+            always_breaks: &[S1],
+            probes: &[probe::ACKED],
+            irrelevant: NO_IDEMPOTENCE_IRRELEVANT,
+            ..base
+        }
+    }),
     ("processor", |base| {
         Scenario {
             summary: "consume-transform-produce: 1 input record on t-0, a processor writes its output to t-1 and commits its input offset in the transaction; a restarted instance (same transactional id, rejoining the group) starts at any point while the first lives on as a zombie",
@@ -638,6 +674,7 @@ impl Scenario {
             processors: Vec::new(),
             input_records: 0,
             restart_resends: false,
+            idempotence: true,
             network: NetworkKind::Kafka,
             lossy: false,
             request_timeouts: 0,
