@@ -331,14 +331,20 @@ fn without_idempotence_retries_resend_the_same_batch() {
     ));
     assert_eq!((h.p.producer_id(), h.p.producer_epoch()), (-1, -1));
     assert_eq!(h.p.state(), Ready);
-    // A non-retriable error fails the batch; the producer goes on.
-    h.send(0, 1);
-    let out = h.produce_err(0, ErrorCode::MessageTooLarge);
-    assert!(matches!(
-        out.events.as_slice(),
-        [ProducerEvent::SendFailed { .. }]
-    ));
-    assert_eq!(h.p.state(), Ready);
+    // A non-retriable error fails the batch (even the sequence errors, which only an
+    // idempotent producer retries); the producer goes on.
+    for e in [
+        ErrorCode::MessageTooLarge,
+        ErrorCode::OutOfOrderSequenceNumber,
+    ] {
+        h.send(0, 1);
+        let out = h.produce_err(0, e);
+        assert!(
+            matches!(out.events.as_slice(), [ProducerEvent::SendFailed { .. }]),
+            "{e:?}"
+        );
+        assert_eq!(h.p.state(), Ready);
+    }
     let out = h.send(0, 1);
     assert_eq!(produce_seq(&out.sends[0]), (-1, -1, -1));
 }

@@ -184,7 +184,7 @@ pub enum ProducerConfigError {
     EmptyTransactionalId,
     /// A `transactional.id` with `enable.idempotence=false` (Kafka's `ConfigException` from
     /// `ProducerConfig.postProcessAndValidateIdempotenceConfigs`).
-    #[error("Cannot set a transactional.id without also enabling idempotence")]
+    #[error("Cannot set a transactional.id without also enabling idempotence.")]
     TransactionalIdWithoutIdempotence,
 }
 

@@ -521,6 +521,12 @@ impl<P: Clone> Producer<P> {
             }
             return;
         }
+        if !self.is_idempotent() {
+            // No TransactionManager (`enable.idempotence=false`): `Sender.completeBatch` fails
+            // the batch; no sequence or epoch to adjust.
+            self.fail_batch(tp, pos, error, false, out);
+            return;
+        }
         match error {
             // TransactionManager.canRetry, OUT_OF_ORDER_SEQUENCE_NUMBER: with no unresolved
             // sequence, a batch whose sequence was reset or that is not the next one (an
