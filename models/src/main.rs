@@ -575,10 +575,15 @@ fn list(json: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut t = String::from("scenarios (default protocol tv2; --protocol tv0|tv1-verify|tv2):\n");
-    for s in Scenario::all() {
-        t.push_str(&format!("  {:<22} {}\n", s.name, s.summary));
+    let all = Scenario::all();
+    let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in all {
+        t.push_str(&format!("  {:<width$} {}\n", s.name, s.summary));
         for (p, why) in s.irrelevant {
-            t.push_str(&format!("  {:<22}   declared irrelevant: {p}: {why}\n", ""));
+            t.push_str(&format!(
+                "  {:<width$}   declared irrelevant: {p}: {why}\n",
+                ""
+            ));
         }
     }
     t.push_str("bug switches (--bug NAME; each names the property it must break):\n");
