@@ -1761,6 +1761,28 @@ impl CoordinatorActor {
     /// (NOT_ENOUGH_REPLICAS, which the core answers as COORDINATOR_NOT_AVAILABLE and rolls back:
     /// `appendTransactionToLog`'s error callback). A request that needs no append leaves the
     /// failure armed for the next one.
+    /// A broker's KIP-890 verification add (for a Produce or a TxnOffsetCommit) through the
+    /// core's AddPartitionsToTxn handler; its outputs applied, its answer returned.
+    fn verify(
+        &self,
+        s: &mut CoordinatorActorState,
+        request: &AddPartitionsToTxnRequest,
+        now: TimestampMs,
+        o: &mut Out<EosActor>,
+    ) -> Result<(), ErrorCode> {
+        let (result, outputs) = Self::handle(
+            s,
+            o,
+            |c| c.handle_add_partitions_to_txn(request, now),
+            |c| c.handle_add_partitions_to_txn_staged(request, now),
+        );
+        if let Err(e) = result {
+            Self::note_error(s, e);
+        }
+        self.apply(s, outputs, o);
+        result
+    }
+
     fn handle<T>(
         s: &mut CoordinatorActorState,
         o: &mut Out<EosActor>,
@@ -1912,30 +1934,12 @@ impl CoordinatorActor {
                 true
             }
             Msg::OffsetsVerify { request, held } => {
-                let (result, outputs) = Self::handle(
-                    s,
-                    o,
-                    |c| c.handle_add_partitions_to_txn(&request, now),
-                    |c| c.handle_add_partitions_to_txn_staged(&request, now),
-                );
-                if let Err(e) = result {
-                    Self::note_error(s, e);
-                }
-                self.apply(s, outputs, o);
+                let result = self.verify(s, &request, now, o);
                 self.respond(s, src, conn, Msg::OffsetsVerifyResponse { result, held }, o);
                 true
             }
             Msg::Verify { request, held } => {
-                let (result, outputs) = Self::handle(
-                    s,
-                    o,
-                    |c| c.handle_add_partitions_to_txn(&request, now),
-                    |c| c.handle_add_partitions_to_txn_staged(&request, now),
-                );
-                if let Err(e) = result {
-                    Self::note_error(s, e);
-                }
-                self.apply(s, outputs, o);
+                let result = self.verify(s, &request, now, o);
                 self.respond(s, src, conn, Msg::VerifyResponse { result, held }, o);
                 true
             }
