@@ -928,7 +928,7 @@ impl Broker {
     /// context and counted ([`Stats::coordinator_errors`]); the broker keeps serving.
     fn coordinator_error(&mut self, context: &str, error: &CoordinatorError) {
         self.stats.coordinator_errors += 1;
-        eprintln!("kafka-eos-broker: coordinator error: {context}: {error}");
+        tracing::warn!("coordinator error: {context}: {error}");
     }
 
     /// Fetch (`ReplicaManager.fetchMessages`, one pass): per partition the core's `fetch` at the

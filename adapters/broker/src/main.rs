@@ -1,125 +1,141 @@
-//! `kafka-eos-broker`: the command line of the broker adapter.
+//! `kafka-eos-broker`: the command line of the broker adapter (clap; `--help` lists every flag).
 //!
-//! ```text
-//! kafka-eos-broker --listen 127.0.0.1:0 --topic t:2 [--topic u:1] [--advertise 127.0.0.1:PORT]
-//!                  [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N]
-//!                  [--group-min-session-timeout-ms N] [--unsafe-disable-dedup]
-//!                  [--unsafe-read-committed-shows-aborted]
-//! ```
 //! The bound port is printed (`listening on 127.0.0.1:PORT`) and written to `--port-file`.
 //! `--unsafe-disable-dedup` is a TEST-ONLY switch: it turns on the core's known-bug M-I1
 //! (no duplicate detection, no sequence check) so that the fault tests can show they fail.
 //! `--unsafe-read-committed-shows-aborted` is TEST-ONLY too: the core's known-bug M-R1 (no
 //! aborted-transaction list for read_committed fetches, so clients return aborted records), for
-//! the history checker's aborted-read (G1a) test.
+//! the history checker's aborted-read (G1a) test. Logs go to stderr through `tracing`
+//! (`--log-level`, or `RUST_LOG` for per-module filters).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use clap::Parser;
 use kafka_eos::group::membership::MembershipConfig;
 use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
+use tracing_subscriber::EnvFilter;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: kafka-eos-broker --listen HOST:PORT --topic NAME:PARTITIONS... [--advertise HOST:PORT] \
-         [--port-file PATH] [--stats-file PATH] [--max-frame-bytes N] [--node-id N] [--group-min-session-timeout-ms N] [--unsafe-disable-dedup] \
-         [--unsafe-read-committed-shows-aborted]"
-    );
-    ExitCode::from(2)
+/// A one-node Kafka wire-protocol broker whose every protocol decision is made by the kafka-eos
+/// core (the model-checked transition functions).
+#[derive(Parser, Debug)]
+#[command(name = "kafka-eos-broker", version, about)]
+struct Cli {
+    /// Address to listen on (port 0: any free port, printed and written to --port-file).
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
+    listen: String,
+    /// A topic created at start, with its partition count (repeatable).
+    #[arg(long = "topic", value_name = "NAME:PARTITIONS", value_parser = parse_topic)]
+    topics: Vec<(String, i32)>,
+    /// Host:port returned by Metadata and FindCoordinator (a fault proxy's); default: the bound
+    /// address.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    advertise: Option<(String, i32)>,
+    /// File the bound port is written to (atomically) once listening.
+    #[arg(long, value_name = "PATH")]
+    port_file: Option<String>,
+    /// File rewritten every 100 ms with the broker's counters as JSON.
+    #[arg(long, value_name = "PATH")]
+    stats_file: Option<String>,
+    /// Largest request frame accepted (`socket.request.max.bytes`); a larger one closes the
+    /// connection.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_name = "BYTES")]
+    max_frame_bytes: usize,
+    /// This node's id.
+    #[arg(long, default_value_t = 0)]
+    node_id: i32,
+    /// `group.min.session.timeout.ms`.
+    #[arg(long, value_name = "MS")]
+    group_min_session_timeout_ms: Option<i32>,
+    /// Log level of stderr logging (error, warn, info, debug, trace); `RUST_LOG`, when set,
+    /// takes precedence.
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+    /// TEST ONLY: no duplicate detection and no sequence check (the core's known bug M-I1).
+    #[arg(long)]
+    unsafe_disable_dedup: bool,
+    /// TEST ONLY: read_committed fetches get no aborted-transaction list (the core's known bug
+    /// M-R1), so clients return aborted records.
+    #[arg(long)]
+    unsafe_read_committed_shows_aborted: bool,
+}
+
+fn parse_topic(v: &str) -> Result<(String, i32), String> {
+    let (name, n) = v
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{v:?}: expected NAME:PARTITIONS"))?;
+    match n.parse::<i32>() {
+        Ok(n) if n > 0 && !name.is_empty() => Ok((name.to_string(), n)),
+        _ => Err(format!(
+            "{v:?}: expected a non-empty NAME and PARTITIONS > 0"
+        )),
+    }
+}
+
+fn parse_host_port(v: &str) -> Result<(String, i32), String> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{v:?}: expected HOST:PORT"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|e| format!("{v:?}: bad port: {e}"))?;
+    Ok((host.to_string(), i32::from(port)))
 }
 
 fn main() -> ExitCode {
-    let mut listen = "127.0.0.1:9092".to_string();
-    let mut advertise: Option<String> = None;
-    let mut port_file = None;
-    let mut stats_file = None;
-    let mut max_frame = DEFAULT_MAX_FRAME_BYTES;
-    let mut config = BrokerConfig {
-        node_id: 0,
-        advertised_host: String::new(),
-        advertised_port: 0,
-        topics: Vec::new(),
-        unsafe_disable_dedup: false,
-        unsafe_read_committed_shows_aborted: false,
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let mut membership = MembershipConfig::default();
+    if let Some(ms) = cli.group_min_session_timeout_ms {
+        membership.min_session_timeout_ms = ms;
+    }
+    let (advertised_host, advertised_port) = cli.advertise.clone().unwrap_or_else(|| {
+        let host = cli.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        (host.to_string(), 0)
+    });
+    let config = BrokerConfig {
+        node_id: cli.node_id,
+        advertised_host,
+        advertised_port,
+        topics: cli.topics.clone(),
+        unsafe_disable_dedup: cli.unsafe_disable_dedup,
+        unsafe_read_committed_shows_aborted: cli.unsafe_read_committed_shows_aborted,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
-        membership: MembershipConfig::default(),
+        membership,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next();
-        match arg.as_str() {
-            "--listen" => match value() {
-                Some(v) => listen = v,
-                None => return usage(),
-            },
-            "--advertise" => advertise = value(),
-            "--port-file" => port_file = value(),
-            "--stats-file" => stats_file = value(),
-            "--max-frame-bytes" => match value().and_then(|v| v.parse().ok()) {
-                Some(v) => max_frame = v,
-                None => return usage(),
-            },
-            "--node-id" => match value().and_then(|v| v.parse().ok()) {
-                Some(v) => config.node_id = v,
-                None => return usage(),
-            },
-            "--topic" => {
-                let Some(v) = value() else { return usage() };
-                let Some((name, n)) = v.rsplit_once(':') else {
-                    return usage();
-                };
-                match n.parse::<i32>() {
-                    Ok(n) if n > 0 && !name.is_empty() => config.topics.push((name.to_string(), n)),
-                    _ => return usage(),
-                }
-            }
-            "--group-min-session-timeout-ms" => match value().and_then(|v| v.parse().ok()) {
-                Some(v) => config.membership.min_session_timeout_ms = v,
-                None => return usage(),
-            },
-            "--unsafe-disable-dedup" => config.unsafe_disable_dedup = true,
-            "--unsafe-read-committed-shows-aborted" => {
-                config.unsafe_read_committed_shows_aborted = true;
-            }
-            _ => return usage(),
-        }
-    }
-    let listen_host = listen
-        .rsplit_once(':')
-        .map_or("127.0.0.1", |(h, _)| h)
-        .to_string();
-    match advertise.as_deref().map(|a| a.rsplit_once(':')) {
-        Some(Some((h, p))) => {
-            config.advertised_host = h.to_string();
-            match p.parse() {
-                Ok(p) => config.advertised_port = p,
-                Err(_) => return usage(),
-            }
-        }
-        Some(None) => return usage(),
-        None => config.advertised_host = listen_host,
-    }
     if config.unsafe_disable_dedup {
-        eprintln!("kafka-eos-broker: WARNING --unsafe-disable-dedup: duplicate detection is OFF (test only)");
+        tracing::warn!("--unsafe-disable-dedup: duplicate detection is OFF (test only)");
     }
     if config.unsafe_read_committed_shows_aborted {
-        eprintln!("kafka-eos-broker: WARNING --unsafe-read-committed-shows-aborted: read_committed returns aborted records (test only)");
+        tracing::warn!(
+            "--unsafe-read-committed-shows-aborted: read_committed returns aborted records (test only)"
+        );
     }
-    let server = match Server::start(&listen, config, max_frame, stats_file) {
+    let server = match Server::start(&cli.listen, config, cli.max_frame_bytes, cli.stats_file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("kafka-eos-broker: cannot listen on {listen}: {e}");
+            tracing::error!("cannot listen on {}: {e}", cli.listen);
             return ExitCode::FAILURE;
         }
     };
     println!("listening on {}", server.addr);
-    if let Some(path) = port_file {
+    tracing::info!(addr = %server.addr, "listening");
+    if let Some(path) = cli.port_file {
         let tmp = format!("{path}.tmp");
-        if std::fs::write(&tmp, server.addr.port().to_string())
+        if let Err(e) = std::fs::write(&tmp, server.addr.port().to_string())
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .is_err()
         {
-            eprintln!("kafka-eos-broker: cannot write {path}");
+            tracing::error!("cannot write {path}: {e}");
             return ExitCode::FAILURE;
         }
     }

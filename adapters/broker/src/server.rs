@@ -97,11 +97,17 @@ impl Server {
                 }
                 let Ok(stream) = stream else { continue };
                 let conn_shared = Arc::clone(&accept_shared);
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
                 thread::spawn(move || {
-                    if let Err(e) = serve_connection(stream, &conn_shared) {
-                        if std::env::var_os("KAFKA_EOS_BROKER_DEBUG").is_some() {
-                            eprintln!("kafka-eos-broker: connection closed: {e}");
+                    tracing::debug!(%peer, "connection opened");
+                    match serve_connection(stream, &conn_shared) {
+                        Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            tracing::debug!(%peer, "connection closed by the client");
                         }
+                        Err(e) => tracing::info!(%peer, reason = %e, "connection closed"),
+                        Ok(()) => {}
                     }
                 });
             }

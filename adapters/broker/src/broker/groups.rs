@@ -156,7 +156,7 @@ impl Broker {
 
     fn group_error(&mut self, context: &str, error: &dyn std::fmt::Display) {
         self.stats.coordinator_errors += 1;
-        eprintln!("kafka-eos-broker: group error: {context}: {error}");
+        tracing::warn!("group error: {context}: {error}");
     }
 
     /// Carries out membership outputs: a changed group is stored in its coordinator (a
