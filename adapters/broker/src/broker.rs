@@ -92,6 +92,9 @@ pub struct BrokerConfig {
     pub first_producer_id: i64,
     /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms` of the group membership.
     pub membership: MembershipConfig,
+    /// Where the broker persists what it acknowledges ([`crate::storage`]); the default keeps
+    /// everything in memory.
+    pub storage: crate::storage::StorageConfig,
 }
 
 /// Counters the tests read (through `--stats-file`) to prove that faults were exercised.

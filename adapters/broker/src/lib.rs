@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod broker;
 pub mod server;
+pub mod storage;
 pub mod testing;
 pub mod trace;
 pub mod versions;

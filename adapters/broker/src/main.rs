@@ -9,12 +9,14 @@
 //! (`--log-level`, or `RUST_LOG` for per-module filters).
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use kafka_eos::group::membership::MembershipConfig;
 use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
+use kafka_eos_broker::storage::{FlushPolicy, StorageConfig, DEFAULT_DATA_DIR};
 use tracing_subscriber::EnvFilter;
 
 /// A one-node Kafka wire-protocol broker whose every protocol decision is made by the kafka-eos
@@ -52,6 +54,17 @@ struct Cli {
     /// takes precedence.
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: String,
+    /// Directory of the logs, producer-state snapshots, transaction log and offsets
+    /// (`log.dirs`); recovered on start.
+    #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR", conflicts_with = "in_memory")]
+    data_dir: PathBuf,
+    /// Keep everything in memory: a restart loses every record, producer and transaction.
+    #[arg(long)]
+    in_memory: bool,
+    /// When appends are forced to disk: `every-batch` (before the answer; default) or
+    /// `interval=MS`.
+    #[arg(long, default_value = "every-batch", value_name = "POLICY")]
+    flush: FlushPolicy,
     /// TEST ONLY: no duplicate detection and no sequence check (the core's known bug M-I1).
     #[arg(long)]
     unsafe_disable_dedup: bool,
@@ -112,6 +125,10 @@ fn main() -> ExitCode {
         unsafe_read_committed_shows_aborted: cli.unsafe_read_committed_shows_aborted,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         membership,
+        storage: StorageConfig {
+            data_dir: (!cli.in_memory).then(|| cli.data_dir.clone()),
+            flush: cli.flush,
+        },
     };
     if config.unsafe_disable_dedup {
         tracing::warn!("--unsafe-disable-dedup: duplicate detection is OFF (test only)");

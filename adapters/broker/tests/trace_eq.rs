@@ -490,6 +490,7 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             unsafe_read_committed_shows_aborted: false,
             first_producer_id,
             membership: Default::default(),
+            storage: Default::default(),
         },
         DEFAULT_MAX_FRAME_BYTES,
         None,

@@ -24,6 +24,7 @@ pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
             unsafe_read_committed_shows_aborted: false,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
             membership: Default::default(),
+            storage: Default::default(),
         },
         max_frame,
         None,
