@@ -122,6 +122,8 @@ pub struct Stats {
     pub offsets_log_batches: u64,
     /// Join phases completed with members (a group entering CompletingRebalance).
     pub rebalances: u64,
+    /// The exactly-once counters `/metrics` shows (also under `"eos"` in the JSON).
+    pub eos: crate::metrics::EosCounters,
 }
 
 impl Stats {
@@ -133,7 +135,7 @@ impl Stats {
             .map(|(k, v)| format!("\"{k}\":{v}"))
             .collect();
         format!(
-            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{},\"offsets_log_batches\":{},\"rebalances\":{}}}",
+            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{},\"offsets_log_batches\":{},\"rebalances\":{},\"eos\":{}}}",
             self.requests,
             self.batches_appended,
             self.duplicates_suppressed,
@@ -143,7 +145,8 @@ impl Stats {
             self.transactions_timed_out,
             self.coordinator_errors,
             self.offsets_log_batches,
-            self.rebalances
+            self.rebalances,
+            self.eos.to_json()
         )
     }
 }
@@ -300,6 +303,17 @@ impl Broker {
         &self.stats
     }
 
+    /// A request the server handles itself (Fetch, an ApiVersions above the served range) was
+    /// received: counted by API.
+    pub fn count_request(&mut self, api: ApiKey) {
+        self.stats.eos.request(api);
+    }
+
+    /// Every client partition's leader, in order.
+    pub fn partitions(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionLeader<Bytes>)> {
+        self.partitions.iter()
+    }
+
     /// The partition leader of `tp`, if it exists.
     pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionLeader<Bytes>> {
         self.partitions.get(tp)
@@ -328,6 +342,7 @@ impl Broker {
         now: TimestampMs,
     ) -> Reply {
         self.stats.requests = self.stats.requests.saturating_add(1);
+        self.stats.eos.request(api);
         let result: anyhow::Result<Reply> = match api {
             ApiKey::JoinGroup => decode::<JoinGroupRequest>(body, version)
                 .and_then(|r| self.join_group(&r, version, client_id, now)),
@@ -584,6 +599,11 @@ impl Broker {
         }
         let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
         let batch = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
+        let resets_sequence = self
+            .partitions
+            .get(tp)
+            .and_then(|l| l.producer(batch.producer_id))
+            .is_some_and(|e| e.resets_sequence_at(batch.producer_epoch));
         let request = CoreProduce {
             transactional_id: transactional_id.map(str::to_string),
             partition: tp.clone(),
@@ -641,7 +661,10 @@ impl Broker {
         };
         let outcome = result.map_err(ErrorCode::code)?;
         match outcome {
-            AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
+            AppendOutcome::Appended { .. } => {
+                self.stats.batches_appended += 1;
+                self.stats.eos.sequence_resets_epoch += u64::from(resets_sequence);
+            }
             AppendOutcome::Duplicate { .. } => self.stats.duplicates_suppressed += 1,
         }
         Ok(outcome)
@@ -676,6 +699,9 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats
+            .eos
+            .answered(ApiKey::InitProducerId, ok_or_code(&result));
         match result {
             Ok(p) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(p.producer_id))
@@ -728,6 +754,7 @@ impl Broker {
             });
             self.apply_coordinator_outputs(outputs, now);
             let code = ok_or_code(&result);
+            self.stats.eos.answered(ApiKey::AddPartitionsToTxn, code);
             Box::new(move |_| code)
         } else {
             Box::new(move |tp| {
@@ -783,6 +810,9 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats
+            .eos
+            .answered(ApiKey::AddOffsetsToTxn, ok_or_code(&result));
         AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
     }
 
@@ -805,6 +835,7 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats.eos.answered(ApiKey::EndTxn, ok_or_code(&result));
         let response = EndTxnResponse::default().with_error_code(ok_or_code(&result));
         match result {
             // EndTxn v5+ (TV2): the id and epoch the client must adopt.
@@ -859,8 +890,14 @@ impl Broker {
         let mut work: VecDeque<CoordinatorOutput> = outputs.into();
         while let Some(output) = work.pop_front() {
             match output {
-                CoordinatorOutput::AppendTransactionLog { .. } => {
+                CoordinatorOutput::AppendTransactionLog {
+                    transactional_id,
+                    value,
+                } => {
                     self.stats.txn_log_records += 1;
+                    self.stats
+                        .eos
+                        .transaction_log(&transactional_id, value.as_ref());
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {
