@@ -2,7 +2,7 @@
 //! metrics). None of them decides anything: they name, in the protocol's terms, a change the
 //! coordinator already made.
 
-use super::{TransactionCoordinator, TransactionLogValue, TransactionState};
+use super::{TransactionCoordinator, TransactionLogValue, TransactionMetadata, TransactionState};
 use crate::types::{ProducerEpoch, ProducerId, TimestampMs, TransactionResult};
 
 /// How a transactional id's producer id and epoch changed between two of its
@@ -52,15 +52,23 @@ impl TransactionLogValue {
 }
 
 impl TransactionCoordinator {
-    /// The open transaction (Ongoing, PrepareCommit or PrepareAbort: what
-    /// `kafka-transactions.sh find-hanging` looks at) that started first: its transactional id
-    /// and `txn_start_timestamp` (`TransactionMetadata.txnStartTimestamp`, kept through
-    /// Prepare*). `None` when no transaction is open.
-    pub fn oldest_open_transaction(&self) -> Option<(&str, TimestampMs)> {
+    /// The open transactions, by transactional id: Ongoing, PrepareCommit or PrepareAbort (the
+    /// states `kafka-transactions.sh find-hanging` looks at; an Ongoing one holds back the LSO of
+    /// its partitions, a Prepare* one until its markers are written).
+    pub fn open_transactions(&self) -> impl Iterator<Item = (&str, &TransactionMetadata)> {
         self.transactions()
             .iter()
             .filter(|(_, m)| m.state == TransactionState::Ongoing || m.state.is_prepare())
-            .map(|(id, m)| (id.as_str(), m.txn_start_timestamp))
+            .map(|(id, m)| (id.as_str(), m))
+    }
+
+    /// The open transaction ([`open_transactions`](Self::open_transactions)) that started
+    /// first: its transactional id and `txn_start_timestamp`
+    /// (`TransactionMetadata.txnStartTimestamp`, kept through Prepare*). `None` when no
+    /// transaction is open.
+    pub fn oldest_open_transaction(&self) -> Option<(&str, TimestampMs)> {
+        self.open_transactions()
+            .map(|(id, m)| (id, m.txn_start_timestamp))
             .min_by_key(|&(_, start)| start)
     }
 }
@@ -114,5 +122,6 @@ mod tests {
         let (added, _outputs) = c.handle_add_partitions_to_txn(&add, 25);
         assert_eq!(added, Ok(()));
         assert_eq!(c.oldest_open_transaction(), Some(("a", 25)));
+        assert_eq!(c.open_transactions().count(), 1);
     }
 }

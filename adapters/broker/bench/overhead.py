@@ -29,6 +29,7 @@ transactions committing every 100 ms with 1 KB records, negligible cost for idem
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,8 @@ def main():
                 extra = storage_args(s, workdir, args.flush, runs) + args.broker_arg
                 rate, seconds = run(m, args.broker, args.records, args.size, args.commit_ms,
                                     workdir, extra)
+                # A durable run leaves --records × --size bytes of log: free the disk at once.
+                shutil.rmtree(os.path.join(workdir, f"data-{runs}"), ignore_errors=True)
                 results[(s, m)].append(rate)
                 cpu[(s, m)].append(seconds * 1e6 / args.records)
                 print(f"run {r + 1} {s:9s} {m:13s} {rate:10.0f} records/s  broker CPU "

@@ -8,8 +8,8 @@
 //! change classified by the core's [`ProducerChange`], its outcome by
 //! [`TransactionLogValue::completed`]), a new epoch at a partition
 //! ([`ProducerStateEntry::resets_sequence_at`]). The gauges are read at scrape time from the
-//! core's state (`TransactionCoordinator::oldest_open_transaction`, each leader's high watermark
-//! and last stable offset). Nothing here decides anything.
+//! core's state (`TransactionCoordinator::open_transactions` and `oldest_open_transaction`, each
+//! leader's high watermark and last stable offset). Nothing here decides anything.
 //!
 //! The text is rendered by `prometheus-client` (Prometheus text format 0.0.4) from a
 //! [`Snapshot`] taken under the broker's lock, and served by a `tiny_http` thread.
@@ -45,8 +45,8 @@ pub struct EosCounters {
     /// `RequestMetrics.RequestsPerSec{request}`).
     pub requests_by_api: BTreeMap<i16, u64>,
     /// Error answers of the transactional coordinator APIs (InitProducerId, AddPartitionsToTxn,
-    /// AddOffsetsToTxn, EndTxn), by `(api key, error code)`; Produce's are
-    /// [`Stats::produce_errors`].
+    /// AddOffsetsToTxn, EndTxn, and a TxnOffsetCommit's failed verification), by
+    /// `(api key, error code)`; Produce's are [`Stats::produce_errors`].
     pub txn_request_errors: BTreeMap<(i16, i16), u64>,
     /// `__transaction_state` records that raised a transactional id's producer epoch
     /// ([`ProducerChange::EpochBumped`]).
@@ -199,13 +199,7 @@ pub struct Snapshot {
 /// Reads the snapshot from `broker` at `now`.
 pub fn snapshot(broker: &Broker, now: TimestampMs, connections: &Connections) -> Snapshot {
     let coordinator = broker.coordinator();
-    let open_transactions = coordinator
-        .transactions()
-        .values()
-        .filter(|m| {
-            m.state.is_prepare() || m.state == kafka_eos::coordinator::TransactionState::Ongoing
-        })
-        .count() as u64;
+    let open_transactions = coordinator.open_transactions().count() as u64;
     Snapshot {
         stats: broker.stats().clone(),
         oldest_open_transaction_age_ms: coordinator

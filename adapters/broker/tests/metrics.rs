@@ -8,8 +8,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::eos::{add_partition, end_txn, fetch, init_producer_id, produce};
+use common::eos::{add_partition, end_txn, fetch, init_producer_id, produce, txn_offset_commit};
 use common::{scrape, start, Client};
+use kafka_eos::error::ErrorCode;
 use kafka_eos_broker::server::DEFAULT_MAX_FRAME_BYTES;
 use kafka_eos_broker::testing::data_batch;
 
@@ -103,6 +104,8 @@ fn metrics_count_what_the_core_decided() {
         produce(&mut c, Some("z"), "t", 0, data_batch(z.0, z.1, 1, 1, true)).error_code,
         47
     );
+    let offsets = txn_offset_commit(&mut c, "z", z, "g", "t");
+    assert_ne!(offsets, 0);
     assert_eq!(fetch(&mut c, "t", 0, 0, true).error_code, 0);
 
     let done = scrape(metrics);
@@ -165,6 +168,16 @@ fn metrics_count_what_the_core_decided() {
         // 2 data + a's marker + 1 data + z's abort marker.
         (r#"kafka_eos_high_watermark{topic="t",partition="0"}"#, 5.0),
     ];
+    let offsets_error = ErrorCode::from_code(offsets).expect("a known code").name();
+    assert_eq!(
+        value(
+            &done,
+            &format!(
+                r#"kafka_eos_txn_request_errors_total{{api="TxnOffsetCommit",error="{offsets_error}"}}"#
+            )
+        ),
+        1.0
+    );
     for (series, want) in expect {
         assert_eq!(value(&done, series), want, "{series}");
     }

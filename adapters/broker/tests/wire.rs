@@ -616,26 +616,7 @@ fn fenced_init_producer_id_is_invalid_producer_epoch_at_v3_and_producer_fenced_a
 }
 
 fn txn_offset_commit(c: &mut Client, txn: &str, pid: i64, epoch: i16, group: &str) -> i16 {
-    use kafka_protocol::messages::txn_offset_commit_request::{
-        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-    };
-    let r: TxnOffsetCommitResponse = c
-        .call(
-            ApiKey::TxnOffsetCommit,
-            3,
-            &TxnOffsetCommitRequest::default()
-                .with_transactional_id(txn_id(txn))
-                .with_group_id(GroupId(StrBytes::from_string(group.into())))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                    .with_name(topic())
-                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(1)])]),
-        )
-        .expect("TxnOffsetCommit answered");
-    r.topics[0].partitions[0].error_code
+    eos::txn_offset_commit(c, txn, (pid, epoch), group, "t")
 }
 
 fn markers_written(server: &kafka_eos_broker::server::Server) -> String {

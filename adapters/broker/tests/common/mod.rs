@@ -226,6 +226,37 @@ pub mod eos {
         r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
     }
 
+    /// TxnOffsetCommit v3 of offset 1 for partition 0 of `topic` in `group` (no member); the
+    /// partition's error code.
+    pub fn txn_offset_commit(
+        c: &mut Client,
+        txn: &str,
+        (pid, epoch): (i64, i16),
+        group: &str,
+        topic: &str,
+    ) -> i16 {
+        use kafka_protocol::messages::txn_offset_commit_request::{
+            TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+        };
+        let r: TxnOffsetCommitResponse = c
+            .call(
+                ApiKey::TxnOffsetCommit,
+                3,
+                &TxnOffsetCommitRequest::default()
+                    .with_transactional_id(txn_id(txn))
+                    .with_group_id(GroupId(StrBytes::from_string(group.into())))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1)])]),
+            )
+            .expect("TxnOffsetCommit answered");
+        r.topics[0].partitions[0].error_code
+    }
+
     /// EndTxn at `version`; its error code.
     pub fn end_txn(
         c: &mut Client,
