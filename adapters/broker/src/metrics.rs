@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kafka_eos::coordinator::{ProducerChange, TransactionLogValue};
+use kafka_eos::coordinator::{ProducerChange, TransactionCoordinator, TransactionLogValue};
 use kafka_eos::error::ErrorCode;
 use kafka_eos::types::{ProducerEpoch, ProducerId, TimestampMs, TransactionResult};
 use kafka_protocol::messages::ApiKey;
@@ -79,6 +79,18 @@ impl EosCounters {
                 .entry((api as i16, code))
                 .or_insert(0) += 1;
         }
+    }
+
+    /// Takes each transactional id's current producer id and epoch from `coordinator`, so that
+    /// the next record of an id loaded from `__transaction_state` (a restart) is classified
+    /// against its loaded state rather than counted as a new producer id. Call it after the
+    /// coordinator is loaded.
+    pub fn seed(&mut self, coordinator: &TransactionCoordinator) {
+        self.last_producer = coordinator
+            .transactions()
+            .iter()
+            .map(|(id, m)| (id.clone(), (m.producer_id, m.producer_epoch)))
+            .collect();
     }
 
     /// The coordinator appended `value` (`None`: a tombstone) for `transactional_id` to
@@ -532,4 +544,68 @@ pub fn serve(
             }
         })?;
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_eos::coordinator::{CoordinatorConfig, TransactionState};
+
+    fn record(producer_epoch: ProducerEpoch, state: TransactionState) -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: 1000,
+            previous_producer_id: -1,
+            next_producer_id: -1,
+            producer_epoch,
+            last_producer_epoch: -1,
+            transaction_timeout_ms: 60_000,
+            state,
+            partitions: Default::default(),
+            txn_start_timestamp: -1,
+            txn_last_update_timestamp: 0,
+            client_transaction_version: Default::default(),
+        }
+    }
+
+    #[test]
+    fn transaction_log_records_classify_epochs_and_outcomes() {
+        let mut eos = EosCounters::default();
+        eos.transaction_log("a", Some(&record(0, TransactionState::Empty)));
+        eos.transaction_log("a", Some(&record(0, TransactionState::CompleteCommit)));
+        eos.transaction_log("a", Some(&record(1, TransactionState::PrepareAbort)));
+        eos.transaction_log("a", Some(&record(1, TransactionState::CompleteAbort)));
+        assert_eq!(
+            (eos.producer_ids_allocated, eos.epoch_bumps),
+            (1, 1),
+            "{eos:?}"
+        );
+        assert_eq!(
+            (eos.transactions_committed, eos.transactions_aborted),
+            (1, 1)
+        );
+        // A tombstone forgets the id: its next record is a new producer id.
+        eos.transaction_log("a", None);
+        eos.transaction_log("a", Some(&record(2, TransactionState::Empty)));
+        assert_eq!(eos.producer_ids_allocated, 2);
+    }
+
+    #[test]
+    fn seeded_counters_see_a_reloaded_ids_bump_as_a_bump() {
+        let mut coordinator =
+            TransactionCoordinator::new(CoordinatorConfig::default(), 1000, 0).unwrap();
+        // A restart: the id's last record is loaded from `__transaction_state`.
+        let loaded = coordinator.load_transaction(
+            "a",
+            Some(&record(0, TransactionState::CompleteCommit)),
+            0,
+        );
+        assert_eq!(loaded, Ok(Vec::new()));
+        let mut fresh = EosCounters::default();
+        fresh.transaction_log("a", Some(&record(1, TransactionState::Empty)));
+        assert_eq!((fresh.producer_ids_allocated, fresh.epoch_bumps), (1, 0));
+        let mut seeded = EosCounters::default();
+        seeded.seed(&coordinator);
+        seeded.transaction_log("a", Some(&record(1, TransactionState::Empty)));
+        assert_eq!((seeded.producer_ids_allocated, seeded.epoch_bumps), (0, 1));
+    }
 }
