@@ -64,6 +64,11 @@ def broker_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def ratio(a, b):
+    """a / b, or NaN when b is 0 (a run too short for the CPU clock's ticks)."""
+    return a / b if b else float("nan")
+
+
 def storage_args(storage, workdir, flush, run_id):
     """The broker flags of a storage kind; a durable run gets a fresh data directory."""
     if storage == "in-memory":
@@ -178,19 +183,19 @@ def main():
               f"{med_cpu[c]:.2f} | {rates} |")
     for s in storages:
         print(f"\n[{s}] throughput idempotent / plain = "
-              f"{med[(s, 'idempotent')] / med[(s, 'plain')]:.3f}")
+              f"{ratio(med[(s, 'idempotent')], med[(s, 'plain')]):.3f}")
         print(f"[{s}] throughput transactional / idempotent = "
-              f"{med[(s, 'transactional')] / med[(s, 'idempotent')]:.3f}")
+              f"{ratio(med[(s, 'transactional')], med[(s, 'idempotent')]):.3f}")
         print(f"[{s}] broker CPU per record plain / idempotent = "
-              f"{med_cpu[(s, 'plain')] / med_cpu[(s, 'idempotent')]:.3f}")
+              f"{ratio(med_cpu[(s, 'plain')], med_cpu[(s, 'idempotent')]):.3f}")
         print(f"[{s}] broker CPU per record idempotent / transactional = "
-              f"{med_cpu[(s, 'idempotent')] / med_cpu[(s, 'transactional')]:.3f}")
+              f"{ratio(med_cpu[(s, 'idempotent')], med_cpu[(s, 'transactional')]):.3f}")
     if "durable" in storages and "in-memory" in storages:
         for m in modes:
             print(f"[{m}] throughput durable / in-memory = "
-                  f"{med[('durable', m)] / med[('in-memory', m)]:.3f}; broker CPU per record "
+                  f"{ratio(med[('durable', m)], med[('in-memory', m)]):.3f}; broker CPU per record "
                   f"in-memory / durable = "
-                  f"{med_cpu[('in-memory', m)] / med_cpu[('durable', m)]:.3f}")
+                  f"{ratio(med_cpu[('in-memory', m)], med_cpu[('durable', m)]):.3f}")
 
 
 if __name__ == "__main__":
