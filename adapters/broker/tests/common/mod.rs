@@ -20,6 +20,8 @@ pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
             advertised_host: "127.0.0.1".into(),
             advertised_port: 0,
             topics: vec![("t".into(), 2)],
+            auto_create_topics: true,
+            default_partitions: 1,
             unsafe_disable_dedup: disable_dedup,
             unsafe_read_committed_shows_aborted: false,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
