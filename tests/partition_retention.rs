@@ -1,4 +1,4 @@
-//! The log start offset (`docs/partition.md` section 4.7): DeleteRecords as
+//! The log start offset (`docs/partition.md` section 4.8): DeleteRecords as
 //! `Partition.deleteRecordsOnLeader` and `UnifiedLog.maybeIncrementLogStartOffset` do it, and
 //! what it does to fetch, ListOffsets, the LSO, the aborted list and the producer state.
 

@@ -25,8 +25,8 @@ use kafka_eos::messages::{
     ProduceRequest as CoreProduce, WriteTxnMarker, CONSUMER_OFFSETS_TOPIC,
 };
 use kafka_eos::partition::{
-    produce_response, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
-    PartitionLeader, ProduceResult, ProduceStep,
+    produce_response, AppendOutcome, IsolationLevel, PartitionConfig, PartitionLeader,
+    ProduceResult, ProduceStep,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -195,6 +195,8 @@ pub struct Broker {
     ready: BTreeMap<RequestToken, Reply>,
     stats: Stats,
     trace: Option<Recorder>,
+    /// The partition logs on disk (or in memory), written before an append is answered.
+    storage: crate::storage::Storage,
 }
 
 fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
@@ -237,6 +239,11 @@ impl Broker {
                 "the default partition count must be 1..={MAX_PARTITIONS_PER_TOPIC}"
             ));
         }
+        // Every partition on disk is recovered (its topic registered as it was); the configured
+        // topics not on disk are then created through `create_topic`, the one place topics and
+        // their partitions come into being.
+        let (storage, recovered, mut partitions) =
+            crate::storage::Storage::open(&config.storage, &[], partition_config)?;
         let membership = GroupMembership::new(config.membership);
         let topics = config.topics.clone();
         let mut broker = Broker {
@@ -256,11 +263,27 @@ impl Broker {
             ready: BTreeMap::new(),
             stats: Stats::default(),
             trace: None,
+            storage,
         };
+        for (topic, count) in recovered {
+            let ids = (0..count).map(|p| TopicPartition::new(topic.clone(), p));
+            let leaders: Vec<_> = ids.filter_map(|tp| partitions.remove_entry(&tp)).collect();
+            broker.register_topic(&topic, leaders);
+        }
         for (topic, count) in &topics {
-            broker
-                .create_topic(topic, *count)
-                .map_err(|e| format!("topic {topic:?}: {e}"))?;
+            match broker.topics.get(topic) {
+                Some(on_disk) if on_disk != count => {
+                    return Err(format!(
+                        "topic {topic} has {on_disk} partitions in the data directory, --topic asks for {count}"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    broker
+                        .create_topic(topic, *count)
+                        .map_err(|e| format!("topic {topic:?}: {e}"))?;
+                }
+            }
         }
         Ok(broker)
     }
@@ -314,6 +337,12 @@ impl Broker {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// A clean shutdown of the storage: every partition log flushed and its producer state
+    /// snapshotted (`LogManager.shutdown`), so that the next start replays nothing.
+    pub fn close_storage(&mut self) {
+        self.storage.close(&self.partitions);
     }
 
     /// The partition leader of `tp`, if it exists.
@@ -620,6 +649,9 @@ impl Broker {
         if tp.topic == OFFSETS_TOPIC || !self.partitions.contains_key(tp) {
             return Err(ErrorCode::UnknownTopicOrPartition.code());
         }
+        if self.storage.is_offline(tp) {
+            return Err(ErrorCode::KafkaStorageError.code());
+        }
         let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
         let batch = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
         let request = CoreProduce {
@@ -677,6 +709,10 @@ impl Broker {
                 result
             }
         };
+        // Written (and flushed, by policy) before the answer.
+        if let Some(leader) = self.partitions.get(tp) {
+            self.storage.persist(tp, leader).map_err(ErrorCode::code)?;
+        }
         let outcome = result.map_err(ErrorCode::code)?;
         match outcome {
             AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
@@ -879,6 +915,7 @@ impl Broker {
             }
         }
         self.group_tick(now);
+        self.storage.tick(now);
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
             .map(CoordinatorOutput::WriteTxnMarker)
@@ -912,7 +949,11 @@ impl Broker {
                         }
                         None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
                         Some(leader) => {
-                            let response = leader.handle_write_txn_marker(&m, now);
+                            let mut response = leader.handle_write_txn_marker(&m, now);
+                            // The marker is written before the coordinator hears of it.
+                            if let Err(e) = self.storage.persist(&m.partition, leader) {
+                                response = m.response(Some(e));
+                            }
                             self.trace_step(|| Step::WriteTxnMarker {
                                 marker: m.clone(),
                                 answer: response.clone(),
@@ -996,6 +1037,10 @@ impl Broker {
                     );
                     continue;
                 };
+                if self.storage.is_offline(&tp) {
+                    partitions.push(data.with_error_code(ErrorCode::KafkaStorageError.code()));
+                    continue;
+                }
                 let fetched = match leader.fetch(p.fetch_offset, isolation) {
                     Ok(f) => f,
                     Err(_) => {
@@ -1010,28 +1055,9 @@ impl Broker {
                 let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).max(1);
                 let mut records = BytesMut::new();
                 for b in &fetched.batches {
-                    let raw = match &b.content {
-                        // The log holds the client's bytes; the served batch carries the base
-                        // offset the leader assigned (outside the CRC).
-                        BatchContent::Data(raw) => {
-                            if raw.get(..8) == Some(&b.base_offset.to_be_bytes()[..]) {
-                                raw.clone()
-                            } else {
-                                batch::with_base_offset(raw, b.base_offset)
-                            }
-                        }
-                        BatchContent::Control {
-                            result,
-                            coordinator_epoch,
-                        } => batch::control_batch(
-                            b.base_offset,
-                            b.producer_id,
-                            b.producer_epoch,
-                            *coordinator_epoch,
-                            *result,
-                            b.max_timestamp,
-                        ),
-                    };
+                    // The log holds the client's bytes; the served batch carries the base
+                    // offset the leader assigned (outside the CRC), a marker its control batch.
+                    let raw = batch::stored_form(b);
                     let first = records.is_empty() && total == 0;
                     if !first
                         && (records.len() + raw.len() > limit || total + raw.len() > max_total)

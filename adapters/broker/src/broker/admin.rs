@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use kafka_eos::coordinator::ListTransactionsFilter;
 use kafka_eos::error::ErrorCode;
 use kafka_eos::partition::{cleanup_policy_allows_delete, PartitionLeader};
@@ -244,15 +245,46 @@ impl Broker {
 
     /// Creates topic `name` with `partitions` empty partitions: the one place a topic and its
     /// partition leaders come into being (the configured topics at start, CreateTopics, and
-    /// Metadata's auto-creation). Errors as [`check_new_topic`](Self::check_new_topic):
-    /// `INVALID_TOPIC_EXCEPTION`, `TOPIC_ALREADY_EXISTS`, `INVALID_PARTITIONS`. Returns the new
-    /// topic's id.
+    /// Metadata's auto-creation); each partition's leader comes from the storage
+    /// ([`Storage::create_partition`](crate::storage::Storage::create_partition): in memory, or
+    /// a log in the data directory). Errors as [`check_new_topic`](Self::check_new_topic):
+    /// `INVALID_TOPIC_EXCEPTION`, `TOPIC_ALREADY_EXISTS`, `INVALID_PARTITIONS`; a storage
+    /// failure is `KAFKA_STORAGE_ERROR` (nothing is created). Returns the new topic's id.
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, ErrorCode> {
         self.check_new_topic(name, partitions)?;
+        let mut leaders = Vec::new();
+        for p in 0..partitions {
+            let tp = TopicPartition::new(name.to_string(), p);
+            match self.storage.create_partition(&tp, self.partition_config) {
+                Ok(leader) => leaders.push((tp, leader)),
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "cannot create the partition");
+                    for (tp, _) in &leaders {
+                        if let Err(e) = self.storage.delete_partition(tp) {
+                            tracing::error!(partition = %tp, error = %e, "cannot remove the partition");
+                        }
+                    }
+                    return Err(ErrorCode::KafkaStorageError);
+                }
+            }
+        }
+        Ok(self.register_topic(name, leaders))
+    }
+
+    /// Enters topic `name` with its partitions' leaders (new, or recovered from the data
+    /// directory at start) in this node's topic table, with a new topic id.
+    pub(super) fn register_topic(
+        &mut self,
+        name: &str,
+        leaders: Vec<(TopicPartition, PartitionLeader<Bytes>)>,
+    ) -> Uuid {
         self.next_topic_id += 1;
         // Deterministic ids ("kafkaeos", n): never Kafka's reserved zero or metadata-topic id.
         let id = Uuid::from_u64_pair(0x6b61_666b_6165_6f73, self.next_topic_id);
-        self.topics.insert(name.to_string(), partitions);
+        self.topics.insert(
+            name.to_string(),
+            i32::try_from(leaders.len()).unwrap_or(i32::MAX),
+        );
         self.topic_meta.insert(
             name.to_string(),
             TopicMeta {
@@ -260,13 +292,8 @@ impl Broker {
                 configs: BTreeMap::new(),
             },
         );
-        for p in 0..partitions {
-            self.partitions.insert(
-                TopicPartition::new(name.to_string(), p),
-                PartitionLeader::new(self.partition_config),
-            );
-        }
-        Ok(id)
+        self.partitions.extend(leaders);
+        id
     }
 
     /// Deletes topic `name` and every partition of it (records, producer state, transactions
@@ -280,7 +307,20 @@ impl Broker {
             .remove(name)
             .ok_or(ErrorCode::UnknownTopicOrPartition)?;
         let meta = self.topic_meta.remove(name);
-        self.partitions.retain(|tp, _| tp.topic != name);
+        let doomed: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|tp| tp.topic == name)
+            .cloned()
+            .collect();
+        for tp in doomed {
+            self.partitions.remove(&tp);
+            // Kafka renames the directory and deletes it later; here it goes at once, so that
+            // a topic created again under the name starts empty.
+            if let Err(e) = self.storage.delete_partition(&tp) {
+                tracing::error!(partition = %tp, error = %e, "cannot delete the partition's log");
+            }
+        }
         Ok(meta.map_or(Uuid::nil(), |m| m.id))
     }
 
