@@ -5,14 +5,11 @@
 
 mod common;
 
-use common::{start, start_with, Client};
+use common::{delete_records, start, start_with, Client};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 use kafka_eos_broker::testing::data_batch;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -126,24 +123,6 @@ fn earliest(c: &mut Client, topic: &str, partition: i32) -> i64 {
     let p = &r.topics[0].partitions[0];
     assert_eq!(p.error_code, 0);
     p.offset
-}
-
-fn delete_records(c: &mut Client, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
-    let r: DeleteRecordsResponse = c
-        .call(
-            ApiKey::DeleteRecords,
-            2,
-            &DeleteRecordsRequest::default()
-                .with_timeout_ms(5000)
-                .with_topics(vec![DeleteRecordsTopic::default()
-                    .with_name(name(topic))
-                    .with_partitions(vec![DeleteRecordsPartition::default()
-                        .with_partition_index(partition)
-                        .with_offset(offset)])]),
-        )
-        .expect("DeleteRecords answered");
-    let p = &r.topics[0].partitions[0];
-    (p.error_code, p.low_watermark)
 }
 
 fn topic_spec(topic: &str, partitions: i32, replication: i16) -> CreatableTopic {

@@ -623,13 +623,22 @@ impl Broker {
                         let outcome = if topic::is_internal(&name) {
                             Err(ErrorCode::InvalidTopicException)
                         } else if let Some(leader) = self.partitions.get_mut(&tp) {
-                            if policy
+                            if self.storage.is_offline(&tp) {
+                                Err(ErrorCode::KafkaStorageError)
+                            } else if policy
                                 .as_deref()
                                 .is_some_and(|p| !cleanup_policy_allows_delete(p))
                             {
                                 Err(ErrorCode::PolicyViolation)
                             } else {
-                                leader.delete_records(p.offset).map_err(|e| e.code())
+                                leader
+                                    .delete_records(p.offset)
+                                    .map_err(|e| e.code())
+                                    .and_then(|lw| {
+                                        self.storage
+                                            .checkpoint_log_start_offset(&tp, lw)
+                                            .map(|()| lw)
+                                    })
                             }
                         } else {
                             Err(ErrorCode::UnknownTopicOrPartition)

@@ -116,3 +116,26 @@ impl Client {
         matches!(self.stream.read(&mut b), Ok(0) | Err(_))
     }
 }
+
+/// DeleteRecords v2 of `topic`-`partition` up to `offset`: (error code, low watermark).
+pub fn delete_records(c: &mut Client, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
+    let r: DeleteRecordsResponse = c
+        .call(
+            ApiKey::DeleteRecords,
+            2,
+            &DeleteRecordsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![DeleteRecordsPartition::default()
+                        .with_partition_index(partition)
+                        .with_offset(offset)])]),
+        )
+        .expect("DeleteRecords answered");
+    let answer = &r.topics[0].partitions[0];
+    (answer.error_code, answer.low_watermark)
+}
