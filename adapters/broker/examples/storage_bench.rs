@@ -24,6 +24,8 @@ fn config(storage: StorageConfig) -> BrokerConfig {
         advertised_host: "127.0.0.1".into(),
         advertised_port: 9092,
         topics: vec![("t".into(), 1)],
+        auto_create_topics: true,
+        default_partitions: 1,
         unsafe_disable_dedup: false,
         unsafe_read_committed_shows_aborted: false,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,

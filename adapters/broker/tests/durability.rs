@@ -58,6 +58,8 @@ fn start(dir: &Path, flush: FlushPolicy, segment_bytes: u64) -> Server {
             advertised_host: "127.0.0.1".into(),
             advertised_port: 0,
             topics: vec![("t".into(), 2)],
+            auto_create_topics: true,
+            default_partitions: 1,
             unsafe_disable_dedup: false,
             unsafe_read_committed_shows_aborted: false,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
@@ -461,6 +463,8 @@ fn a_different_partition_count_than_on_disk_is_refused() {
         advertised_host: "127.0.0.1".into(),
         advertised_port: 0,
         topics: vec![("t".into(), 3)],
+        auto_create_topics: true,
+        default_partitions: 1,
         unsafe_disable_dedup: false,
         unsafe_read_committed_shows_aborted: false,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
@@ -510,5 +514,84 @@ fn a_corrupt_latest_snapshot_is_replaced_by_an_older_one_and_the_replay() {
     let mut c = Client::connect(&server);
     assert_eq!([view(&mut c, 0), view(&mut c, 1)], before);
     assert_producer_state_survived(&mut c);
+    server.stop();
+}
+
+// DeleteRecords is written before its answer (the partition's log start offset checkpoint):
+// after a crash (the directory copied while the broker runs) the log start offset is where
+// DeleteRecords left it, a fetch below it is OFFSET_OUT_OF_RANGE and the records from it are
+// served as before. A topic deleted and created again starts empty, also after a restart.
+#[test]
+fn delete_records_and_delete_topics_survive_a_restart() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    let dir = TempDir::new();
+    let server = start(&dir.0, FlushPolicy::EveryBatch, 1 << 20);
+    let mut c = Client::connect(&server);
+    for i in 0..3 {
+        assert_eq!(
+            produce(&mut c, None, 0, data_batch(-1, -1, -1, 3, false)),
+            (0, i * 3)
+        );
+    }
+    assert_eq!(common::delete_records(&mut c, "t", 0, 4), (0, 4));
+    let before = fetch(&mut c, 0, 4, 0);
+    let crashed = TempDir::new();
+    copy_dir(&dir.0, &crashed.0);
+    server.stop();
+    drop(c);
+
+    let server = start(&crashed.0, FlushPolicy::EveryBatch, 1 << 20);
+    let mut c = Client::connect(&server);
+    assert_eq!(
+        fetch(&mut c, 0, 3, 0).error_code,
+        1,
+        "below the log start offset"
+    );
+    let after = fetch(&mut c, 0, 4, 0);
+    assert_eq!(after.log_start_offset, 4);
+    assert_eq!(after.records, before.records);
+    assert_eq!(
+        produce(&mut c, None, 0, data_batch(-1, -1, -1, 1, false)),
+        (0, 9)
+    );
+
+    // DeleteTopics removes the partition's directory: the topic created again is empty.
+    let create = |c: &mut Client| {
+        let r: CreateTopicsResponse = c
+            .call(
+                ApiKey::CreateTopics,
+                7,
+                &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+                    .with_name(topic())
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)]),
+            )
+            .unwrap();
+        r.topics[0].error_code
+    };
+    let r: DeleteTopicsResponse = c
+        .call(
+            ApiKey::DeleteTopics,
+            6,
+            &DeleteTopicsRequest::default()
+                .with_topics(vec![DeleteTopicState::default().with_name(Some(topic()))]),
+        )
+        .unwrap();
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(create(&mut c), 0);
+    assert_eq!(
+        produce(&mut c, None, 0, data_batch(-1, -1, -1, 1, false)),
+        (0, 0)
+    );
+    server.stop();
+    drop(c);
+    let server = start(&crashed.0, FlushPolicy::EveryBatch, 1 << 20);
+    let mut c = Client::connect(&server);
+    let p = fetch(&mut c, 0, 0, 0);
+    assert_eq!(
+        (p.error_code, p.log_start_offset, p.high_watermark),
+        (0, 0, 1)
+    );
     server.stop();
 }

@@ -11,7 +11,7 @@
 //! - [`FlushPolicy`]: when those writes are forced to disk.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use kafka_eos::error::ErrorCode;
@@ -110,6 +110,22 @@ fn partitions_on_disk(dir: &std::path::Path) -> std::io::Result<BTreeMap<String,
     Ok(found)
 }
 
+/// The file in a partition's directory holding its log start offset (decimal).
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+
+/// The checkpointed log start offset of the partition in `dir`, if one was written.
+fn read_log_start_offset(dir: &Path) -> Result<Option<i64>, String> {
+    match std::fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)) {
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|e| format!("{}: bad {LOG_START_OFFSET_FILE}: {e}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
 /// The partition logs of the broker: in memory (no data directory) or one [`PartitionStore`]
 /// per partition of an ordinary topic. A partition whose write failed is offline (Kafka's
 /// `LogDirFailureChannel`: its requests answer `KAFKA_STORAGE_ERROR` until a restart recovers
@@ -195,6 +211,14 @@ impl Storage {
             crate::server::now_ms(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut leader = leader;
+        // The log start offset DeleteRecords set (Kafka's `log-start-offset-checkpoint`),
+        // never beyond what was recovered.
+        if let Some(start) = read_log_start_offset(&path)? {
+            leader
+                .maybe_increment_log_start_offset(start.min(leader.high_watermark()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         if report.batches > 0 || report.truncated_bytes > 0 {
             tracing::info!(
                 partition = %tp,
@@ -208,6 +232,57 @@ impl Storage {
         }
         self.stores.insert(tp.clone(), store);
         Ok(leader)
+    }
+
+    /// Writes `tp`'s log start offset (after DeleteRecords moved it) before the answer, so that
+    /// a restart does not serve the deleted records again: Kafka's `log-start-offset-checkpoint`
+    /// (written every `log.flush.start.offset.checkpoint.interval.ms` there), one file per
+    /// partition here, written to a temporary file, flushed and renamed. A failure takes the
+    /// partition offline (`KAFKA_STORAGE_ERROR`). Segments below it stay on disk.
+    pub fn checkpoint_log_start_offset(
+        &mut self,
+        tp: &TopicPartition,
+        log_start_offset: i64,
+    ) -> Result<(), ErrorCode> {
+        if self.offline.contains(tp) {
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        let Some(dir) = self
+            .config
+            .data_dir
+            .as_ref()
+            .filter(|_| self.stores.contains_key(tp))
+        else {
+            return Ok(());
+        };
+        let dir = dir.join(format!("{}-{}", tp.topic, tp.partition));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let tmp = dir.join(format!("{LOG_START_OFFSET_FILE}.tmp"));
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(log_start_offset.to_string().as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, dir.join(LOG_START_OFFSET_FILE))?;
+            std::fs::File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            tracing::error!(partition = %tp, error = %e, "log start offset checkpoint failed: the partition is offline");
+            self.offline.insert(tp.clone());
+            ErrorCode::KafkaStorageError
+        })
+    }
+
+    /// Deletes a partition (DeleteTopics): its store and, with a data directory, its directory.
+    pub fn delete_partition(&mut self, tp: &TopicPartition) -> Result<(), String> {
+        self.offline.remove(tp);
+        if self.stores.remove(tp).is_none() {
+            return Ok(());
+        }
+        let Some(dir) = &self.config.data_dir else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{}-{}", tp.topic, tp.partition));
+        std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Whether `tp` is offline after a failed write (`KAFKA_STORAGE_ERROR`).

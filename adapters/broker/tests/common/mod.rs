@@ -13,23 +13,26 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Starts a broker on 127.0.0.1:0 with topic `t` (2 partitions).
 pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
-    Server::start(
-        "127.0.0.1:0",
-        BrokerConfig {
-            node_id: 0,
-            advertised_host: "127.0.0.1".into(),
-            advertised_port: 0,
-            topics: vec![("t".into(), 2)],
-            unsafe_disable_dedup: disable_dedup,
-            unsafe_read_committed_shows_aborted: false,
-            first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
-            membership: Default::default(),
-            storage: Default::default(),
-        },
-        max_frame,
-        None,
-    )
-    .expect("broker starts")
+    start_with(max_frame, |c| c.unsafe_disable_dedup = disable_dedup)
+}
+
+/// [`start`] with the configuration changed by `change` first.
+pub fn start_with(max_frame: usize, change: impl FnOnce(&mut BrokerConfig)) -> Server {
+    let mut config = BrokerConfig {
+        node_id: 0,
+        advertised_host: "127.0.0.1".into(),
+        advertised_port: 0,
+        topics: vec![("t".into(), 2)],
+        auto_create_topics: true,
+        default_partitions: 1,
+        unsafe_disable_dedup: false,
+        unsafe_read_committed_shows_aborted: false,
+        first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
+        membership: Default::default(),
+        storage: Default::default(),
+    };
+    change(&mut config);
+    Server::start("127.0.0.1:0", config, max_frame, None).expect("broker starts")
 }
 
 pub struct Client {
@@ -319,4 +322,27 @@ pub fn scrape(addr: std::net::SocketAddr) -> std::collections::BTreeMap<String, 
         );
     }
     samples
+}
+
+/// DeleteRecords v2 of `topic`-`partition` up to `offset`: (error code, low watermark).
+pub fn delete_records(c: &mut Client, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
+    let r: DeleteRecordsResponse = c
+        .call(
+            ApiKey::DeleteRecords,
+            2,
+            &DeleteRecordsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![DeleteRecordsPartition::default()
+                        .with_partition_index(partition)
+                        .with_offset(offset)])]),
+        )
+        .expect("DeleteRecords answered");
+    let answer = &r.topics[0].partitions[0];
+    (answer.error_code, answer.low_watermark)
 }
