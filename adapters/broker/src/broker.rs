@@ -46,6 +46,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 mod groups;
+mod recovery;
 
 use crate::batch;
 use crate::trace::{self, Effects, ProduceNext, Recorder, Step};
@@ -180,6 +181,8 @@ pub struct Broker {
     ready: BTreeMap<RequestToken, Reply>,
     stats: Stats,
     trace: Option<Recorder>,
+    /// The coordinators' durable state (`None`: in memory); see [`crate::storage`].
+    store: Option<crate::storage::coordinator_store::CoordinatorStore>,
 }
 
 fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
@@ -214,9 +217,16 @@ impl Broker {
             transaction_version: SERVER_TRANSACTION_VERSION,
             ..CoordinatorConfig::default()
         };
-        let coordinator =
-            TransactionCoordinator::new(coordinator_config, config.first_producer_id, 0)
-                .map_err(|e| e.to_string())?;
+        let recovered = crate::storage::coordinator_store::CoordinatorStore::open(
+            &config.storage,
+            config.first_producer_id,
+        )
+        .map_err(|e| format!("recovering the coordinators: {e}"))?;
+        let first_producer_id = recovered
+            .as_ref()
+            .map_or(config.first_producer_id, |r| r.first_producer_id);
+        let coordinator = TransactionCoordinator::new(coordinator_config, first_producer_id, 0)
+            .map_err(|e| e.to_string())?;
         let mut partitions = BTreeMap::new();
         let mut topics = BTreeMap::new();
         for (topic, count) in &config.topics {
@@ -232,7 +242,7 @@ impl Broker {
             }
         }
         let membership = GroupMembership::new(config.membership);
-        Ok(Broker {
+        let mut broker = Broker {
             config,
             partitions,
             topics,
@@ -246,7 +256,12 @@ impl Broker {
             ready: BTreeMap::new(),
             stats: Stats::default(),
             trace: None,
-        })
+            store: None,
+        };
+        if let Some(recovered) = recovered {
+            broker.recover(recovered, crate::server::now_ms())?;
+        }
+        Ok(broker)
     }
 
     /// Turns the core-boundary trace ([`crate::trace`]) on (empty) or off. It records every core
@@ -841,6 +856,9 @@ impl Broker {
             }
         }
         self.group_tick(now);
+        if let Some(store) = self.store.as_mut() {
+            store.tick(now);
+        }
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
             .map(CoordinatorOutput::WriteTxnMarker)
@@ -856,10 +874,24 @@ impl Broker {
     /// coordinator re-sends after an error wait for the next tick (the marker channel's retry
     /// backoff); the rest are carried out at once.
     fn apply_coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>, now: TimestampMs) {
+        if let Some(store) = self.store.as_mut() {
+            // A new producer-id block is durable before any of its ids is answered.
+            store.persist_producer_id_block(
+                self.coordinator.producer_id_manager().current_block().1,
+            );
+        }
         let mut work: VecDeque<CoordinatorOutput> = outputs.into();
         while let Some(output) = work.pop_front() {
             match output {
-                CoordinatorOutput::AppendTransactionLog { .. } => {
+                CoordinatorOutput::AppendTransactionLog {
+                    transactional_id,
+                    value,
+                } => {
+                    // Durable before what it guards: the answer (built after this returns),
+                    // the markers of a Prepare* (queued behind it).
+                    if let Some(store) = self.store.as_mut() {
+                        store.append_transaction(&transactional_id, value.as_ref());
+                    }
                     self.stats.txn_log_records += 1;
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {

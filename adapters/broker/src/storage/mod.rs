@@ -4,6 +4,12 @@
 //! batches, producer-state snapshots) and, on start, hands it back to the core to replay.
 //! See docs/broker.md, "Storage and recovery".
 
+pub mod coordinator_store;
+pub mod offsets_log;
+pub mod producer_ids;
+pub mod record_file;
+pub mod txn_log;
+
 use std::path::PathBuf;
 
 /// The directory the broker keeps its data in when none is given (`log.dirs`; Kafka's default
