@@ -5,8 +5,8 @@
 //!
 //! A write that fails halts the broker: the core already applied the step, and a single-node
 //! broker has no other copy; Kafka halts the same way when its last log directory fails
-//! (`ReplicaManager.handleLogDirFailure` → `Exit.halt`), so that nothing unpersisted is ever
-//! answered.
+//! (`LogManager.handleLogDirFailure`: "Shutdown broker because all log dirs ... have failed",
+//! `Exit.halt(1)`), so that nothing unpersisted is ever answered.
 
 use std::collections::BTreeMap;
 use std::io;
