@@ -2,7 +2,7 @@
 //! storage read is handed back to the core, which decides what it means.
 //!
 //! In Kafka's order of a coordinator failover:
-//! 1. the coordinator epoch is the persisted one plus one (`TransactionStateManager.onElection`
+//! 1. the coordinator epoch is the persisted one plus one (`TransactionCoordinator.onElection`
 //!    with the partition's new leader epoch) and the core becomes coordinator at it
 //!    ([`TransactionCoordinator::become_coordinator`](kafka_eos::coordinator::TransactionCoordinator::become_coordinator));
 //! 2. every `__consumer_offsets` partition's batches are replayed

@@ -8,7 +8,7 @@
 //! the last record per id wins (`TransactionStateManager.loadTransactionsForTxnTopicPartition`
 //! reads the partition into a map the same way), and the coordinator epoch is bumped and
 //! persisted: a restart is a new leader election of the partition, whose leader epoch is the
-//! coordinator epoch the resumed markers carry (`TransactionStateManager.onElection`).
+//! coordinator epoch the resumed markers carry (`TransactionCoordinator.onElection`).
 //!
 //! The file is compacted when it grows past a threshold: rewritten with the last record of each
 //! live id (tombstones dropped with the records they delete), atomically, as Kafka's log cleaner
