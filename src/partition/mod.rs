@@ -20,11 +20,13 @@ use crate::types::{
 };
 
 mod producer_state;
+mod recovery;
 mod requests;
 
 pub use producer_state::{
     BatchMetadata, ProducerStateEntry, VerificationGuard, VerificationStateEntry,
 };
+pub use recovery::{ProducerSnapshotEntry, ProducerStateSnapshot, RecoveryError};
 pub use requests::{produce_response, PendingProduce, ProduceResult, ProduceStep};
 
 /// Known-bug switches (listed in `docs/partition.md`) that re-introduce bugs of Kafka and of
@@ -608,11 +610,8 @@ impl<P> PartitionLeader<P> {
         let is_transactional = batch.is_transactional;
         let timestamp = batch.max_timestamp;
         self.push_data(batch, base_offset, last_offset);
-        let entry = self
-            .producers
-            .entry(pid)
-            .or_insert_with(|| ProducerStateEntry::empty(pid));
-        entry.add_batch(
+        self.update_producer_for_data(
+            pid,
             epoch,
             BatchMetadata {
                 last_sequence,
@@ -620,20 +619,8 @@ impl<P> PartitionLeader<P> {
                 offset_delta,
                 timestamp,
             },
+            starts_transaction,
         );
-        if starts_transaction {
-            entry.current_txn_first_offset = Some(base_offset);
-        }
-        if starts_transaction {
-            self.ongoing_txns.insert(
-                base_offset,
-                TxnMetadata {
-                    producer_id: pid,
-                    first_offset: base_offset,
-                    last_offset: None,
-                },
-            );
-        }
         // 8. A transactional batch consumes the verification entry.
         if is_transactional {
             self.verification_states.remove(&pid);
@@ -713,62 +700,8 @@ impl<P> PartitionLeader<P> {
             return Err(ErrorCode::TransactionCoordinatorFenced);
         }
         let offset = self.log_end_offset;
-        let next = offset.checked_add(1).ok_or(ErrorCode::InvalidRecord)?;
-        let mut staged = committed;
-        let completed = staged.current_txn_first_offset;
-        let new_epoch = if bugs.marker_match_pid_only {
-            marker.producer_epoch.max(staged.producer_epoch)
-        } else {
-            marker.producer_epoch
-        };
-        staged.maybe_update_producer_epoch(new_epoch);
-        staged.current_txn_first_offset = None;
-        staged.coordinator_epoch = marker.coordinator_epoch;
-        if !bugs.expire_ignoring_markers {
-            staged.last_timestamp = marker.timestamp;
-        }
-        // Commit.
-        self.log.push(LogBatch {
-            base_offset: offset,
-            last_offset: offset,
-            producer_id: pid,
-            producer_epoch: marker.producer_epoch,
-            base_sequence: -1,
-            is_transactional: true,
-            max_timestamp: marker.timestamp,
-            content: BatchContent::Control {
-                result: marker.result,
-                coordinator_epoch: marker.coordinator_epoch,
-            },
-        });
-        self.producers.insert(pid, staged);
-        if let Some(first_offset) = completed {
-            self.ongoing_txns.remove(&first_offset);
-            // ProducerStateManager.lastStableOffset(completedTxn): the earliest other ongoing
-            // transaction, else the marker's next offset.
-            let last_stable_offset = self
-                .ongoing_txns
-                .values()
-                .find(|t| t.producer_id != pid)
-                .map_or(next, |t| t.first_offset);
-            if marker.result == TransactionResult::Abort {
-                self.aborted_index.push(AbortedTxn {
-                    producer_id: pid,
-                    first_offset,
-                    last_offset: offset,
-                    last_stable_offset,
-                });
-            }
-            self.unreplicated_txns.insert(
-                first_offset,
-                TxnMetadata {
-                    producer_id: pid,
-                    first_offset,
-                    last_offset: Some(offset),
-                },
-            );
-        }
-        self.advance_log_end(next);
+        offset.checked_add(1).ok_or(ErrorCode::InvalidRecord)?;
+        self.apply_marker(committed, &marker);
         // Step 8: the marker consumes the verification entry, except a TV2 entry at the
         // marker's epoch, which belongs to the next transaction.
         if let Some(v) = self.verification_states.get(&pid) {

@@ -10,7 +10,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_eos::error::ErrorCode;
-use kafka_eos::partition::ProduceBatch;
+use kafka_eos::partition::{BatchContent, LogBatch, ProduceBatch};
 use kafka_eos::types::{
     CoordinatorEpoch, ProducerEpoch, ProducerId, TimestampMs, TransactionResult,
 };
@@ -63,20 +63,7 @@ pub fn parse_produce_batch(records: &Bytes) -> Result<ProduceBatch<Bytes>, Error
         // A second batch follows the first: Produce v3+ must carry exactly one.
         return Err(ErrorCode::InvalidRecord);
     }
-    if b.get(MAGIC_OFFSET) != Some(&2) {
-        return Err(ErrorCode::CorruptMessage);
-    }
-    let stored_crc = u32::from_be_bytes(
-        b.get(CRC_OFFSET..CRC_OFFSET + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(ErrorCode::CorruptMessage)?,
-    );
-    let covered = b
-        .get(ATTRIBUTES_OFFSET..)
-        .ok_or(ErrorCode::CorruptMessage)?;
-    if crc32c::crc32c(covered) != stored_crc {
-        return Err(ErrorCode::CorruptMessage);
-    }
+    check_magic_and_crc(b)?;
     let attributes = i16_at(b, ATTRIBUTES_OFFSET).ok_or(ErrorCode::CorruptMessage)?;
     if attributes & CONTROL_FLAG != 0 {
         return Err(ErrorCode::InvalidRecord);
@@ -97,6 +84,111 @@ pub fn parse_produce_batch(records: &Bytes) -> Result<ProduceBatch<Bytes>, Error
     })
 }
 
+/// `DefaultRecordBatch.ensureValid`: magic 2 and the CRC-32C of `attributes` to the end.
+fn check_magic_and_crc(b: &[u8]) -> Result<(), ErrorCode> {
+    if b.get(MAGIC_OFFSET) != Some(&2) {
+        return Err(ErrorCode::CorruptMessage);
+    }
+    let stored_crc = u32::from_be_bytes(
+        b.get(CRC_OFFSET..CRC_OFFSET + 4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(ErrorCode::CorruptMessage)?,
+    );
+    let covered = b
+        .get(ATTRIBUTES_OFFSET..)
+        .ok_or(ErrorCode::CorruptMessage)?;
+    if crc32c::crc32c(covered) != stored_crc {
+        return Err(ErrorCode::CorruptMessage);
+    }
+    Ok(())
+}
+
+/// The size of the batch that starts `b` (`batchLength + 12`), if its header is complete and
+/// the size is at least a header's (`FileLogInputStream.nextBatch`); the batch itself may still
+/// be cut short.
+pub fn stored_batch_len(b: &[u8]) -> Option<usize> {
+    let length = usize::try_from(i32_at(b, LENGTH_OFFSET)?).ok()?;
+    let total = length.checked_add(12)?;
+    (total >= HEADER_LEN).then_some(total)
+}
+
+/// Reads one batch as stored in a segment (the whole batch, exactly): `ensureValid` (magic 2,
+/// CRC), then the header fields of the core's [`LogBatch`]; a control batch's one record gives
+/// the marker (`EndTransactionMarker`: key `version, type` with 0 = ABORT and 1 = COMMIT, value
+/// `version, coordinatorEpoch`). A batch that fails any check is `CORRUPT_MESSAGE`: recovery
+/// truncates the log before it (`LogSegment.recover`).
+pub fn parse_log_batch(raw: Bytes) -> Result<LogBatch<Bytes>, ErrorCode> {
+    let b = raw.as_ref();
+    if stored_batch_len(b) != Some(b.len()) {
+        return Err(ErrorCode::CorruptMessage);
+    }
+    check_magic_and_crc(b)?;
+    let field = |v: Option<i64>| v.ok_or(ErrorCode::CorruptMessage);
+    let base_offset = field(i64_at(b, 0))?;
+    let attributes = field(i16_at(b, ATTRIBUTES_OFFSET).map(i64::from))?;
+    let last_offset_delta = field(i32_at(b, LAST_OFFSET_DELTA_OFFSET).map(i64::from))?;
+    let last_offset = base_offset
+        .checked_add(last_offset_delta)
+        .filter(|_| last_offset_delta >= 0)
+        .ok_or(ErrorCode::CorruptMessage)?;
+    let producer_id = field(i64_at(b, PRODUCER_ID_OFFSET))?;
+    let producer_epoch = i16_at(b, PRODUCER_EPOCH_OFFSET).ok_or(ErrorCode::CorruptMessage)?;
+    let base_sequence = i32_at(b, BASE_SEQUENCE_OFFSET).ok_or(ErrorCode::CorruptMessage)?;
+    let content = if attributes & i64::from(CONTROL_FLAG) != 0 {
+        control_marker(b.get(HEADER_LEN..).unwrap_or(&[])).ok_or(ErrorCode::CorruptMessage)?
+    } else {
+        BatchContent::Data(raw.clone())
+    };
+    Ok(LogBatch {
+        base_offset,
+        last_offset,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        is_transactional: attributes & i64::from(TRANSACTIONAL_FLAG) != 0,
+        max_timestamp: field(i64_at(b, MAX_TIMESTAMP_OFFSET))?,
+        content,
+    })
+}
+
+/// Reads a zig-zag varint (`ByteUtils.readVarlong`) at `*at`, advancing it.
+fn varlong(b: &[u8], at: &mut usize) -> Option<i64> {
+    let mut raw: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The marker of a control batch's first record (`ControlRecordType` and
+/// `EndTransactionMarker`).
+fn control_marker(records: &[u8]) -> Option<BatchContent<Bytes>> {
+    let mut at = 0;
+    varlong(records, &mut at)?; // record length
+    at += 1; // attributes
+    varlong(records, &mut at)?; // timestamp delta
+    varlong(records, &mut at)?; // offset delta
+    let key_len = usize::try_from(varlong(records, &mut at)?).ok()?;
+    let key = records.get(at..at.checked_add(key_len)?)?;
+    at += key_len;
+    let result = match i16_at(key, 2)? {
+        0 => TransactionResult::Abort,
+        1 => TransactionResult::Commit,
+        _ => return None,
+    };
+    varlong(records, &mut at)?; // value length
+    let coordinator_epoch = i32_at(records, at + 2)?;
+    Some(BatchContent::Control {
+        result,
+        coordinator_epoch,
+    })
+}
+
 /// The served form of a stored batch: the client's bytes with the base offset the leader
 /// assigned (`LogValidator.assignOffsetsNonCompressed` / `setLastOffset`: the base offset lies
 /// outside the CRC).
@@ -108,6 +200,32 @@ pub fn with_base_offset(raw: &Bytes, base_offset: i64) -> Bytes {
     out.put_i64(base_offset);
     out.extend_from_slice(raw.get(8..).unwrap_or(&[]));
     out.freeze()
+}
+
+/// A log batch as Kafka stores and serves it: a data batch is the client's bytes with the base
+/// offset the leader assigned ([`with_base_offset`], outside the CRC); a marker is its control
+/// batch ([`control_batch`]).
+pub fn stored_form(b: &LogBatch<Bytes>) -> Bytes {
+    match &b.content {
+        BatchContent::Data(raw) => {
+            if raw.get(..8) == Some(&b.base_offset.to_be_bytes()[..]) {
+                raw.clone()
+            } else {
+                with_base_offset(raw, b.base_offset)
+            }
+        }
+        BatchContent::Control {
+            result,
+            coordinator_epoch,
+        } => control_batch(
+            b.base_offset,
+            b.producer_id,
+            b.producer_epoch,
+            *coordinator_epoch,
+            *result,
+            b.max_timestamp,
+        ),
+    }
 }
 
 fn put_varint(buf: &mut BytesMut, v: i32) {
@@ -228,6 +346,39 @@ mod tests {
         );
         assert_eq!(
             parse_produce_batch(&Bytes::from_static(&[0; 10])),
+            Err(ErrorCode::CorruptMessage)
+        );
+    }
+
+    #[test]
+    fn stored_batches_parse_back_into_log_batches() {
+        let data = with_base_offset(&sample_batch(7, 2, 5, 3, true), 40);
+        let parsed = parse_log_batch(data.clone()).unwrap();
+        assert_eq!(
+            (parsed.base_offset, parsed.last_offset, parsed.producer_id),
+            (40, 42, 7)
+        );
+        assert_eq!((parsed.producer_epoch, parsed.base_sequence), (2, 5));
+        assert!(parsed.is_transactional);
+        assert_eq!(parsed.content, BatchContent::Data(data.clone()));
+        let marker = control_batch(43, 7, 3, 9, TransactionResult::Abort, 77);
+        let parsed = parse_log_batch(marker).unwrap();
+        assert_eq!(
+            parsed.content,
+            BatchContent::Control {
+                result: TransactionResult::Abort,
+                coordinator_epoch: 9
+            }
+        );
+        assert_eq!((parsed.base_offset, parsed.max_timestamp), (43, 77));
+        let mut bad = BytesMut::from(data.as_ref());
+        bad[30] ^= 1;
+        assert_eq!(
+            parse_log_batch(bad.freeze()),
+            Err(ErrorCode::CorruptMessage)
+        );
+        assert_eq!(
+            parse_log_batch(data.slice(..data.len() - 1)),
             Err(ErrorCode::CorruptMessage)
         );
     }

@@ -25,8 +25,8 @@ use kafka_eos::messages::{
     ProduceRequest as CoreProduce, WriteTxnMarker, CONSUMER_OFFSETS_TOPIC,
 };
 use kafka_eos::partition::{
-    produce_response, AppendOutcome, BatchContent, IsolationLevel, PartitionConfig,
-    PartitionLeader, ProduceResult, ProduceStep,
+    produce_response, AppendOutcome, IsolationLevel, PartitionConfig, PartitionLeader,
+    ProduceResult, ProduceStep,
 };
 use kafka_eos::types::{TimestampMs, TopicPartition, TransactionResult, TransactionVersion};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -183,6 +183,8 @@ pub struct Broker {
     trace: Option<Recorder>,
     /// The coordinators' durable state (`None`: in memory); see [`crate::storage`].
     store: Option<crate::storage::coordinator_store::CoordinatorStore>,
+    /// The partition logs on disk (or in memory), written before an append is answered.
+    storage: crate::storage::Storage,
 }
 
 fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
@@ -227,20 +229,16 @@ impl Broker {
             .map_or(config.first_producer_id, |r| r.first_producer_id);
         let coordinator = TransactionCoordinator::new(coordinator_config, first_producer_id, 0)
             .map_err(|e| e.to_string())?;
-        let mut partitions = BTreeMap::new();
-        let mut topics = BTreeMap::new();
-        for (topic, count) in &config.topics {
-            if topic == OFFSETS_TOPIC {
-                return Err(format!("{OFFSETS_TOPIC} is internal"));
-            }
-            topics.insert(topic.clone(), *count);
-            for p in 0..*count {
-                partitions.insert(
-                    TopicPartition::new(topic.clone(), p),
-                    PartitionLeader::new(partition_config),
-                );
-            }
+        if config
+            .topics
+            .iter()
+            .any(|(topic, _)| topic == OFFSETS_TOPIC)
+        {
+            return Err(format!("{OFFSETS_TOPIC} is internal"));
         }
+        // Every partition on disk is recovered, and the configured ones created.
+        let (storage, topics, partitions) =
+            crate::storage::Storage::open(&config.storage, &config.topics, partition_config)?;
         let membership = GroupMembership::new(config.membership);
         let mut broker = Broker {
             config,
@@ -256,8 +254,10 @@ impl Broker {
             ready: BTreeMap::new(),
             stats: Stats::default(),
             trace: None,
+            storage,
             store: None,
         };
+        // After the partitions: the markers of a recovered Prepare* go to recovered logs.
         if let Some(recovered) = recovered {
             broker.recover(recovered, crate::server::now_ms())?;
         }
@@ -313,6 +313,12 @@ impl Broker {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// A clean shutdown of the storage: every partition log flushed and its producer state
+    /// snapshotted (`LogManager.shutdown`), so that the next start replays nothing.
+    pub fn close_storage(&mut self) {
+        self.storage.close(&self.partitions);
     }
 
     /// The partition leader of `tp`, if it exists.
@@ -597,6 +603,9 @@ impl Broker {
         if tp.topic == OFFSETS_TOPIC || !self.partitions.contains_key(tp) {
             return Err(ErrorCode::UnknownTopicOrPartition.code());
         }
+        if self.storage.is_offline(tp) {
+            return Err(ErrorCode::KafkaStorageError.code());
+        }
         let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
         let batch = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
         let request = CoreProduce {
@@ -654,6 +663,10 @@ impl Broker {
                 result
             }
         };
+        // Written (and flushed, by policy) before the answer.
+        if let Some(leader) = self.partitions.get(tp) {
+            self.storage.persist(tp, leader).map_err(ErrorCode::code)?;
+        }
         let outcome = result.map_err(ErrorCode::code)?;
         match outcome {
             AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
@@ -856,6 +869,7 @@ impl Broker {
             }
         }
         self.group_tick(now);
+        self.storage.tick(now);
         if let Some(store) = self.store.as_mut() {
             store.tick(now);
         }
@@ -906,7 +920,11 @@ impl Broker {
                         }
                         None => m.response(Some(ErrorCode::UnknownTopicOrPartition)),
                         Some(leader) => {
-                            let response = leader.handle_write_txn_marker(&m, now);
+                            let mut response = leader.handle_write_txn_marker(&m, now);
+                            // The marker is written before the coordinator hears of it.
+                            if let Err(e) = self.storage.persist(&m.partition, leader) {
+                                response = m.response(Some(e));
+                            }
                             self.trace_step(|| Step::WriteTxnMarker {
                                 marker: m.clone(),
                                 answer: response.clone(),
@@ -990,6 +1008,10 @@ impl Broker {
                     );
                     continue;
                 };
+                if self.storage.is_offline(&tp) {
+                    partitions.push(data.with_error_code(ErrorCode::KafkaStorageError.code()));
+                    continue;
+                }
                 let fetched = match leader.fetch(p.fetch_offset, isolation) {
                     Ok(f) => f,
                     Err(_) => {
@@ -1004,28 +1026,9 @@ impl Broker {
                 let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).max(1);
                 let mut records = BytesMut::new();
                 for b in &fetched.batches {
-                    let raw = match &b.content {
-                        // The log holds the client's bytes; the served batch carries the base
-                        // offset the leader assigned (outside the CRC).
-                        BatchContent::Data(raw) => {
-                            if raw.get(..8) == Some(&b.base_offset.to_be_bytes()[..]) {
-                                raw.clone()
-                            } else {
-                                batch::with_base_offset(raw, b.base_offset)
-                            }
-                        }
-                        BatchContent::Control {
-                            result,
-                            coordinator_epoch,
-                        } => batch::control_batch(
-                            b.base_offset,
-                            b.producer_id,
-                            b.producer_epoch,
-                            *coordinator_epoch,
-                            *result,
-                            b.max_timestamp,
-                        ),
-                    };
+                    // The log holds the client's bytes; the served batch carries the base
+                    // offset the leader assigned (outside the CRC), a marker its control batch.
+                    let raw = batch::stored_form(b);
                     let first = records.is_empty() && total == 0;
                     if !first
                         && (records.len() + raw.len() > limit || total + raw.len() > max_total)

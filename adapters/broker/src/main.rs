@@ -16,7 +16,9 @@ use clap::Parser;
 use kafka_eos::group::membership::MembershipConfig;
 use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
-use kafka_eos_broker::storage::{FlushPolicy, StorageConfig, DEFAULT_DATA_DIR};
+use kafka_eos_broker::storage::{
+    FlushPolicy, StorageConfig, DEFAULT_DATA_DIR, DEFAULT_SEGMENT_BYTES,
+};
 use tracing_subscriber::EnvFilter;
 
 /// A one-node Kafka wire-protocol broker whose every protocol decision is made by the kafka-eos
@@ -65,6 +67,10 @@ struct Cli {
     /// `interval=MS`.
     #[arg(long, default_value = "every-batch", value_name = "POLICY")]
     flush: FlushPolicy,
+    /// `segment.bytes`: a partition's log segment is rolled (and the producer state
+    /// snapshotted) once it holds this many bytes.
+    #[arg(long, default_value_t = DEFAULT_SEGMENT_BYTES, value_name = "BYTES")]
+    segment_bytes: u64,
     /// TEST ONLY: no duplicate detection and no sequence check (the core's known bug M-I1).
     #[arg(long)]
     unsafe_disable_dedup: bool,
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
         storage: StorageConfig {
             data_dir: (!cli.in_memory).then(|| cli.data_dir.clone()),
             flush: cli.flush,
+            segment_bytes: cli.segment_bytes,
         },
     };
     if config.unsafe_disable_dedup {

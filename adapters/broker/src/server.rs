@@ -137,9 +137,11 @@ impl Server {
         Ok(Server { addr, shared })
     }
 
-    /// Stops accepting and ticking (open connections end when their peers close).
+    /// Stops accepting and ticking (open connections end when their peers close) and closes the
+    /// storage cleanly ([`Broker::close_storage`]).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.lock().close_storage();
         let _ = TcpStream::connect(self.addr);
     }
 }

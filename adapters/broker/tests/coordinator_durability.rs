@@ -50,6 +50,7 @@ fn start_on(dir: &Path) -> Server {
         storage: StorageConfig {
             data_dir: Some(dir.to_path_buf()),
             flush: FlushPolicy::EveryBatch,
+            ..StorageConfig::default()
         },
         ..common::config(false)
     };

@@ -4,13 +4,23 @@
 //! batches, producer-state snapshots) and, on start, hands it back to the core to replay.
 //! See docs/broker.md, "Storage and recovery".
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use kafka_eos::error::ErrorCode;
+use kafka_eos::partition::{PartitionConfig, PartitionLeader};
+use kafka_eos::types::{TimestampMs, TopicPartition};
+
 pub mod coordinator_store;
 pub mod offsets_log;
+pub mod partition_log;
 pub mod producer_ids;
 pub mod record_file;
+pub mod snapshot;
 pub mod txn_log;
 
-use std::path::PathBuf;
+use partition_log::PartitionStore;
 
 /// The directory the broker keeps its data in when none is given (`log.dirs`; Kafka's default
 /// is `/tmp/kafka-logs`, here a directory under the working directory).
@@ -50,12 +60,202 @@ impl std::str::FromStr for FlushPolicy {
     }
 }
 
+/// `segment.bytes` here (Kafka's default is 1 GiB): a segment is rolled once it holds this much.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024;
+
 /// Where and how the broker persists its state.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StorageConfig {
     /// The data directory; `None` keeps everything in memory (`--in-memory`: a restart loses
     /// everything).
     pub data_dir: Option<PathBuf>,
     /// When appends are flushed.
     pub flush: FlushPolicy,
+    /// `segment.bytes`: the size at which a partition's active segment is rolled.
+    pub segment_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: None,
+            flush: FlushPolicy::default(),
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// The partitions of ordinary topics found in a data directory (`LogManager.loadLogs`): every
+/// directory `<topic>-<partition>`; names starting with `__` are internal topics' logs, kept by
+/// their own stores.
+fn partitions_on_disk(dir: &std::path::Path) -> std::io::Result<BTreeMap<String, BTreeSet<i32>>> {
+    let mut found: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some((topic, partition)) = name.to_str().and_then(|n| n.rsplit_once('-')) else {
+            continue;
+        };
+        if topic.is_empty() || topic.starts_with("__") {
+            continue;
+        }
+        if let Ok(p) = partition.parse::<i32>() {
+            found.entry(topic.to_string()).or_default().insert(p);
+        }
+    }
+    Ok(found)
+}
+
+/// The partition logs of the broker: in memory (no data directory) or one [`PartitionStore`]
+/// per partition of an ordinary topic. A partition whose write failed is offline (Kafka's
+/// `LogDirFailureChannel`: its requests answer `KAFKA_STORAGE_ERROR` until a restart recovers
+/// it from disk).
+#[derive(Debug, Default)]
+pub struct Storage {
+    config: StorageConfig,
+    stores: BTreeMap<TopicPartition, PartitionStore>,
+    offline: BTreeSet<TopicPartition>,
+}
+
+/// The result of [`Storage::open`]: the storage, every topic with its partition count, and
+/// every partition's (recovered) leader.
+pub type Opened = (
+    Storage,
+    BTreeMap<String, i32>,
+    BTreeMap<TopicPartition, PartitionLeader<Bytes>>,
+);
+
+impl Storage {
+    /// Opens the storage and recovers every partition found on disk
+    /// ([`PartitionStore::open`]); `topics` (the `--topic` list) that are not on disk are
+    /// created. A topic on disk with another partition count than `topics` gives is an error
+    /// (nothing is deleted or added behind the operator's back).
+    pub fn open(
+        config: &StorageConfig,
+        topics: &[(String, i32)],
+        partition_config: PartitionConfig,
+    ) -> Result<Opened, String> {
+        let mut storage = Storage {
+            config: config.clone(),
+            ..Storage::default()
+        };
+        let mut all: BTreeMap<String, i32> = BTreeMap::new();
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+            for (topic, parts) in partitions_on_disk(dir).map_err(|e| e.to_string())? {
+                let count = parts.last().map_or(0, |p| p.saturating_add(1));
+                all.insert(topic, count);
+            }
+        }
+        for (topic, count) in topics {
+            match all.get(topic) {
+                Some(on_disk) if on_disk != count => {
+                    return Err(format!(
+                        "topic {topic} has {on_disk} partitions in the data directory, --topic asks for {count}"
+                    ))
+                }
+                _ => {
+                    all.insert(topic.clone(), *count);
+                }
+            }
+        }
+        let mut leaders = BTreeMap::new();
+        for (topic, count) in &all {
+            for p in 0..*count {
+                let tp = TopicPartition::new(topic.clone(), p);
+                let leader = storage.create_partition(&tp, partition_config)?;
+                leaders.insert(tp, leader);
+            }
+        }
+        Ok((storage, all, leaders))
+    }
+
+    /// The leader of a partition: a new in-memory one, or the one recovered from (or created
+    /// in) `<data dir>/<topic>-<partition>`. Call it wherever partitions are created.
+    pub fn create_partition(
+        &mut self,
+        tp: &TopicPartition,
+        partition_config: PartitionConfig,
+    ) -> Result<PartitionLeader<Bytes>, String> {
+        let Some(dir) = &self.config.data_dir else {
+            return Ok(PartitionLeader::new(partition_config));
+        };
+        let path = dir.join(format!("{}-{}", tp.topic, tp.partition));
+        let started = std::time::Instant::now();
+        let (store, leader, report) = PartitionStore::open(
+            &path,
+            partition_config,
+            self.config.flush,
+            self.config.segment_bytes,
+            crate::server::now_ms(),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        if report.batches > 0 || report.truncated_bytes > 0 {
+            tracing::info!(
+                partition = %tp,
+                batches = report.batches,
+                truncated_bytes = report.truncated_bytes,
+                snapshot = ?report.snapshot_offset,
+                log_end_offset = leader.log_end_offset(),
+                ms = started.elapsed().as_millis() as u64,
+                "partition recovered"
+            );
+        }
+        self.stores.insert(tp.clone(), store);
+        Ok(leader)
+    }
+
+    /// Whether `tp` is offline after a failed write (`KAFKA_STORAGE_ERROR`).
+    pub fn is_offline(&self, tp: &TopicPartition) -> bool {
+        self.offline.contains(tp)
+    }
+
+    /// Writes what `leader` appended since the last call, before it is acknowledged
+    /// ([`PartitionStore::persist`]). A failure takes the partition offline and is answered
+    /// `KAFKA_STORAGE_ERROR`.
+    pub fn persist(
+        &mut self,
+        tp: &TopicPartition,
+        leader: &PartitionLeader<Bytes>,
+    ) -> Result<(), ErrorCode> {
+        if self.offline.contains(tp) {
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        let Some(store) = self.stores.get_mut(tp) else {
+            return Ok(());
+        };
+        store.persist(leader).map_err(|e| {
+            tracing::error!(partition = %tp, error = %e, "write failed: the partition is offline");
+            self.offline.insert(tp.clone());
+            ErrorCode::KafkaStorageError
+        })
+    }
+
+    /// The periodic flush under [`FlushPolicy::IntervalMs`].
+    pub fn tick(&mut self, now: TimestampMs) {
+        for (tp, store) in &mut self.stores {
+            if let Err(e) = store.tick(now) {
+                tracing::error!(partition = %tp, error = %e, "flush failed: the partition is offline");
+                self.offline.insert(tp.clone());
+            }
+        }
+    }
+
+    /// A clean shutdown: every partition flushed and snapshotted ([`PartitionStore::close`]).
+    pub fn close(&mut self, leaders: &BTreeMap<TopicPartition, PartitionLeader<Bytes>>) {
+        for (tp, store) in &mut self.stores {
+            if self.offline.contains(tp) {
+                continue;
+            }
+            if let Some(leader) = leaders.get(tp) {
+                if let Err(e) = store.close(leader) {
+                    tracing::error!(partition = %tp, error = %e, "clean shutdown failed");
+                }
+            }
+        }
+    }
 }
