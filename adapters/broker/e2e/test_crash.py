@@ -5,7 +5,7 @@ once (idempotent producer); committed transactions stay committed, aborted ones 
 one open at a crash is aborted and does not hold the LSO (a read_committed consumer reaches the
 end); and the control: with --unsafe-disable-dedup the same crashes produce duplicates."""
 
-import os
+import json
 import random
 import signal
 import socket
@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from conftest import _binary, report
 from helpers import consume_all, duplicates
 
@@ -34,29 +34,39 @@ def free_port():
 
 
 class CrashBroker:
-    """One broker identity (port, data directory) across kill -9 / restart cycles."""
+    """One broker identity (port, data directory) across crash / restart cycles. Each start
+    may carry a crash point (`--unsafe-crash-after-appends K`: the process ends, as after
+    kill -9, right after its K-th data batch is durable and before that Produce is answered);
+    the driver also SIGKILLs it at random moments."""
 
-    def __init__(self, tmp_path, *args, flush="every-batch"):
+    def __init__(self, tmp_path, *args, flush="every-batch", crash_points=None):
         self.port = free_port()
         self.dir = tmp_path
         self.data = tmp_path / "data"
         self.args = list(args)
         self.flush = flush
+        self.crash_points = crash_points  # (rng, lo, hi) or None
         self.proc = None
         self.starts = 0
-        self.kills = 0
+        self.killed = 0
+        self.crashed = 0
+        self.stats_files = []
 
     @property
     def bootstrap(self):
         return f"127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, crash_point=True):
         self.starts += 1
         d = self.dir / f"run{self.starts}"
         d.mkdir()
+        self.stats_files.append(d / "stats.json")
         cmd = [_binary(), "--listen", f"127.0.0.1:{self.port}", "--port-file", str(d / "port"),
-               "--data-dir", str(self.data), "--flush", self.flush, "--topic", "t:2",
-               *self.args]
+               "--stats-file", str(d / "stats.json"), "--data-dir", str(self.data),
+               "--flush", self.flush, "--topic", "t:2", *self.args]
+        if self.crash_points and crash_point:
+            rng, lo, hi = self.crash_points
+            cmd += ["--unsafe-crash-after-appends", str(rng.randint(lo, hi))]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=open(d / "log", "w"), cwd=d)
         deadline = time.time() + 30
@@ -65,10 +75,33 @@ class CrashBroker:
             assert time.time() < deadline, "broker did not start"
             time.sleep(0.02)
 
-    def kill(self):
-        self.kills += 1
-        self.proc.send_signal(signal.SIGKILL)
+    def crash(self, wait):
+        """Waits up to `wait` seconds for the crash point, else SIGKILLs the broker."""
+        deadline = time.time() + wait
+        while time.time() < deadline and self.proc.poll() is None:
+            time.sleep(0.01)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.killed += 1
+        else:
+            assert self.proc.returncode == 137, f"broker exited with {self.proc.returncode}"
+            self.crashed += 1
         self.proc.wait(10)
+
+    @property
+    def rounds(self):
+        return self.killed + self.crashed
+
+    def total(self, counter):
+        """A counter summed over the runs (each run's last stats file; a lower bound, the
+        file is rewritten every 100 ms)."""
+        total = 0
+        for f in self.stats_files:
+            try:
+                total += json.loads(f.read_text()).get(counter, 0)
+            except (OSError, ValueError):
+                pass
+        return total
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -76,20 +109,47 @@ class CrashBroker:
             self.proc.wait(10)
 
 
+def stable_offsets(bootstrap, partitions=2):
+    """Per partition: (last stable offset, high watermark), from ListOffsets at both isolation
+    levels."""
+    ends = []
+    for isolation in ("read_committed", "read_uncommitted"):
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-eos-crash-lso",
+                      "isolation.level": isolation})
+        try:
+            ends.append([c.get_watermark_offsets(TopicPartition("t", p), timeout=10)[1]
+                         for p in range(partitions)])
+        finally:
+            c.close()
+    return list(zip(*ends))
+
+
+def wait_stable(bootstrap, timeout):
+    """Waits (bounded) until every partition's LSO reached its high watermark: no transaction
+    is left open. Returns the last (LSO, HW) pairs."""
+    deadline = time.time() + timeout
+    while True:
+        pairs = stable_offsets(bootstrap)
+        if all(lso == hw for lso, hw in pairs) or time.time() > deadline:
+            return pairs
+        time.sleep(0.5)
+
+
 def crash_rounds(broker, stop, rng, rounds=ROUNDS, up=(0.4, 1.5), down=(0.0, 0.3)):
-    """Kills and restarts `broker` `rounds` times at random moments, then sets `stop`."""
+    """Crashes and restarts `broker` `rounds` times (its crash point or a SIGKILL at a random
+    moment), then sets `stop`. The last restart has no crash point."""
     try:
-        for _ in range(rounds):
-            time.sleep(rng.uniform(*up))
-            broker.kill()
+        for r in range(rounds):
+            broker.crash(rng.uniform(*up))
             time.sleep(rng.uniform(*down))
-            broker.start()
+            broker.start(crash_point=r < rounds - 1)
     finally:
         stop.set()
 
 
 def idempotent_crash_run(tmp_path, label, *broker_args, seed=1):
-    broker = CrashBroker(tmp_path, *broker_args)
+    rng = random.Random(seed)
+    broker = CrashBroker(tmp_path, *broker_args, crash_points=(rng, 20, 400))
     broker.start()
     try:
         p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
@@ -100,7 +160,7 @@ def idempotent_crash_run(tmp_path, label, *broker_args, seed=1):
             (failed.append(err.str()) if err else acked.add(msg.value().decode()))
 
         stop = threading.Event()
-        killer = threading.Thread(target=crash_rounds, args=(broker, stop, random.Random(seed)))
+        killer = threading.Thread(target=crash_rounds, args=(broker, stop, rng))
         killer.start()
         i = 0
         while not stop.is_set():
@@ -118,10 +178,12 @@ def idempotent_crash_run(tmp_path, label, *broker_args, seed=1):
             i += 1
         remaining = p.flush(120)
         values = consume_all(broker.bootstrap, timeout=60)
-        counts = {"rounds": broker.kills, "produced": i, "acked": len(acked),
+        counts = {"rounds": broker.rounds, "killed": broker.killed,
+                  "crash_points": broker.crashed, "produced": i, "acked": len(acked),
                   "unflushed": remaining, "delivery_errors": len(failed),
                   "errors": sorted(set(failed))[:3], "consumed": len(values),
-                  "duplicates": duplicates(values), "lost_acked": len(acked - set(values))}
+                  "duplicates": duplicates(values), "lost_acked": len(acked - set(values)),
+                  "broker_duplicates_suppressed": broker.total("duplicates_suppressed")}
         report(f"{label}: {counts}")
         return counts
     finally:
@@ -130,11 +192,13 @@ def idempotent_crash_run(tmp_path, label, *broker_args, seed=1):
 
 def test_idempotent_producer_survives_kill_9(tmp_path):
     c = idempotent_crash_run(tmp_path, "crash: librdkafka idempotent, dedup ON")
-    assert c["rounds"] >= 5, c
+    assert c["rounds"] >= 5 and c["crash_points"] > 0, c
     assert c["unflushed"] == 0 and c["delivery_errors"] == 0, c
     assert c["acked"] == c["produced"], c
     assert c["lost_acked"] == 0, c
     assert c["duplicates"] == 0, c
+    # Batches durable before the crash were retried and recognised from the recovered state.
+    assert c["broker_duplicates_suppressed"] > 0, c
 
 
 def test_dedup_disabled_crash_run_finds_duplicates(tmp_path):
@@ -152,7 +216,8 @@ TXN_CONF = {"transactional.id": "crashy", "linger.ms": 2, "batch.num.messages": 
 
 
 def test_transactions_survive_kill_9(tmp_path):
-    broker = CrashBroker(tmp_path)
+    rng = random.Random(3)
+    broker = CrashBroker(tmp_path, crash_points=(rng, 5, 60))
     broker.start()
     conf = {"bootstrap.servers": broker.bootstrap, **TXN_CONF}
     committed, aborted, unknown, restarts, errors = [], [], [], 0, []
@@ -161,7 +226,7 @@ def test_transactions_survive_kill_9(tmp_path):
         p.init_transactions(60)
         stop = threading.Event()
         killer = threading.Thread(target=crash_rounds,
-                                  args=(broker, stop, random.Random(3)),
+                                  args=(broker, stop, rng),
                                   kwargs={"up": (0.5, 2.0)})
         killer.start()
         r = 0
@@ -210,18 +275,25 @@ def test_transactions_survive_kill_9(tmp_path):
         for v in open_values:
             p.produce("t", value=v)
         p.flush(30)
-        broker.kill()
-        broker.start()
+        broker.crash(0)
+        broker.start(crash_point=False)
+        held = stable_offsets(broker.bootstrap)
+        # The coordinator aborts it after transaction.timeout.ms (10 s) from its start.
+        stable = wait_stable(broker.bootstrap, timeout=60)
         read = consume_all(broker.bootstrap, timeout=90)
+        time.sleep(0.3)  # the last stats file
         seen = set(read)
         torn = [vs for vs in unknown if 0 < len(seen & set(vs)) < len(vs)]
-        c = {"rounds": broker.kills, "transactions": r, "committed": len(committed),
+        c = {"rounds": broker.rounds, "killed": broker.killed, "crash_points": broker.crashed,
+             "transactions": r, "committed": len(committed),
              "aborted": len(aborted), "unknown": len(unknown), "producer_restarts": restarts,
              "errors": sorted(set(errors))[:4], "consumed": len(read),
              "duplicates": duplicates(read),
              "lost_committed": sum(len(set(vs) - seen) for vs in committed),
              "aborted_read": sum(len(set(vs) & seen) for vs in aborted),
-             "open_read": len(seen & set(open_values)), "torn_unknown": len(torn)}
+             "open_read": len(seen & set(open_values)), "torn_unknown": len(torn),
+             "lso_hw_at_restart": held, "lso_hw_after": stable,
+             "broker_timed_out": broker.total("transactions_timed_out")}
         report(f"crash: librdkafka transactional: {c}")
         assert c["rounds"] >= 5, c
         assert c["committed"] > 0 and c["aborted"] > 0, c
@@ -229,6 +301,9 @@ def test_transactions_survive_kill_9(tmp_path):
         assert c["lost_committed"] == 0, c
         assert c["aborted_read"] == 0, c
         assert c["open_read"] == 0, c
+        assert any(lso < hw for lso, hw in held), c  # the open transaction held the LSO ...
+        assert all(lso == hw for lso, hw in stable), c  # ... until its timeout abort
+        assert c["broker_timed_out"] >= 1, c
         assert c["torn_unknown"] == 0, c
     finally:
         broker.stop()

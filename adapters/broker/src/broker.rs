@@ -88,6 +88,11 @@ pub struct BrokerConfig {
     /// read_committed fetch gets no aborted-transaction list, so clients return aborted
     /// records (an aborted read, S11). Never use it outside tests.
     pub unsafe_read_committed_shows_aborted: bool,
+    /// TEST ONLY: a crash point. The process ends at once (exit status 137, as after a
+    /// `kill -9`) when this many data batches have been appended, each durable, before the
+    /// Produce that appended the last one is answered: the client retries a batch the log
+    /// already holds. The crash tests use it; never set it outside tests.
+    pub unsafe_crash_after_appends: Option<u64>,
     /// The first producer id the coordinator hands out ([`DEFAULT_FIRST_PRODUCER_ID`]; the
     /// trace-equivalence test uses the model's).
     pub first_producer_id: i64,
@@ -583,6 +588,14 @@ impl Broker {
                     .with_name(t.name.clone())
                     .with_partition_responses(partition_responses),
             );
+        }
+        if self
+            .config
+            .unsafe_crash_after_appends
+            .is_some_and(|n| self.stats.batches_appended >= n)
+        {
+            tracing::warn!("--unsafe-crash-after-appends: exiting before the answer");
+            std::process::exit(137);
         }
         ProduceResponse::default().with_responses(responses)
     }

@@ -78,6 +78,10 @@ struct Cli {
     /// M-R1), so clients return aborted records.
     #[arg(long)]
     unsafe_read_committed_shows_aborted: bool,
+    /// TEST ONLY: exit at once (status 137, as after `kill -9`) once N data batches were
+    /// appended (and made durable), before the Produce that appended the N-th is answered.
+    #[arg(long, value_name = "N")]
+    unsafe_crash_after_appends: Option<u64>,
 }
 
 fn parse_topic(v: &str) -> Result<(String, i32), String> {
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         topics: cli.topics.clone(),
         unsafe_disable_dedup: cli.unsafe_disable_dedup,
         unsafe_read_committed_shows_aborted: cli.unsafe_read_committed_shows_aborted,
+        unsafe_crash_after_appends: cli.unsafe_crash_after_appends,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         membership,
         storage: StorageConfig {
