@@ -6,7 +6,8 @@ Run by hand (not in CI), from the repository root:
     target/e2e-venv/bin/python adapters/broker/bench/overhead.py \
         --broker target/release/kafka-eos-broker --records 100000 --repeats 5
 
-Each run starts a fresh broker (topic t, 2 partitions) and one confluent-kafka producer that sends
+Each run starts a fresh broker (topic t, 2 partitions, a fresh data directory; `--storage` passes
+storage flags such as `--in-memory` or `--flush interval=100`) and one confluent-kafka producer that sends
 `--records` records of `--size` bytes (default 1 KB) as fast as it can, `acks=all`, and measures
 records per second from the first `produce()` to the end of `flush()`. Modes:
 
@@ -32,12 +33,14 @@ import time
 from confluent_kafka import Producer
 
 
-def start_broker(binary, workdir):
+def start_broker(binary, workdir, storage):
     port_file = os.path.join(workdir, "port")
     if os.path.exists(port_file):
         os.remove(port_file)
+    # A fresh data directory per run (the binary's default is a durable ./kafka-eos-data).
+    data_dir = tempfile.mkdtemp(dir=workdir)
     proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--topic", "t:2",
-                             "--port-file", port_file],
+                             "--port-file", port_file, "--data-dir", data_dir, *storage],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -57,8 +60,8 @@ def broker_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(mode, binary, records, size, commit_ms, workdir):
-    proc, port = start_broker(binary, workdir)
+def run(mode, binary, records, size, commit_ms, workdir, storage=()):
+    proc, port = start_broker(binary, workdir, storage)
     try:
         # Same delivery settings in every mode (idempotence forces acks=all and at most 5
         # requests in flight per connection; the plain producer gets the same), so that the
@@ -119,6 +122,9 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--commit-ms", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--storage", default="",
+                    help="broker storage flags, e.g. '--in-memory' or '--flush interval=100' "
+                         "(default: durable, flushed every batch)")
     args = ap.parse_args()
     modes = ["plain", "idempotent", "transactional"]
     results = {m: [] for m in modes}
@@ -128,7 +134,7 @@ def main():
             # Rotate the order each repeat so that no mode always runs first or last.
             for m in modes[r % 3:] + modes[:r % 3]:
                 rate, seconds = run(m, args.broker, args.records, args.size, args.commit_ms,
-                                    workdir)
+                                    workdir, args.storage.split())
                 results[m].append(rate)
                 cpu[m].append(seconds * 1e6 / args.records)
                 print(f"run {r + 1} {m:13s} {rate:10.0f} records/s  broker CPU "

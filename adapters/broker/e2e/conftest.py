@@ -94,10 +94,14 @@ def spawn(tmp_path):
             d.mkdir()
             return d
 
-        def broker(self, *args, advertise=None, topics=("t:2",)):
+        def broker(self, *args, advertise=None, topics=("t:2",), data_dir=None):
+            """A broker with its own data directory (`data_dir`, default a fresh one under
+            this test's temporary directory: never the binary's default `./kafka-eos-data`);
+            pass an earlier broker's to restart on its data."""
             d = self._paths("broker")
             cmd = [_binary(), "--listen", "127.0.0.1:0", "--port-file", str(d / "port"),
-                   "--stats-file", str(d / "stats.json")]
+                   "--stats-file", str(d / "stats.json"),
+                   "--data-dir", str(data_dir or d / "data")]
             for t in topics:
                 cmd += ["--topic", t]
             if advertise:

@@ -2,7 +2,8 @@
 //! that real clients (librdkafka through confluent-kafka, kafka-python) produce idempotently and
 //! transactionally to the executable specification and consume with `read_committed`.
 //!
-//! One node, in-memory logs holding the clients' raw v2 record batches. The adapter decodes
+//! One node, partition logs holding the clients' raw v2 record batches, on disk and recovered on
+//! start (or in memory). The adapter decodes
 //! (`kafka-protocol`), calls the core (`kafka_eos::partition::PartitionLeader`,
 //! `kafka_eos::coordinator::TransactionCoordinator`) and encodes; every protocol decision is the
 //! core's. See `docs/broker.md`.

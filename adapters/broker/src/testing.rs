@@ -16,6 +16,26 @@ pub fn data_batch(
     count: i32,
     transactional: bool,
 ) -> Bytes {
+    data_batch_at(
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        count,
+        transactional,
+        1_000,
+    )
+}
+
+/// [`data_batch`] with every record at `timestamp` (the producer's last timestamp on the
+/// leader, which `producer.id.expiration.ms` counts from).
+pub fn data_batch_at(
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    count: i32,
+    transactional: bool,
+    timestamp: i64,
+) -> Bytes {
     let records: Vec<Record> = (0..count.max(1))
         .map(|i| Record {
             transactional,
@@ -28,7 +48,7 @@ pub fn data_batch(
             offset: i64::from(i),
             // The encoder derives the batch's base sequence from consecutive record sequences.
             sequence: base_sequence.wrapping_add(i),
-            timestamp: 1_000,
+            timestamp,
             key: None,
             value: Some(Bytes::from(format!(
                 "{producer_id}-{}",

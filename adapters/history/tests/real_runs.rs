@@ -67,7 +67,8 @@ fn broker_bin() -> PathBuf {
     bin
 }
 
-/// The broker (topic `history`, 3 partitions) with `args`, advertising `advertise` if given.
+/// The broker (topic `history`, 3 partitions, its data in `dir`) with `args`, advertising
+/// `advertise` if given.
 fn broker(dir: &Path, args: &[&str], advertise: Option<u16>) -> (Proc, u16) {
     let port_file = dir.join("broker.port");
     let mut cmd = Command::new(broker_bin());
@@ -79,6 +80,9 @@ fn broker(dir: &Path, args: &[&str], advertise: Option<u16>) -> (Proc, u16) {
         "--port-file",
     ])
     .arg(&port_file)
+    // Its own data directory, never the binary's default `./kafka-eos-data`.
+    .arg("--data-dir")
+    .arg(dir.join("broker-data"))
     .args(args)
     .stdout(Stdio::null())
     .stderr(Stdio::null());

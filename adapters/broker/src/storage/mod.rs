@@ -3,6 +3,12 @@
 //! the core produced (record batches, `__transaction_state` records, `__consumer_offsets`
 //! batches, producer-state snapshots) and, on start, hands it back to the core to replay.
 //! See docs/broker.md, "Storage and recovery".
+//!
+//! - [`Storage`]: the partition logs of the ordinary topics, found in (and created under) the
+//!   data directory, one [`partition_log::PartitionStore`] each: Kafka-named segments with
+//!   offset and transaction indexes, producer-state snapshots ([`snapshot`]), written before an
+//!   append is acknowledged and recovered on start (`LogLoader.load`).
+//! - [`FlushPolicy`]: when those writes are forced to disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
