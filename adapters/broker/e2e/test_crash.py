@@ -40,11 +40,14 @@ class CrashBroker:
     kill -9, right after its K-th data batch is durable and before that Produce is answered);
     the driver also SIGKILLs it at random moments."""
 
-    def __init__(self, tmp_path, *args, flush="every-batch", crash_points=None):
+    def __init__(self, tmp_path, *args, flush="every-batch", crash_points=None,
+                 topics=("t:2",)):
         self.port = free_port()
         self.dir = tmp_path
         self.data = tmp_path / "data"
         self.args = list(args)
+        for t in topics:
+            self.args += ["--topic", t]
         self.flush = flush
         self.crash_points = crash_points  # (rng, lo, hi) or None
         self.proc = None
@@ -64,7 +67,7 @@ class CrashBroker:
         self.stats_files.append(d / "stats.json")
         cmd = [_binary(), "--listen", f"127.0.0.1:{self.port}", "--port-file", str(d / "port"),
                "--stats-file", str(d / "stats.json"), "--data-dir", str(self.data),
-               "--flush", self.flush, "--topic", "t:2", *self.args]
+               "--flush", self.flush, *self.args]
         if self.crash_points and crash_point:
             rng, lo, hi = self.crash_points
             cmd += ["--unsafe-crash-after-appends", str(rng.randint(lo, hi))]
@@ -311,4 +314,66 @@ def test_transactions_survive_kill_9(tmp_path):
         assert c["broker_timed_out"] >= 1, c
         assert c["torn_unknown"] == 0, c
     finally:
+        broker.stop()
+
+
+def test_processor_exactly_once_across_broker_crashes(tmp_path):
+    """The consume-transform-produce processor (test_processor.py's, not crashing itself) while
+    the broker crashes: its group's committed offsets (the offsets logs), its transactions (the
+    transaction log) and its output (the partition logs) come back after every restart, its
+    group membership does not (it rejoins). The read_committed output must be exactly the input,
+    in order."""
+    from test_processor import (BROKER_ARGS, PARTITIONS, Slot, assert_exactly_once,
+                                committed_offsets, produce_input)
+    rng = random.Random(17)
+    per_partition = 300
+    broker = CrashBroker(tmp_path, *BROKER_ARGS, crash_points=(rng, 10, 60),
+                         topics=(f"in:{PARTITIONS}", f"out:{PARTITIONS}"))
+    broker.start(crash_point=False)
+    group = "g-broker-crash"
+    slot = Slot("proc-x", random.Random(1), 0, "eos", tmp_path, broker.bootstrap, group, 0.1)
+    try:
+        produce_input(broker.bootstrap, per_partition)
+        broker.stop()
+        broker.start()
+        slot.start()
+        end = {p: per_partition for p in range(PARTITIONS)}
+        deadline, done = time.time() + 240, False
+        next_crash = time.time() + rng.uniform(2.0, 5.0)
+        while time.time() < deadline:
+            time.sleep(0.3)
+            slot.check()
+            if broker.rounds < ROUNDS and (time.time() > next_crash
+                                           or broker.proc.poll() is not None):
+                broker.crash(0)
+                time.sleep(rng.uniform(0.0, 0.3))
+                broker.start(crash_point=broker.rounds < ROUNDS - 1)
+                next_crash = time.time() + rng.uniform(2.0, 5.0)
+            elif broker.rounds >= ROUNDS and committed_offsets(broker.bootstrap, group) == end:
+                done = True
+                break
+        (tmp_path / "stop").write_text("stop")
+        slot.stop()
+        assert done, "input not consumed"
+        values = consume_all(broker.bootstrap, topic="out", partitions=PARTITIONS, timeout=60)
+        by_partition = {p: [] for p in range(PARTITIONS)}
+        for v in values:
+            part, offset, _ = v.split(":", 2)
+            by_partition[int(part)].append(int(offset))
+        counts = {
+            "records_in": per_partition * PARTITIONS, "records_out": len(values),
+            "duplicates": len(values) - len({(p, o) for p, os_ in by_partition.items()
+                                             for o in os_}),
+            "rounds": broker.rounds, "killed": broker.killed, "crash_points": broker.crashed,
+            "processor_fatal_restarts": slot.fatal_restarts,
+            "markers_written": broker.total("markers_written"),
+            "transactions_timed_out": broker.total("transactions_timed_out"),
+        }
+        report(f"crash: processor across broker crashes: {counts}")
+        assert counts["rounds"] >= 5, counts
+        assert_exactly_once(counts, by_partition, per_partition)
+    finally:
+        (tmp_path / "stop").write_text("stop")
+        if slot.proc:
+            slot.stop()
         broker.stop()
