@@ -121,3 +121,64 @@ impl OffsetsLogs {
         self.files.values_mut().try_for_each(|f| f.tick(now))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_eos::group::{OffsetCommitValue, OffsetsBatchContent, OffsetsRecord};
+    use kafka_eos::types::{TopicPartition, TransactionResult};
+
+    fn commit(base_offset: i64, producer_id: i64, offset: i64) -> OffsetsBatch {
+        OffsetsBatch {
+            base_offset,
+            producer_id,
+            producer_epoch: if producer_id < 0 { -1 } else { 0 },
+            timestamp: 7,
+            content: OffsetsBatchContent::Records(vec![OffsetsRecord::OffsetCommit {
+                group_id: "g".into(),
+                partition: TopicPartition::new("t", 0),
+                value: OffsetCommitValue {
+                    offset,
+                    commit_timestamp: 7,
+                },
+            }]),
+        }
+    }
+
+    #[test]
+    fn each_partition_reloads_its_batches_in_order_and_a_torn_tail_is_cut() {
+        let dir = std::env::temp_dir().join(format!("kafka-eos-offsets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut loaded = OffsetsLogs::open(&dir, FlushPolicy::EveryBatch).unwrap();
+        assert!(loaded.batches.is_empty());
+        let marker = OffsetsBatch {
+            base_offset: 1,
+            producer_id: 9,
+            producer_epoch: 0,
+            timestamp: 8,
+            content: OffsetsBatchContent::Marker {
+                result: TransactionResult::Commit,
+                coordinator_epoch: 0,
+            },
+        };
+        let (a, b) = (commit(0, 9, 5), commit(0, -1, 3));
+        loaded.logs.append(3, &[&a, &marker]).unwrap();
+        loaded.logs.append(7, &[&b]).unwrap();
+        loaded.logs.append(7, &[]).unwrap();
+        drop(loaded);
+        // A crash in the middle of partition 7's next write.
+        let path = log_path(&dir, 7);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let whole = bytes.len() as u64;
+        bytes.extend_from_slice(&[0, 0, 0, 50, 1, 2, 3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = OffsetsLogs::open(&dir, FlushPolicy::EveryBatch).unwrap();
+        assert_eq!(
+            loaded.batches,
+            BTreeMap::from([(3, vec![a, marker]), (7, vec![b])])
+        );
+        assert_eq!(loaded.truncated, 7);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
