@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use kafka_eos::partition::{
-    LogBatch, PartitionConfig, PartitionLeader, ProducerStateSnapshot, RecoveryError,
+    AbortedTxn, LogBatch, PartitionConfig, PartitionLeader, ProducerStateSnapshot,
 };
 use kafka_eos::types::{Offset, TimestampMs};
 
@@ -82,6 +82,8 @@ struct Segment {
     index: File,
     bytes_since_index_entry: u64,
     txn_index: File,
+    /// Whether the indexes were written since their last `fsync`.
+    indexes_dirty: bool,
 }
 
 impl Segment {
@@ -95,6 +97,7 @@ impl Segment {
             index: append_file(&dir.join(file_name(base_offset, ".index")))?,
             bytes_since_index_entry: 0,
             txn_index: append_file(&dir.join(file_name(base_offset, ".txnindex")))?,
+            indexes_dirty: false,
         })
     }
 
@@ -107,6 +110,7 @@ impl Segment {
             self.index
                 .write_all(&index_entry(last_offset - self.base_offset, position))?;
             self.bytes_since_index_entry = 0;
+            self.indexes_dirty = true;
         }
         let len = bytes.len() as u64;
         self.size += len;
@@ -114,11 +118,22 @@ impl Segment {
         Ok(())
     }
 
-    /// `LogSegment.flush`: the log and its indexes.
-    fn flush(&self) -> io::Result<()> {
+    /// An aborted transaction completed by a marker of this segment.
+    fn append_aborted(&mut self, a: &AbortedTxn) -> io::Result<()> {
+        self.txn_index.write_all(&encode_aborted(a))?;
+        self.indexes_dirty = true;
+        Ok(())
+    }
+
+    /// `LogSegment.flush`: the log and the indexes written since the last flush.
+    fn flush(&mut self) -> io::Result<()> {
         self.log.sync_data()?;
-        self.index.sync_data()?;
-        self.txn_index.sync_data()
+        if self.indexes_dirty {
+            self.index.sync_data()?;
+            self.txn_index.sync_data()?;
+            self.indexes_dirty = false;
+        }
+        Ok(())
     }
 }
 
@@ -163,8 +178,8 @@ impl PartitionStore {
     ///    end) are checked; at the first bad batch the segment is truncated there and every
     ///    later segment deleted (`LogLoader.recoverLog`), so a torn tail is never served;
     /// 2. `ProducerStateManager.truncateAndReload`: snapshots above the log end offset are
-    ///    deleted, and the latest readable one is loaded (a corrupt one is deleted and the next
-    ///    older tried, `CorruptSnapshotException`);
+    ///    deleted, and the latest readable one is loaded (a corrupt one, or one the log does
+    ///    not continue, is deleted and the next older tried, `CorruptSnapshotException`);
     /// 3. [`PartitionLeader::recover`] replays the tail from the snapshot's offset
     ///    (`UnifiedLog.rebuildProducerState`), with the aborted transactions of the transaction
     ///    indexes below it;
@@ -210,11 +225,11 @@ impl PartitionStore {
                     leader = Some(l);
                     break;
                 }
-                Some(Err(RecoveryError::SnapshotNotAtBatchBoundary { .. })) | None => {
+                // Corrupt, past the log end, or not matching the log: the next older one.
+                Some(Err(_)) | None => {
                     tracing::warn!(path = %path.display(), "deleting an unusable producer-state snapshot");
                     fs::remove_file(&path)?;
                 }
-                Some(Err(e)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
         }
         let leader = match leader {
@@ -359,7 +374,7 @@ impl PartitionStore {
             .count();
         let aborted = leader.aborted_index();
         for a in aborted.get(aborted.len() - completed..).unwrap_or(&[]) {
-            self.active.txn_index.write_all(&encode_aborted(a))?;
+            self.active.append_aborted(a)?;
         }
         self.unflushed = true;
         if self.flush == FlushPolicy::EveryBatch {
