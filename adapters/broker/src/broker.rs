@@ -88,11 +88,6 @@ pub struct BrokerConfig {
     /// read_committed fetch gets no aborted-transaction list, so clients return aborted
     /// records (an aborted read, S11). Never use it outside tests.
     pub unsafe_read_committed_shows_aborted: bool,
-    /// TEST ONLY: a crash point. The process ends at once (exit status 137, as after a
-    /// `kill -9`) when this many data batches have been appended, each durable, before the
-    /// Produce that appended the last one is answered: the client retries a batch the log
-    /// already holds. The crash tests use it; never set it outside tests.
-    pub unsafe_crash_after_appends: Option<u64>,
     /// The first producer id the coordinator hands out ([`DEFAULT_FIRST_PRODUCER_ID`]; the
     /// trace-equivalence test uses the model's).
     pub first_producer_id: i64,
@@ -188,6 +183,8 @@ pub struct Broker {
     trace: Option<Recorder>,
     /// The coordinators' durable state (`None`: in memory); see [`crate::storage`].
     store: Option<crate::storage::coordinator_store::CoordinatorStore>,
+    /// TEST ONLY: the crash point ([`Broker::set_unsafe_crash_after_appends`]).
+    crash_after_appends: Option<u64>,
     /// The partition logs on disk (or in memory), written before an append is answered.
     storage: crate::storage::Storage,
 }
@@ -261,6 +258,7 @@ impl Broker {
             trace: None,
             storage,
             store: None,
+            crash_after_appends: None,
         };
         // After the partitions: the markers of a recovered Prepare* go to recovered logs.
         if let Some(recovered) = recovered {
@@ -278,6 +276,14 @@ impl Broker {
     /// The core steps recorded since the trace was turned on or last taken.
     pub fn take_trace(&mut self) -> Vec<trace::Step> {
         self.trace.as_mut().map(Recorder::take).unwrap_or_default()
+    }
+
+    /// TEST ONLY: a crash point. The process ends at once (exit status 137, as after a
+    /// `kill -9`) once `n` data batches have been appended, each durable, before the Produce
+    /// that appended the last one is answered: the client retries a batch the log already
+    /// holds. The crash tests use it (`--unsafe-crash-after-appends`); never set it otherwise.
+    pub fn set_unsafe_crash_after_appends(&mut self, n: Option<u64>) {
+        self.crash_after_appends = n;
     }
 
     /// The transaction coordinator (its configuration and state, for tests).
@@ -590,8 +596,7 @@ impl Broker {
             );
         }
         if self
-            .config
-            .unsafe_crash_after_appends
+            .crash_after_appends
             .is_some_and(|n| self.stats.batches_appended >= n)
         {
             tracing::warn!("--unsafe-crash-after-appends: exiting before the answer");

@@ -133,7 +133,6 @@ fn main() -> ExitCode {
         topics: cli.topics.clone(),
         unsafe_disable_dedup: cli.unsafe_disable_dedup,
         unsafe_read_committed_shows_aborted: cli.unsafe_read_committed_shows_aborted,
-        unsafe_crash_after_appends: cli.unsafe_crash_after_appends,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         membership,
         storage: StorageConfig {
@@ -157,6 +156,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(n) = cli.unsafe_crash_after_appends {
+        tracing::warn!(
+            "--unsafe-crash-after-appends {n}: the broker exits after {n} appends (test only)"
+        );
+        server
+            .shared
+            .broker()
+            .set_unsafe_crash_after_appends(Some(n));
+    }
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
     if let Some(path) = cli.port_file {

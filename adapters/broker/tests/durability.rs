@@ -60,7 +60,6 @@ fn start(dir: &Path, flush: FlushPolicy, segment_bytes: u64) -> Server {
             topics: vec![("t".into(), 2)],
             unsafe_disable_dedup: false,
             unsafe_read_committed_shows_aborted: false,
-            unsafe_crash_after_appends: None,
             first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
             membership: Default::default(),
             storage: StorageConfig {
@@ -464,7 +463,6 @@ fn a_different_partition_count_than_on_disk_is_refused() {
         topics: vec![("t".into(), 3)],
         unsafe_disable_dedup: false,
         unsafe_read_committed_shows_aborted: false,
-        unsafe_crash_after_appends: None,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         membership: Default::default(),
         storage: StorageConfig {

@@ -488,7 +488,6 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             topics: vec![(TOPIC.into(), i32::from(partitions))],
             unsafe_disable_dedup: false,
             unsafe_read_committed_shows_aborted: false,
-            unsafe_crash_after_appends: None,
             first_producer_id,
             membership: Default::default(),
             storage: Default::default(),

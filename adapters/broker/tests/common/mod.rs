@@ -20,7 +20,6 @@ pub fn config(disable_dedup: bool) -> BrokerConfig {
         topics: vec![("t".into(), 2)],
         unsafe_disable_dedup: disable_dedup,
         unsafe_read_committed_shows_aborted: false,
-        unsafe_crash_after_appends: None,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
         membership: Default::default(),
         storage: Default::default(),
