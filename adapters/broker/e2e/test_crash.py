@@ -153,7 +153,7 @@ def crash_rounds(broker, stop, rng, rounds=ROUNDS, up=(0.4, 1.5), down=(0.0, 0.3
 
 def idempotent_crash_run(tmp_path, label, *broker_args, seed=1, flush="every-batch"):
     rng = random.Random(seed)
-    broker = CrashBroker(tmp_path, *broker_args, flush=flush, crash_points=(rng, 20, 200))
+    broker = CrashBroker(tmp_path, *broker_args, flush=flush, crash_points=(rng, 20, 300))
     broker.start()
     try:
         p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
@@ -225,7 +225,7 @@ TXN_CONF = {"transactional.id": "crashy", "linger.ms": 2, "batch.num.messages": 
 
 def test_transactions_survive_kill_9(tmp_path):
     rng = random.Random(3)
-    broker = CrashBroker(tmp_path, crash_points=(rng, 5, 30))
+    broker = CrashBroker(tmp_path, crash_points=(rng, 5, 45))
     broker.start()
     conf = {"bootstrap.servers": broker.bootstrap, **TXN_CONF}
     committed, aborted, unknown, restarts, errors = [], [], [], 0, []
