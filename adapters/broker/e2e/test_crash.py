@@ -7,6 +7,7 @@ end); and the control: with --unsafe-disable-dedup the same crashes produce dupl
 
 import json
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -105,6 +106,14 @@ class CrashBroker:
                 total += json.loads(f.read_text()).get(counter, 0)
             except (OSError, ValueError):
                 pass
+        return total
+
+    def recovered(self, what):
+        """`what` (e.g. "Prepare* resumed") summed over the restarts' recovery log lines."""
+        total = 0
+        for f in self.stats_files:
+            for m in re.finditer(rf"(\d+) {re.escape(what)}", (f.parent / "log").read_text()):
+                total += int(m.group(1))
         return total
 
     def stop(self):
@@ -301,7 +310,9 @@ def test_transactions_survive_kill_9(tmp_path):
              "aborted_read": sum(len(set(vs) & seen) for vs in aborted),
              "open_read": len(seen & set(open_values)), "torn_unknown": len(torn),
              "lso_hw_at_restart": held, "lso_hw_after": stable,
-             "broker_timed_out": broker.total("transactions_timed_out")}
+             "broker_timed_out": broker.total("transactions_timed_out"),
+             "prepare_resumed": broker.recovered("Prepare* resumed"),
+             "ongoing_at_restart": broker.recovered("Ongoing")}
         report(f"crash: librdkafka transactional: {c}")
         assert c["rounds"] >= 5, c
         assert c["committed"] > 0 and c["aborted"] > 0, c

@@ -279,11 +279,22 @@ impl Broker {
     }
 
     /// TEST ONLY: a crash point. The process ends at once (exit status 137, as after a
-    /// `kill -9`) once `n` data batches have been appended, each durable, before the Produce
-    /// that appended the last one is answered: the client retries a batch the log already
-    /// holds. The crash tests use it (`--unsafe-crash-after-appends`); never set it otherwise.
+    /// `kill -9`) once `n` appends are durable (data batches and transaction-log records
+    /// together), right after the `n`-th and before what depends on it: a Produce's answer (the
+    /// client retries a batch the log already holds), a coordinator answer, or a Prepare*'s
+    /// markers (the restarted coordinator must resume them). The crash tests use it
+    /// (`--unsafe-crash-after-appends`); never set it otherwise.
     pub fn set_unsafe_crash_after_appends(&mut self, n: Option<u64>) {
         self.crash_after_appends = n;
+    }
+
+    /// The crash point of [`set_unsafe_crash_after_appends`](Self::set_unsafe_crash_after_appends).
+    fn crash_point(&self) {
+        let appends = self.stats.batches_appended + self.stats.txn_log_records;
+        if self.crash_after_appends.is_some_and(|n| appends >= n) {
+            tracing::warn!("--unsafe-crash-after-appends: exiting after append {appends}");
+            std::process::exit(137);
+        }
     }
 
     /// The transaction coordinator (its configuration and state, for tests).
@@ -595,13 +606,7 @@ impl Broker {
                     .with_partition_responses(partition_responses),
             );
         }
-        if self
-            .crash_after_appends
-            .is_some_and(|n| self.stats.batches_appended >= n)
-        {
-            tracing::warn!("--unsafe-crash-after-appends: exiting before the answer");
-            std::process::exit(137);
-        }
+        self.crash_point();
         ProduceResponse::default().with_responses(responses)
     }
 
@@ -925,6 +930,7 @@ impl Broker {
                         store.append_transaction(&transactional_id, value.as_ref());
                     }
                     self.stats.txn_log_records += 1;
+                    self.crash_point();
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {

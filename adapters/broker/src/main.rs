@@ -78,8 +78,8 @@ struct Cli {
     /// M-R1), so clients return aborted records.
     #[arg(long)]
     unsafe_read_committed_shows_aborted: bool,
-    /// TEST ONLY: exit at once (status 137, as after `kill -9`) once N data batches were
-    /// appended (and made durable), before the Produce that appended the N-th is answered.
+    /// TEST ONLY: exit at once (status 137, as after `kill -9`) once N appends (data batches and
+    /// transaction-log records) are durable, before what depends on the N-th is sent.
     #[arg(long, value_name = "N")]
     unsafe_crash_after_appends: Option<u64>,
 }

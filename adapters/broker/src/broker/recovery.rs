@@ -17,6 +17,7 @@
 //!    time and is aborted by the coordinator's timeout (`abortTimedOutTransactions`) unless its
 //!    producer ends it first.
 
+use kafka_eos::coordinator::TransactionState;
 use kafka_eos::group::{GroupCoordinator, GroupCoordinatorConfig};
 use kafka_eos::messages::CONSUMER_OFFSETS_TOPIC;
 use kafka_eos::types::{TimestampMs, TopicPartition};
@@ -53,6 +54,14 @@ impl Broker {
             self.groups.insert(partition, coordinator);
         }
         let loaded = transactions.len();
+        let resumed = transactions
+            .values()
+            .filter(|v| v.state.is_prepare())
+            .count();
+        let ongoing = transactions
+            .values()
+            .filter(|v| v.state == TransactionState::Ongoing)
+            .count();
         let mut outputs = Vec::new();
         for (id, value) in &transactions {
             outputs.extend(
@@ -66,8 +75,8 @@ impl Broker {
         self.next_member = u64::try_from(now).unwrap_or(0);
         tracing::info!(
             "recovered: coordinator epoch {coordinator_epoch}, {loaded} transactional ids from \
-             {txn_records} records, {batches} offsets batches, first producer id \
-             {first_producer_id}, {truncated} torn bytes cut"
+             {txn_records} records ({resumed} Prepare* resumed, {ongoing} Ongoing), {batches} \
+             offsets batches, first producer id {first_producer_id}, {truncated} torn bytes cut"
         );
         self.apply_coordinator_outputs(outputs, now);
         Ok(())
