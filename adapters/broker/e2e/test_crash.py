@@ -52,6 +52,7 @@ class CrashBroker:
         self.flush = flush
         self.crash_points = crash_points  # (rng, lo, hi) or None
         self.proc = None
+        self.has_crash_point = False
         self.starts = 0
         self.killed = 0
         self.crashed = 0
@@ -69,7 +70,8 @@ class CrashBroker:
         cmd = [_binary(), "--listen", f"127.0.0.1:{self.port}", "--port-file", str(d / "port"),
                "--stats-file", str(d / "stats.json"), "--data-dir", str(self.data),
                "--flush", self.flush, *self.args]
-        if self.crash_points and crash_point:
+        self.has_crash_point = bool(self.crash_points and crash_point)
+        if self.has_crash_point:
             rng, lo, hi = self.crash_points
             cmd += ["--unsafe-crash-after-appends", str(rng.randint(lo, hi))]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
@@ -148,14 +150,18 @@ def wait_stable(bootstrap, timeout):
         time.sleep(0.5)
 
 
+CRASH_POINT_WAIT = 20.0
+
+
 def crash_rounds(broker, stop, rng, rounds=ROUNDS, up=(0.4, 1.5), down=(0.0, 0.3)):
-    """Crashes and restarts `broker` `rounds` times (its crash point or a SIGKILL at a random
-    moment), then sets `stop`. The last restart has no crash point."""
+    """Crashes and restarts `broker` `rounds` times, then sets `stop`: alternately at its crash
+    point (a start with one; bounded wait, then SIGKILL) and by a SIGKILL at a random moment.
+    The last restart has no crash point."""
     try:
         for r in range(rounds):
-            broker.crash(rng.uniform(*up))
+            broker.crash(CRASH_POINT_WAIT if broker.has_crash_point else rng.uniform(*up))
             time.sleep(rng.uniform(*down))
-            broker.start(crash_point=r < rounds - 1)
+            broker.start(crash_point=r % 2 == 1 and r < rounds - 1)
     finally:
         stop.set()
 
@@ -351,15 +357,20 @@ def test_processor_exactly_once_across_broker_crashes(tmp_path):
         end = {p: per_partition for p in range(PARTITIONS)}
         deadline, done = time.time() + 240, False
         next_crash = time.time() + rng.uniform(2.0, 5.0)
+        crash_wait = time.time() + CRASH_POINT_WAIT
         while time.time() < deadline:
             time.sleep(0.3)
             slot.check()
-            if broker.rounds < ROUNDS and (time.time() > next_crash
-                                           or broker.proc.poll() is not None):
+            if broker.has_crash_point:
+                due = broker.proc.poll() is not None or time.time() > crash_wait
+            else:
+                due = time.time() > next_crash
+            if broker.rounds < ROUNDS and due:
                 broker.crash(0)
                 time.sleep(rng.uniform(0.0, 0.3))
-                broker.start(crash_point=broker.rounds < ROUNDS - 1)
+                broker.start(crash_point=broker.rounds % 2 == 0 and broker.rounds < ROUNDS)
                 next_crash = time.time() + rng.uniform(2.0, 5.0)
+                crash_wait = time.time() + CRASH_POINT_WAIT
             elif broker.rounds >= ROUNDS and committed_offsets(broker.bootstrap, group) == end:
                 done = True
                 break
@@ -381,7 +392,7 @@ def test_processor_exactly_once_across_broker_crashes(tmp_path):
             "transactions_timed_out": broker.total("transactions_timed_out"),
         }
         report(f"crash: processor across broker crashes: {counts}")
-        assert counts["rounds"] >= 5, counts
+        assert counts["rounds"] >= 5 and counts["crash_points"] > 0, counts
         assert_exactly_once(counts, by_partition, per_partition)
     finally:
         (tmp_path / "stop").write_text("stop")

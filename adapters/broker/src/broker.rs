@@ -111,7 +111,7 @@ pub struct Stats {
     pub produce_errors: BTreeMap<i16, u64>,
     /// Transaction markers written to partitions.
     pub markers_written: u64,
-    /// Records appended to the (in-memory) transaction log.
+    /// Records appended to the transaction log (`__transaction_state`).
     pub txn_log_records: u64,
     /// Transactions aborted by the coordinator's timeout.
     pub transactions_timed_out: u64,
