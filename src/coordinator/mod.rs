@@ -62,6 +62,7 @@
 //!   not applied and answers `NOT_COORDINATOR`.
 
 mod metadata;
+mod observe;
 mod producer_id;
 mod state;
 
@@ -70,6 +71,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 pub use metadata::{PendingCompletion, TransactionLogValue, TransactionMetadata};
+pub use observe::ProducerChange;
 pub use producer_id::ProducerIdManager;
 pub use state::{TransactionState, UnknownTransactionState};
 

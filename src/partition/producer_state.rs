@@ -102,6 +102,14 @@ impl ProducerStateEntry {
         self.batches().last().map_or(-1, |b| b.last_offset)
     }
 
+    /// Whether an appended data batch at `epoch` starts this known producer's sequence over:
+    /// the entry has an epoch and the batch's differs (`ProducerAppendInfo.checkSequence`: a
+    /// new epoch must start at sequence 0). Read-only, for observers (the broker's
+    /// sequence-reset metric); the check itself is the leader's.
+    pub fn resets_sequence_at(&self, epoch: ProducerEpoch) -> bool {
+        self.producer_epoch != NO_PRODUCER_EPOCH && epoch != self.producer_epoch
+    }
+
     /// `ProducerStateEntry.findDuplicateBatch` restricted to the newest `window` batches:
     /// a retained batch with exactly `[first_sequence, last_sequence]` at the entry's epoch.
     /// Kafka's window is [`NUM_BATCHES_TO_RETAIN`]; a smaller one is bug M-I2.
@@ -197,5 +205,22 @@ impl VerificationStateEntry {
             self.producer_epoch = producer_epoch;
             self.lowest_sequence = sequence;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_new_epoch_of_a_known_producer_resets_its_sequence() {
+        let unknown = ProducerStateEntry::empty(5);
+        assert!(!unknown.resets_sequence_at(0));
+        let known = ProducerStateEntry {
+            producer_epoch: 2,
+            ..unknown
+        };
+        assert!(!known.resets_sequence_at(2));
+        assert!(known.resets_sequence_at(3));
     }
 }

@@ -4,16 +4,21 @@ Run by hand (not in CI), from the repository root:
 
     cargo build --release -p kafka-eos-broker
     target/e2e-venv/bin/python adapters/broker/bench/overhead.py \
-        --broker target/release/kafka-eos-broker --records 100000 --repeats 5
+        --broker target/release/kafka-eos-broker --records 100000 --repeats 5 \
+        [--storage in-memory,durable] [--flush every-batch] [--broker-arg=--some-flag ...]
 
-Each run starts a fresh broker (topic t, 2 partitions, a fresh data directory; `--storage` passes
-storage flags such as `--in-memory` or `--flush interval=100`) and one confluent-kafka producer that sends
+Each run starts a fresh broker (topic t, 2 partitions) and one confluent-kafka producer that sends
 `--records` records of `--size` bytes (default 1 KB) as fast as it can, `acks=all`, and measures
 records per second from the first `produce()` to the end of `flush()`. Modes:
 
 * plain:         enable.idempotence=false
 * idempotent:    enable.idempotence=true
 * transactional: transactional.id set, a commit every `--commit-ms` (default 100 ms)
+
+Storage (`--storage`, a comma-separated list; default `in-memory`): `in-memory` starts the broker
+with `--in-memory`; `durable` with a fresh `--data-dir` per run and `--flush` (default
+`every-batch`: fsync before the answer). Every mode runs under every storage, and the ratio
+durable / in-memory is reported per mode. `--broker-arg` (repeatable) is passed to every broker.
 
 Every mode uses acks=all and at most 5 requests in flight per connection (what idempotence
 imposes). Modes are interleaved, in an order rotated each repeat, so that drift on the machine
@@ -24,6 +29,7 @@ transactions committing every 100 ms with 1 KB records, negligible cost for idem
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,14 +39,12 @@ import time
 from confluent_kafka import Producer
 
 
-def start_broker(binary, workdir, storage):
+def start_broker(binary, workdir, extra_args):
     port_file = os.path.join(workdir, "port")
     if os.path.exists(port_file):
         os.remove(port_file)
-    # A fresh data directory per run (the binary's default is a durable ./kafka-eos-data).
-    data_dir = tempfile.mkdtemp(dir=workdir)
     proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--topic", "t:2",
-                             "--port-file", port_file, "--data-dir", data_dir, *storage],
+                             "--port-file", port_file, *extra_args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -60,8 +64,21 @@ def broker_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(mode, binary, records, size, commit_ms, workdir, storage=()):
-    proc, port = start_broker(binary, workdir, storage)
+def ratio(a, b):
+    """a / b, or NaN when b is 0 (a run too short for the CPU clock's ticks)."""
+    return a / b if b else float("nan")
+
+
+def storage_args(storage, workdir, flush, run_id):
+    """The broker flags of a storage kind; a durable run gets a fresh data directory."""
+    if storage == "in-memory":
+        return ["--in-memory"]
+    data_dir = os.path.join(workdir, f"data-{run_id}")
+    return ["--data-dir", data_dir, "--flush", flush]
+
+
+def run(mode, binary, records, size, commit_ms, workdir, extra_args):
+    proc, port = start_broker(binary, workdir, extra_args)
     try:
         # Same delivery settings in every mode (idempotence forces acks=all and at most 5
         # requests in flight per connection; the plain producer gets the same), so that the
@@ -122,40 +139,63 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--commit-ms", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--storage", default="",
-                    help="broker storage flags, e.g. '--in-memory' or '--flush interval=100' "
-                         "(default: durable, flushed every batch)")
+    ap.add_argument("--storage", default="in-memory",
+                    help="comma-separated: in-memory, durable")
+    ap.add_argument("--flush", default="every-batch", help="--flush of durable runs")
+    ap.add_argument("--broker-arg", action="append", default=[],
+                    help="an extra broker argument (repeatable; --broker-arg=--flag)")
     args = ap.parse_args()
     modes = ["plain", "idempotent", "transactional"]
-    results = {m: [] for m in modes}
-    cpu = {m: [] for m in modes}
+    storages = args.storage.split(",")
+    for s in storages:
+        if s not in ("in-memory", "durable"):
+            ap.error(f"unknown storage {s!r}")
+    cases = [(s, m) for s in storages for m in modes]
+    results = {c: [] for c in cases}
+    cpu = {c: [] for c in cases}
+    runs = 0
     with tempfile.TemporaryDirectory() as workdir:
         for r in range(args.repeats):
-            # Rotate the order each repeat so that no mode always runs first or last.
-            for m in modes[r % 3:] + modes[:r % 3]:
+            # Rotate the order each repeat so that no case always runs first or last.
+            k = r % len(cases)
+            for s, m in cases[k:] + cases[:k]:
+                runs += 1
+                extra = storage_args(s, workdir, args.flush, runs) + args.broker_arg
                 rate, seconds = run(m, args.broker, args.records, args.size, args.commit_ms,
-                                    workdir, args.storage.split())
-                results[m].append(rate)
-                cpu[m].append(seconds * 1e6 / args.records)
-                print(f"run {r + 1} {m:13s} {rate:10.0f} records/s  broker CPU "
-                      f"{cpu[m][-1]:.2f} us/record", file=sys.stderr)
-    med = {m: statistics.median(v) for m, v in results.items()}
-    med_cpu = {m: statistics.median(v) for m, v in cpu.items()}
+                                    workdir, extra)
+                # A durable run leaves --records × --size bytes of log: free the disk at once.
+                shutil.rmtree(os.path.join(workdir, f"data-{runs}"), ignore_errors=True)
+                results[(s, m)].append(rate)
+                cpu[(s, m)].append(seconds * 1e6 / args.records)
+                print(f"run {r + 1} {s:9s} {m:13s} {rate:10.0f} records/s  broker CPU "
+                      f"{cpu[(s, m)][-1]:.2f} us/record", file=sys.stderr)
+    med = {c: statistics.median(v) for c, v in results.items()}
+    med_cpu = {c: statistics.median(v) for c, v in cpu.items()}
     print(f"records={args.records} size={args.size}B commit_every={args.commit_ms}ms "
-          f"repeats={args.repeats} (median records/s)")
-    print("| mode | median records/s | MB/s | broker CPU us/record | runs (records/s) |")
-    print("|---|---|---|---|---|")
-    for m in modes:
-        runs = ", ".join(f"{x:.0f}" for x in results[m])
-        print(f"| {m} | {med[m]:.0f} | {med[m] * args.size / 1e6:.1f} | {med_cpu[m]:.2f} "
-              f"| {runs} |")
-    print(f"\nthroughput idempotent / plain = {med['idempotent'] / med['plain']:.3f}")
-    print(f"throughput transactional / idempotent = "
-          f"{med['transactional'] / med['idempotent']:.3f}")
-    print(f"broker CPU per record plain / idempotent = "
-          f"{med_cpu['plain'] / med_cpu['idempotent']:.3f}")
-    print(f"broker CPU per record idempotent / transactional = "
-          f"{med_cpu['idempotent'] / med_cpu['transactional']:.3f}")
+          f"repeats={args.repeats} flush={args.flush} extra={args.broker_arg} "
+          f"(median records/s)")
+    print("| storage | mode | median records/s | MB/s | broker CPU us/record | runs (records/s) |")
+    print("|---|---|---|---|---|---|")
+    for s, m in cases:
+        c = (s, m)
+        rates = ", ".join(f"{x:.0f}" for x in results[c])
+        print(f"| {s} | {m} | {med[c]:.0f} | {med[c] * args.size / 1e6:.1f} | "
+              f"{med_cpu[c]:.2f} | {rates} |")
+    for s in storages:
+        print(f"\n[{s}] throughput idempotent / plain = "
+              f"{ratio(med[(s, 'idempotent')], med[(s, 'plain')]):.3f}")
+        print(f"[{s}] throughput transactional / idempotent = "
+              f"{ratio(med[(s, 'transactional')], med[(s, 'idempotent')]):.3f}")
+        print(f"[{s}] broker CPU per record plain / idempotent = "
+              f"{ratio(med_cpu[(s, 'plain')], med_cpu[(s, 'idempotent')]):.3f}")
+        print(f"[{s}] broker CPU per record idempotent / transactional = "
+              f"{ratio(med_cpu[(s, 'idempotent')], med_cpu[(s, 'transactional')]):.3f}")
+    if "durable" in storages and "in-memory" in storages:
+        for m in modes:
+            print(f"[{m}] throughput durable / in-memory = "
+                  f"{ratio(med[('durable', m)], med[('in-memory', m)]):.3f}; broker CPU per record "
+                  f"in-memory / durable = "
+                  f"{ratio(med_cpu[('in-memory', m)], med_cpu[('durable', m)]):.3f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Cost of durability, measured in process (no network): `N` idempotent Produce requests of one
 //! batch of 10 records × 100 bytes each, handled by a [`Broker`] in memory, durable with
-//! `--flush every-batch`, and durable with `--flush interval=100`; then the time to start a
-//! broker on the durable data directory after a clean stop (snapshots at the log end: nothing
+//! `--flush every-batch` (at most 2000 requests), and durable with `--flush interval=100`; then
+//! the time to start a broker on the latter's data directory after a clean stop (snapshots at the log end: nothing
 //! replayed) and with every snapshot deleted (the whole log replayed through the core).
 //!
 //! `cargo run --release -p kafka-eos-broker --example storage_bench -- [N]` (a benchmark, not a
@@ -86,6 +86,14 @@ fn main() {
         "in memory:            {:>9.0} batches/s",
         produce_loop(&mut memory, n)
     );
+    let every = root.join("every");
+    let m = n.min(2000);
+    let mut b = Broker::new(config(durable(&every, FlushPolicy::EveryBatch))).expect("starts");
+    println!(
+        "durable every-batch:  {:>9.0} batches/s ({m} batches)",
+        produce_loop(&mut b, m)
+    );
+    drop(b);
     let interval = root.join("interval");
     let mut b =
         Broker::new(config(durable(&interval, FlushPolicy::IntervalMs(100)))).expect("starts");
@@ -93,17 +101,10 @@ fn main() {
         "durable interval=100: {:>9.0} batches/s",
         produce_loop(&mut b, n)
     );
-    drop(b);
-    let every = root.join("every");
-    let mut b = Broker::new(config(durable(&every, FlushPolicy::EveryBatch))).expect("starts");
-    println!(
-        "durable every-batch:  {:>9.0} batches/s",
-        produce_loop(&mut b, n)
-    );
     b.close_storage();
     drop(b);
     let start = Instant::now();
-    let b = Broker::new(config(durable(&every, FlushPolicy::EveryBatch))).expect("recovers");
+    let b = Broker::new(config(durable(&interval, FlushPolicy::EveryBatch))).expect("recovers");
     let leo = b
         .partition(&kafka_eos::types::TopicPartition::new("t".to_string(), 0))
         .map(|l| l.log_end_offset());
@@ -112,14 +113,14 @@ fn main() {
         start.elapsed().as_secs_f64() * 1e3
     );
     drop(b);
-    for entry in std::fs::read_dir(every.join("t-0")).expect("the partition directory") {
+    for entry in std::fs::read_dir(interval.join("t-0")).expect("the partition directory") {
         let path = entry.expect("an entry").path();
         if path.extension() == Some("snapshot".as_ref()) {
             std::fs::remove_file(path).expect("removed");
         }
     }
     let start = Instant::now();
-    let _b = Broker::new(config(durable(&every, FlushPolicy::EveryBatch))).expect("recovers");
+    let _b = Broker::new(config(durable(&interval, FlushPolicy::EveryBatch))).expect("recovers");
     println!(
         "start with no snapshot (full replay of {n} batches): {:.1} ms",
         start.elapsed().as_secs_f64() * 1e3

@@ -123,6 +123,8 @@ pub struct Stats {
     pub offsets_log_batches: u64,
     /// Join phases completed with members (a group entering CompletingRebalance).
     pub rebalances: u64,
+    /// The exactly-once counters `/metrics` shows (also under `"eos"` in the JSON).
+    pub eos: crate::metrics::EosCounters,
 }
 
 impl Stats {
@@ -134,7 +136,7 @@ impl Stats {
             .map(|(k, v)| format!("\"{k}\":{v}"))
             .collect();
         format!(
-            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{},\"offsets_log_batches\":{},\"rebalances\":{}}}",
+            "{{\"requests\":{},\"batches_appended\":{},\"duplicates_suppressed\":{},\"produce_errors\":{{{}}},\"markers_written\":{},\"txn_log_records\":{},\"transactions_timed_out\":{},\"coordinator_errors\":{},\"offsets_log_batches\":{},\"rebalances\":{},\"eos\":{}}}",
             self.requests,
             self.batches_appended,
             self.duplicates_suppressed,
@@ -144,7 +146,8 @@ impl Stats {
             self.transactions_timed_out,
             self.coordinator_errors,
             self.offsets_log_batches,
-            self.rebalances
+            self.rebalances,
+            self.eos.to_json()
         )
     }
 }
@@ -337,6 +340,17 @@ impl Broker {
         &self.stats
     }
 
+    /// A request the server handles itself (Fetch, an ApiVersions above the served range) was
+    /// received: counted by API.
+    pub fn count_request(&mut self, api: ApiKey) {
+        self.stats.eos.request(api);
+    }
+
+    /// Every client partition's leader, in order.
+    pub fn partitions(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionLeader<Bytes>)> {
+        self.partitions.iter()
+    }
+
     /// A clean shutdown of the storage: every partition log flushed and its producer state
     /// snapshotted (`LogManager.shutdown`), so that the next start replays nothing.
     pub fn close_storage(&mut self) {
@@ -371,6 +385,7 @@ impl Broker {
         now: TimestampMs,
     ) -> Reply {
         self.stats.requests = self.stats.requests.saturating_add(1);
+        self.stats.eos.request(api);
         let result: anyhow::Result<Reply> = match api {
             ApiKey::JoinGroup => decode::<JoinGroupRequest>(body, version)
                 .and_then(|r| self.join_group(&r, version, client_id, now)),
@@ -631,6 +646,11 @@ impl Broker {
         }
         let records = records.ok_or(ErrorCode::InvalidRecord.code())?;
         let batch = batch::parse_produce_batch(records).map_err(ErrorCode::code)?;
+        let resets_sequence = self
+            .partitions
+            .get(tp)
+            .and_then(|l| l.producer(batch.producer_id))
+            .is_some_and(|e| e.resets_sequence_at(batch.producer_epoch));
         let request = CoreProduce {
             transactional_id: transactional_id.map(str::to_string),
             partition: tp.clone(),
@@ -692,7 +712,10 @@ impl Broker {
         }
         let outcome = result.map_err(ErrorCode::code)?;
         match outcome {
-            AppendOutcome::Appended { .. } => self.stats.batches_appended += 1,
+            AppendOutcome::Appended { .. } => {
+                self.stats.batches_appended += 1;
+                self.stats.eos.sequence_resets_epoch += u64::from(resets_sequence);
+            }
             AppendOutcome::Duplicate { .. } => self.stats.duplicates_suppressed += 1,
         }
         Ok(outcome)
@@ -727,6 +750,9 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats
+            .eos
+            .answered(ApiKey::InitProducerId, ok_or_code(&result));
         match result {
             Ok(p) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(p.producer_id))
@@ -779,6 +805,7 @@ impl Broker {
             });
             self.apply_coordinator_outputs(outputs, now);
             let code = ok_or_code(&result);
+            self.stats.eos.answered(ApiKey::AddPartitionsToTxn, code);
             Box::new(move |_| code)
         } else {
             Box::new(move |tp| {
@@ -834,6 +861,9 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats
+            .eos
+            .answered(ApiKey::AddOffsetsToTxn, ok_or_code(&result));
         AddOffsetsToTxnResponse::default().with_error_code(ok_or_code(&result))
     }
 
@@ -856,6 +886,7 @@ impl Broker {
             effects,
         });
         self.apply_coordinator_outputs(outputs, now);
+        self.stats.eos.answered(ApiKey::EndTxn, ok_or_code(&result));
         let response = EndTxnResponse::default().with_error_code(ok_or_code(&result));
         match result {
             // EndTxn v5+ (TV2): the id and epoch the client must adopt.
@@ -930,6 +961,9 @@ impl Broker {
                         store.append_transaction(&transactional_id, value.as_ref());
                     }
                     self.stats.txn_log_records += 1;
+                    self.stats
+                        .eos
+                        .transaction_log(&transactional_id, value.as_ref());
                     self.crash_point();
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {

@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod broker;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod testing;

@@ -42,6 +42,10 @@ struct Cli {
     /// File rewritten every 100 ms with the broker's counters as JSON.
     #[arg(long, value_name = "PATH")]
     stats_file: Option<String>,
+    /// Serve Prometheus metrics at `http://HOST:PORT/metrics` (port 0: any free port, printed
+    /// as `metrics on HOST:PORT`).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
     /// Largest request frame accepted (`socket.request.max.bytes`); a larger one closes the
     /// connection.
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_name = "BYTES")]
@@ -167,6 +171,18 @@ fn main() -> ExitCode {
     }
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
+    if let Some(addr) = &cli.metrics_addr {
+        match server.serve_metrics(addr) {
+            Ok(bound) => {
+                println!("metrics on {bound}");
+                tracing::info!(addr = %bound, "serving /metrics");
+            }
+            Err(e) => {
+                tracing::error!("cannot serve metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Some(path) = cli.port_file {
         let tmp = format!("{path}.tmp");
         if let Err(e) = std::fs::write(&tmp, server.addr.port().to_string())

@@ -38,6 +38,7 @@ pub struct Shared {
     data_arrived: Condvar,
     stop: AtomicBool,
     max_frame_bytes: usize,
+    connections: crate::metrics::Connections,
 }
 
 impl Shared {
@@ -88,6 +89,7 @@ impl Server {
             data_arrived: Condvar::new(),
             stop: AtomicBool::new(false),
             max_frame_bytes,
+            connections: crate::metrics::Connections::default(),
         });
         let accept_shared = Arc::clone(&shared);
         thread::spawn(move || {
@@ -101,6 +103,7 @@ impl Server {
                     .peer_addr()
                     .map_or_else(|_| "?".to_string(), |a| a.to_string());
                 thread::spawn(move || {
+                    let _open = conn_shared.connections.opened();
                     tracing::debug!(%peer, "connection opened");
                     match serve_connection(stream, &conn_shared) {
                         Err(ConnError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -135,6 +138,16 @@ impl Server {
             }
         });
         Ok(Server { addr, shared })
+    }
+
+    /// Serves `/metrics` (Prometheus text format, [`crate::metrics`]) on `addr` from its own
+    /// thread; returns the bound address.
+    pub fn serve_metrics(&self, addr: &str) -> std::io::Result<SocketAddr> {
+        let shared = Arc::clone(&self.shared);
+        crate::metrics::serve(addr, move || {
+            let broker = shared.lock();
+            crate::metrics::snapshot(&broker, now_ms(), &shared.connections)
+        })
     }
 
     /// Stops accepting and ticking (open connections end when their peers close) and closes the
@@ -231,6 +244,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> Result<(), ConnEr
         if api == ApiKey::ApiVersions && !versions::is_served(api, version) {
             // KIP-511: an ApiVersions above our range is answered at v0 with UNSUPPORTED_VERSION
             // and the full table, so the client can pick a version.
+            shared.lock().count_request(api);
             let body = encode(&api_versions_response(35), 0)
                 .map_err(|e| ConnError::Protocol(e.to_string()))?;
             stream.write_all(&frame(correlation_id, api, 0, &body)?)?;
@@ -314,6 +328,7 @@ fn fetch(shared: &Shared, body: &mut Bytes, version: i16) -> Reply {
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let mut broker = shared.lock();
+    broker.count_request(ApiKey::Fetch);
     loop {
         let (response, bytes) = broker.fetch(&request);
         let now = Instant::now();

@@ -5,12 +5,11 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{start, Client};
+use common::{eos, start, Client};
 use kafka_eos_broker::server::DEFAULT_MAX_FRAME_BYTES;
 use kafka_eos_broker::testing::data_batch;
 use kafka_eos_broker::versions::ADVERTISED;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -22,42 +21,13 @@ fn topic() -> TopicName {
 }
 
 fn init_pid(c: &mut Client, txn: Option<&str>) -> (i64, i16) {
-    let r: InitProducerIdResponse = c
-        .call(
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(
-                    txn.map(|t| TransactionalId(StrBytes::from_string(t.into()))),
-                )
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
-        )
-        .expect("InitProducerId answered");
+    let r = eos::init_producer_id(c, txn);
     assert_eq!(r.error_code, 0);
     (r.producer_id.0, r.producer_epoch)
 }
 
 fn produce(c: &mut Client, txn: Option<&str>, partition: i32, records: Bytes) -> (i16, i64) {
-    let r: ProduceResponse = c
-        .call(
-            ApiKey::Produce,
-            9,
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_transactional_id(
-                    txn.map(|t| TransactionalId(StrBytes::from_string(t.into()))),
-                )
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(topic())
-                    .with_partition_data(vec![PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(records))])]),
-        )
-        .expect("Produce answered");
-    let p = &r.responses[0].partition_responses[0];
+    let p = eos::produce(c, txn, "t", partition, records);
     (p.error_code, p.base_offset)
 }
 
@@ -67,58 +37,15 @@ fn fetch(
     offset: i64,
     isolation: i8,
 ) -> fetch_response::PartitionData {
-    let r: FetchResponse = c
-        .call(
-            ApiKey::Fetch,
-            12,
-            &FetchRequest::default()
-                .with_max_wait_ms(0)
-                .with_min_bytes(1)
-                .with_max_bytes(1 << 20)
-                .with_isolation_level(isolation)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(topic())
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(1 << 20)])]),
-        )
-        .expect("Fetch answered");
-    r.responses[0].partitions[0].clone()
+    eos::fetch(c, "t", partition, offset, isolation == 1)
 }
 
 fn add_partitions(c: &mut Client, txn: &str, pid: i64, epoch: i16, partition: i32) -> i16 {
-    let r: AddPartitionsToTxnResponse = c
-        .call(
-            ApiKey::AddPartitionsToTxn,
-            3,
-            &AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_string(
-                    txn.into(),
-                )))
-                .with_v3_and_below_producer_id(ProducerId(pid))
-                .with_v3_and_below_producer_epoch(epoch)
-                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-                    .with_name(topic())
-                    .with_partitions(vec![partition])]),
-        )
-        .expect("AddPartitionsToTxn answered");
-    r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+    eos::add_partition(c, txn, (pid, epoch), "t", partition)
 }
 
 fn end_txn(c: &mut Client, txn: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    let r: EndTxnResponse = c
-        .call(
-            ApiKey::EndTxn,
-            3,
-            &EndTxnRequest::default()
-                .with_transactional_id(TransactionalId(StrBytes::from_string(txn.into())))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_committed(commit),
-        )
-        .expect("EndTxn answered");
-    r.error_code
+    eos::end_txn(c, 3, txn, (pid, epoch), commit)
 }
 
 fn batch_count(records: &Option<Bytes>) -> usize {
@@ -689,26 +616,7 @@ fn fenced_init_producer_id_is_invalid_producer_epoch_at_v3_and_producer_fenced_a
 }
 
 fn txn_offset_commit(c: &mut Client, txn: &str, pid: i64, epoch: i16, group: &str) -> i16 {
-    use kafka_protocol::messages::txn_offset_commit_request::{
-        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-    };
-    let r: TxnOffsetCommitResponse = c
-        .call(
-            ApiKey::TxnOffsetCommit,
-            3,
-            &TxnOffsetCommitRequest::default()
-                .with_transactional_id(txn_id(txn))
-                .with_group_id(GroupId(StrBytes::from_string(group.into())))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                    .with_name(topic())
-                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(1)])]),
-        )
-        .expect("TxnOffsetCommit answered");
-    r.topics[0].partitions[0].error_code
+    eos::txn_offset_commit(c, txn, (pid, epoch), group, "t")
 }
 
 fn markers_written(server: &kafka_eos_broker::server::Server) -> String {

@@ -504,6 +504,7 @@ impl Broker {
         let answer: CommitAnswer = match verified {
             Err(e) => {
                 let e = txn_offset_commit_verification_error(e, version);
+                self.stats.eos.answered(ApiKey::TxnOffsetCommit, e.code());
                 request
                     .offsets
                     .keys()

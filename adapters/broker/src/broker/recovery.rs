@@ -70,6 +70,8 @@ impl Broker {
                     .map_err(|e| e.to_string())?,
             );
         }
+        // The metrics classify a loaded id's next record against its loaded state.
+        self.stats.eos.seed(&self.coordinator);
         // Member ids stay unique across restarts (Kafka's are `clientId-UUID`): this run's
         // counter starts at its start time.
         self.next_member = u64::try_from(now).unwrap_or(0);
