@@ -9,8 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use common::Client;
+use common::{eos, Client};
 use kafka_eos::coordinator::{TransactionLogValue, TransactionState};
 use kafka_eos::types::{TopicPartition, TransactionVersion};
 use kafka_eos_broker::broker::BrokerConfig;
@@ -18,12 +17,10 @@ use kafka_eos_broker::server::{now_ms, Server, DEFAULT_MAX_FRAME_BYTES};
 use kafka_eos_broker::storage::txn_log::{TxnLog, TXN_LOG_DIR};
 use kafka_eos_broker::storage::{FlushPolicy, StorageConfig};
 use kafka_eos_broker::testing::data_batch;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
@@ -79,55 +76,14 @@ fn init(c: &mut Client, txn: Option<&str>, timeout_ms: i32) -> (i16, i64, i16) {
 
 /// A transaction on `t-0` with one batch of `count` records, not ended.
 fn open_transaction(c: &mut Client, txn: &str, pid: i64, epoch: i16, count: i32) {
-    let r: AddPartitionsToTxnResponse = c
-        .call(
-            ApiKey::AddPartitionsToTxn,
-            3,
-            &AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(TransactionalId(s(txn)))
-                .with_v3_and_below_producer_id(ProducerId(pid))
-                .with_v3_and_below_producer_epoch(epoch)
-                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-                    .with_name(TopicName(s("t")))
-                    .with_partitions(vec![0])]),
-        )
-        .expect("answered");
-    assert_eq!(
-        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
-        0
-    );
-    let records: Bytes = data_batch(pid, epoch, 0, count, true);
-    let r: ProduceResponse = c
-        .call(
-            ApiKey::Produce,
-            9,
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_transactional_id(Some(TransactionalId(s(txn))))
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(TopicName(s("t")))
-                    .with_partition_data(vec![PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records))])]),
-        )
-        .expect("answered");
-    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(eos::add_partition(c, txn, (pid, epoch), "t", 0), 0);
+    let records = data_batch(pid, epoch, 0, count, true);
+    assert_eq!(eos::produce(c, Some(txn), "t", 0, records).error_code, 0);
 }
 
+/// EndTxn v3; its error code.
 fn end(c: &mut Client, txn: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    let r: EndTxnResponse = c
-        .call(
-            ApiKey::EndTxn,
-            3,
-            &EndTxnRequest::default()
-                .with_transactional_id(TransactionalId(s(txn)))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_committed(commit),
-        )
-        .expect("answered");
-    r.error_code
+    eos::end_txn(c, 3, txn, (pid, epoch), commit)
 }
 
 /// The transactional id's state as the running coordinator holds it.
