@@ -107,9 +107,7 @@ def spawn(tmp_path):
             if advertise:
                 cmd += ["--advertise", advertise]
             cmd += list(args)
-            # cwd: the default --data-dir is per broker (each test starts from an empty one).
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(d / "log", "w"),
-                                    cwd=d)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(d / "log", "w"))
             procs.append(proc)
             port = int(_wait_file(d / "port", proc))
             return Broker(proc, port, d / "stats.json"), d / "port"
