@@ -47,6 +47,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 mod admin;
 mod groups;
+mod recovery;
 
 pub use admin::MAX_PARTITIONS_PER_TOPIC;
 
@@ -119,7 +120,7 @@ pub struct Stats {
     pub produce_errors: BTreeMap<i16, u64>,
     /// Transaction markers written to partitions.
     pub markers_written: u64,
-    /// Records appended to the (in-memory) transaction log.
+    /// Records appended to the transaction log (`__transaction_state`).
     pub txn_log_records: u64,
     /// Transactions aborted by the coordinator's timeout.
     pub transactions_timed_out: u64,
@@ -198,6 +199,10 @@ pub struct Broker {
     ready: BTreeMap<RequestToken, Reply>,
     stats: Stats,
     trace: Option<Recorder>,
+    /// The coordinators' durable state (`None`: in memory); see [`crate::storage`].
+    store: Option<crate::storage::coordinator_store::CoordinatorStore>,
+    /// TEST ONLY: the crash point ([`Broker::set_unsafe_crash_after_appends`]).
+    crash_after_appends: Option<u64>,
     /// The partition logs on disk (or in memory), written before an append is answered.
     storage: crate::storage::Storage,
 }
@@ -234,9 +239,16 @@ impl Broker {
             transaction_version: SERVER_TRANSACTION_VERSION,
             ..CoordinatorConfig::default()
         };
-        let coordinator =
-            TransactionCoordinator::new(coordinator_config, config.first_producer_id, 0)
-                .map_err(|e| e.to_string())?;
+        let recovered_coordinators = crate::storage::coordinator_store::CoordinatorStore::open(
+            &config.storage,
+            config.first_producer_id,
+        )
+        .map_err(|e| format!("recovering the coordinators: {e}"))?;
+        let first_producer_id = recovered_coordinators
+            .as_ref()
+            .map_or(config.first_producer_id, |r| r.first_producer_id);
+        let coordinator = TransactionCoordinator::new(coordinator_config, first_producer_id, 0)
+            .map_err(|e| e.to_string())?;
         if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&config.default_partitions) {
             return Err(format!(
                 "the default partition count must be 1..={MAX_PARTITIONS_PER_TOPIC}"
@@ -267,6 +279,8 @@ impl Broker {
             stats: Stats::default(),
             trace: None,
             storage,
+            store: None,
+            crash_after_appends: None,
         };
         for (topic, count) in recovered {
             let ids = (0..count).map(|p| TopicPartition::new(topic.clone(), p));
@@ -288,6 +302,10 @@ impl Broker {
                 }
             }
         }
+        // After the partitions: the markers of a recovered Prepare* go to recovered logs.
+        if let Some(recovered) = recovered_coordinators {
+            broker.recover(recovered, crate::server::now_ms())?;
+        }
         Ok(broker)
     }
 
@@ -300,6 +318,25 @@ impl Broker {
     /// The core steps recorded since the trace was turned on or last taken.
     pub fn take_trace(&mut self) -> Vec<trace::Step> {
         self.trace.as_mut().map(Recorder::take).unwrap_or_default()
+    }
+
+    /// TEST ONLY: a crash point. The process ends at once (exit status 137, as after a
+    /// `kill -9`) once `n` appends are durable (data batches and transaction-log records
+    /// together), right after the `n`-th and before what depends on it: a Produce's answer (the
+    /// client retries a batch the log already holds), a coordinator answer, or a Prepare*'s
+    /// markers (the restarted coordinator must resume them). The crash tests use it
+    /// (`--unsafe-crash-after-appends`); never set it otherwise.
+    pub fn set_unsafe_crash_after_appends(&mut self, n: Option<u64>) {
+        self.crash_after_appends = n;
+    }
+
+    /// The crash point of [`set_unsafe_crash_after_appends`](Self::set_unsafe_crash_after_appends).
+    fn crash_point(&self) {
+        let appends = self.stats.batches_appended + self.stats.txn_log_records;
+        if self.crash_after_appends.is_some_and(|n| appends >= n) {
+            tracing::warn!("--unsafe-crash-after-appends: exiting after append {appends}");
+            std::process::exit(137);
+        }
     }
 
     /// The transaction coordinator (its configuration and state, for tests).
@@ -645,6 +682,7 @@ impl Broker {
                     .with_partition_responses(partition_responses),
             );
         }
+        self.crash_point();
         ProduceResponse::default().with_responses(responses)
     }
 
@@ -947,6 +985,9 @@ impl Broker {
         }
         self.group_tick(now);
         self.storage.tick(now);
+        if let Some(store) = self.store.as_mut() {
+            store.tick(now);
+        }
         let retry: Vec<CoordinatorOutput> = std::mem::take(&mut self.deferred_markers)
             .into_iter()
             .map(CoordinatorOutput::WriteTxnMarker)
@@ -962,6 +1003,12 @@ impl Broker {
     /// coordinator re-sends after an error wait for the next tick (the marker channel's retry
     /// backoff); the rest are carried out at once.
     fn apply_coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>, now: TimestampMs) {
+        if let Some(store) = self.store.as_mut() {
+            // A new producer-id block is durable before any of its ids is answered.
+            store.persist_producer_id_block(
+                self.coordinator.producer_id_manager().current_block().1,
+            );
+        }
         let mut work: VecDeque<CoordinatorOutput> = outputs.into();
         while let Some(output) = work.pop_front() {
             match output {
@@ -969,10 +1016,16 @@ impl Broker {
                     transactional_id,
                     value,
                 } => {
+                    // Durable before what it guards: the answer (built after this returns),
+                    // the markers of a Prepare* (queued behind it).
+                    if let Some(store) = self.store.as_mut() {
+                        store.append_transaction(&transactional_id, value.as_ref());
+                    }
                     self.stats.txn_log_records += 1;
                     self.stats
                         .eos
                         .transaction_log(&transactional_id, value.as_ref());
+                    self.crash_point();
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {

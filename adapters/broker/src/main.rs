@@ -91,6 +91,10 @@ struct Cli {
     /// M-R1), so clients return aborted records.
     #[arg(long)]
     unsafe_read_committed_shows_aborted: bool,
+    /// TEST ONLY: exit at once (status 137, as after `kill -9`) once N appends (data batches and
+    /// transaction-log records) are durable, before what depends on the N-th is sent.
+    #[arg(long, value_name = "N")]
+    unsafe_crash_after_appends: Option<u64>,
 }
 
 fn parse_topic(v: &str) -> Result<(String, i32), String> {
@@ -167,6 +171,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(n) = cli.unsafe_crash_after_appends {
+        tracing::warn!(
+            "--unsafe-crash-after-appends {n}: the broker exits after {n} appends (test only)"
+        );
+        server
+            .shared
+            .broker()
+            .set_unsafe_crash_after_appends(Some(n));
+    }
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
     if let Some(addr) = &cli.metrics_addr {

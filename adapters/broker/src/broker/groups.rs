@@ -124,8 +124,8 @@ fn sync_response(r: &CoreSyncResponse, version: i16) -> SyncGroupResponse {
 }
 
 impl Broker {
-    /// The group coordinator of the `__consumer_offsets` partition `partition` (created on first
-    /// use, empty: this broker keeps no log across restarts).
+    /// The group coordinator of the `__consumer_offsets` partition `partition` (created empty on
+    /// first use; with a data directory, those with a log are loaded at start).
     fn offsets_shard(&mut self, partition: i32) -> &mut GroupCoordinator {
         self.groups.entry(partition).or_insert_with(|| {
             GroupCoordinator::new(GroupCoordinatorConfig {
@@ -148,10 +148,18 @@ impl Broker {
         self.offsets_shard(shard)
     }
 
-    /// Counts the offsets-partition appends of a group step (the log is in memory: the
-    /// coordinator's state is what is kept).
-    fn apply_group_outputs(&mut self, outputs: Vec<GroupOutput>) {
+    /// Counts the offsets-partition appends of a group step and, with a data directory,
+    /// persists them to the log of `__consumer_offsets-partition` before the answer is built
+    /// ([`crate::storage::offsets_log`]).
+    fn apply_group_outputs(&mut self, partition: i32, outputs: Vec<GroupOutput>) {
         self.stats.offsets_log_batches += outputs.len() as u64;
+        if let Some(store) = self.store.as_mut() {
+            let batches: Vec<_> = outputs
+                .iter()
+                .map(|GroupOutput::AppendOffsetsLog(b)| b)
+                .collect();
+            store.append_offsets(partition, &batches);
+        }
     }
 
     fn group_error(&mut self, context: &str, error: &dyn std::fmt::Display) {
@@ -174,7 +182,7 @@ impl Broker {
                     }
                     let id = group.group_id.clone();
                     match self.group_coordinator(&id).store_group(group, now) {
-                        Ok(o) => self.apply_group_outputs(o),
+                        Ok(o) => self.apply_group_outputs(self.shard_of(&id), o),
                         Err(e) => self.group_error(&format!("storing group {id:?}"), &e),
                     }
                 }
@@ -401,7 +409,7 @@ impl Broker {
             .handle_offset_commit(&request, now)
         {
             Ok((answer, outputs)) => {
-                self.apply_group_outputs(outputs);
+                self.apply_group_outputs(self.shard_of(&group_id), outputs);
                 answer.partitions
             }
             Err(e) => {
@@ -508,7 +516,7 @@ impl Broker {
                 .handle_txn_offset_commit(&request, now)
             {
                 Ok((answer, outputs)) => {
-                    self.apply_group_outputs(outputs);
+                    self.apply_group_outputs(self.shard_of(&group_id), outputs);
                     answer.partitions
                 }
                 Err(e) => {
@@ -759,7 +767,7 @@ impl Broker {
         let (response, outputs) = self
             .offsets_shard(m.partition.partition)
             .handle_write_txn_marker(m, now);
-        self.apply_group_outputs(outputs);
+        self.apply_group_outputs(m.partition.partition, outputs);
         response
     }
 

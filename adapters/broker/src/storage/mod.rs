@@ -18,8 +18,13 @@ use kafka_eos::error::ErrorCode;
 use kafka_eos::partition::{PartitionConfig, PartitionLeader};
 use kafka_eos::types::{TimestampMs, TopicPartition};
 
+pub mod coordinator_store;
+pub mod offsets_log;
 pub mod partition_log;
+pub mod producer_ids;
+pub mod record_file;
 pub mod snapshot;
+pub mod txn_log;
 
 use partition_log::PartitionStore;
 
