@@ -121,6 +121,11 @@ EOF
   ) >"$dir/test.log" 2>&1
   rc=$?
   set -e
+  # The runner exits 0 for a skipped test too: require the summary row `| NAME | PASSED |`.
+  if [ "$rc" = 0 ] && ! sed 's/\x1b\[[0-9;]*m//g' "$dir/test.log" \
+    | grep -qE "^\| $name +\| +PASSED \|"; then
+    rc="not-run"
+  fi
   secs=$(($(date +%s) - start))
   cleanup
   BROKER_PID=""
@@ -131,7 +136,7 @@ EOF
   fi
   log "FAIL $name (${secs} s, exit $rc); folder $dir"
   echo "---- test-runner output (last 80 lines) ----"
-  tail -n 80 "$dir/test.log"
+  sed 's/\x1b\[[0-9;]*m//g' "$dir/test.log" | tail -n 80
   echo "---- broker log (last 40 lines) ----"
   tail -n 40 "$dir/broker.log"
   return 1
