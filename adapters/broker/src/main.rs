@@ -65,6 +65,11 @@ struct Cli {
     /// `interval=MS`.
     #[arg(long, default_value = "every-batch", value_name = "POLICY")]
     flush: FlushPolicy,
+    /// Simulated replication: answer a request that appended to `__transaction_state` or
+    /// `__consumer_offsets` this many ms later, as a cluster whose followers must fetch the record
+    /// first (acks=all) would; 0 (default): at once, as one node can.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    replication_delay_ms: u64,
     /// TEST ONLY: no duplicate detection and no sequence check (the core's known bug M-I1).
     #[arg(long)]
     unsafe_disable_dedup: bool,
@@ -145,6 +150,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    server
+        .shared
+        .set_replication_delay(std::time::Duration::from_millis(cli.replication_delay_ms));
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
     if let Some(path) = cli.port_file {
