@@ -56,10 +56,14 @@ macro_rules! error_codes {
 error_codes! {
     /// -1: an unexpected server error (e.g. a transaction-log append that is too large).
     UnknownServerError = -1, "UNKNOWN_SERVER_ERROR", false;
+    /// 1: a fetch or DeleteRecords offset outside the log (`OffsetOutOfRangeException`).
+    OffsetOutOfRange = 1, "OFFSET_OUT_OF_RANGE", false;
     /// 2: a corrupt record; retriable.
     CorruptMessage = 2, "CORRUPT_MESSAGE", true;
     /// 3: the partition is not known here (a marker to a partition that is not online is retried).
     UnknownTopicOrPartition = 3, "UNKNOWN_TOPIC_OR_PARTITION", true;
+    /// 5: the partition has no leader yet (a topic just created, `KafkaApis.getTopicMetadata`).
+    LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true;
     /// 6: this broker is not the partition's leader.
     NotLeaderOrFollower = 6, "NOT_LEADER_OR_FOLLOWER", true;
     /// 7: the request timed out.
@@ -74,6 +78,8 @@ error_codes! {
     CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true;
     /// 16: this broker is not the coordinator for the key (or its epoch changed).
     NotCoordinator = 16, "NOT_COORDINATOR", true;
+    /// 17: an illegal topic name (`Topic.validate`) or an operation an internal topic refuses.
+    InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false;
     /// 18: a record list larger than the maximum.
     RecordListTooLarge = 18, "RECORD_LIST_TOO_LARGE", false;
     /// 19: not enough in-sync replicas; what verification failures become for old clients.
@@ -104,10 +110,22 @@ error_codes! {
     ClusterAuthorizationFailed = 31, "CLUSTER_AUTHORIZATION_FAILED", false;
     /// 35: an unsupported request version.
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false;
+    /// 36: CreateTopics of a topic that exists.
+    TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false;
+    /// 37: a partition count that is not positive.
+    InvalidPartitions = 37, "INVALID_PARTITIONS", false;
+    /// 38: a replication factor the cluster cannot meet.
+    InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false;
+    /// 39: a manual replica assignment that is not valid.
+    InvalidReplicaAssignment = 39, "INVALID_REPLICA_ASSIGNMENT", false;
+    /// 40: an unknown or invalid configuration.
+    InvalidConfig = 40, "INVALID_CONFIG", false;
     /// 42: an invalid request (e.g. an empty transactional id).
     InvalidRequest = 42, "INVALID_REQUEST", false;
     /// 43: the message format does not support the request.
     UnsupportedForMessageFormat = 43, "UNSUPPORTED_FOR_MESSAGE_FORMAT", false;
+    /// 44: the request violates a policy (DeleteRecords on a topic without `cleanup.policy=delete`).
+    PolicyViolation = 44, "POLICY_VIOLATION", false;
     /// 45: a sequence gap, rewind, partial duplicate, or a new epoch not starting at 0.
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
     /// 46: legacy duplicate answer; current brokers answer a duplicate with success.
@@ -145,6 +163,8 @@ error_codes! {
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     /// 90: the producer was fenced by a newer instance with the same transactional id (KIP-588).
     ProducerFenced = 90, "PRODUCER_FENCED", false;
+    /// 100: no topic has this topic id.
+    UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
     /// 105: the transactional id is not known (DescribeTransactions).
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
     /// 120: the transaction must be aborted; the producer may continue (KIP-890, KIP-1050).

@@ -205,6 +205,7 @@ pub mod group;
 pub mod messages;
 pub mod partition;
 pub mod producer;
+pub mod topic;
 pub mod types;
 
 pub use error::{ErrorCode, ParseError};

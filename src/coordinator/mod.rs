@@ -61,6 +61,7 @@
 //! - an append that succeeds after the coordinator epoch changed (or the entry was replaced) is
 //!   not applied and answers `NOT_COORDINATOR`.
 
+mod describe;
 mod metadata;
 mod producer_id;
 mod state;
@@ -69,6 +70,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use describe::{
+    ListTransactionsFilter, TransactionDescription, TransactionListing, TransactionListings,
+};
 pub use metadata::{PendingCompletion, TransactionLogValue, TransactionMetadata};
 pub use producer_id::ProducerIdManager;
 pub use state::{TransactionState, UnknownTransactionState};

@@ -21,11 +21,13 @@ use crate::types::{
 
 mod producer_state;
 mod requests;
+mod retention;
 
 pub use producer_state::{
     BatchMetadata, ProducerStateEntry, VerificationGuard, VerificationStateEntry,
 };
 pub use requests::{produce_response, PendingProduce, ProduceResult, ProduceStep};
+pub use retention::{cleanup_policy_allows_delete, RetentionError, DELETE_RECORDS_HIGH_WATERMARK};
 
 /// Known-bug switches (listed in `docs/partition.md`) that re-introduce bugs of Kafka and of
 /// Kafka-compatible brokers for the model checker. `Default` is Kafka's correct behaviour.
@@ -108,11 +110,14 @@ impl Default for PartitionConfig {
 /// Misuse of the partition leader's API (not a Kafka protocol error).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionError {
-    /// A fetch outside `[0, log end offset]`; Kafka answers `OFFSET_OUT_OF_RANGE (1)`.
-    #[error("fetch offset {offset} is out of range [0, {log_end_offset}]")]
+    /// A fetch outside `[log start offset, log end offset]`; Kafka answers
+    /// `OFFSET_OUT_OF_RANGE (1)`.
+    #[error("fetch offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         /// The requested offset.
         offset: Offset,
+        /// The log start offset.
+        log_start_offset: Offset,
         /// The log end offset.
         log_end_offset: Offset,
     },
@@ -318,6 +323,10 @@ pub struct PartitionLeader<P> {
     unreplicated_txns: BTreeMap<Offset, TxnMetadata>,
     aborted_index: Vec<AbortedTxn>,
     next_guard: u64,
+    /// `UnifiedLog.logStartOffset`: the first offset a fetch may read (DeleteRecords,
+    /// `retention`); the log holds no batch that ends below it.
+    #[serde(default)]
+    log_start_offset: Offset,
 }
 
 impl<P> PartitionLeader<P> {
@@ -334,6 +343,7 @@ impl<P> PartitionLeader<P> {
             unreplicated_txns: BTreeMap::new(),
             aborted_index: Vec::new(),
             next_guard: 1,
+            log_start_offset: 0,
         }
     }
 
@@ -363,13 +373,17 @@ impl<P> PartitionLeader<P> {
         }
     }
 
-    /// `UnifiedLog.lastStableOffset`: the FUO if it is below the HW, else the HW. With
+    /// `UnifiedLog.lastStableOffset`: the FUO (never below the log start offset,
+    /// `UnifiedLog.maybeIncrementFirstUnstableOffset`) if it is below the HW, else the HW. With
     /// bug M-R2 ([`PartitionBugs::lso_ignores_open_transactions`]) always the HW.
     pub fn last_stable_offset(&self) -> Offset {
         if self.config.bugs.lso_ignores_open_transactions {
             return self.high_watermark;
         }
-        match self.first_unstable_offset() {
+        match self
+            .first_unstable_offset()
+            .map(|fuo| fuo.max(self.log_start_offset))
+        {
             Some(fuo) if fuo < self.high_watermark => fuo,
             _ => self.high_watermark,
         }
@@ -800,7 +814,8 @@ impl<P> PartitionLeader<P> {
         expired
     }
 
-    /// A fetch (`UnifiedLog.read` with `FetchIsolation`): whole batches overlapping
+    /// A fetch (`UnifiedLog.read` with `FetchIsolation`; below the log start offset or past the
+    /// log end offset it is [`PartitionError::OffsetOutOfRange`]): whole batches overlapping
     /// `[from_offset, upper)` with `upper` = the LSO for read_committed and the HW for
     /// read_uncommitted. read_committed also returns every aborted transaction with
     /// `last_offset >= from_offset` and `first_offset <` the log end offset
@@ -815,9 +830,10 @@ impl<P> PartitionLeader<P> {
     where
         P: Clone,
     {
-        if from_offset < 0 || from_offset > self.log_end_offset {
+        if from_offset < self.log_start_offset || from_offset > self.log_end_offset {
             return Err(PartitionError::OffsetOutOfRange {
                 offset: from_offset,
+                log_start_offset: self.log_start_offset,
                 log_end_offset: self.log_end_offset,
             });
         }
@@ -826,7 +842,13 @@ impl<P> PartitionLeader<P> {
             IsolationLevel::ReadCommitted => last_stable_offset,
             IsolationLevel::ReadUncommitted => self.high_watermark,
         };
-        let start = self.log.partition_point(|b| b.last_offset < from_offset);
+        // `LocalLog.read`: nothing at or past the bound (which may fall inside a batch when the
+        // log start offset holds the LSO, `maybeIncrementFirstUnstableOffset`).
+        let start = if from_offset >= upper {
+            self.log.len()
+        } else {
+            self.log.partition_point(|b| b.last_offset < from_offset)
+        };
         let batches = self
             .log
             .get(start..)

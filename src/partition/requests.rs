@@ -163,7 +163,8 @@ impl<P> PartitionLeader<P> {
     /// ListOffsets for this partition (`UnifiedLog.fetchOffsetByTimestamp`): the log start
     /// offset for [`OffsetSpec::Earliest`]; for [`OffsetSpec::Latest`] the last stable offset at
     /// read_committed and the high watermark at read_uncommitted; for a timestamp, the base
-    /// offset of the first data batch whose max timestamp reaches it, or -1 when none does.
+    /// offset of the first data batch whose max timestamp reaches it (never below the log start
+    /// offset, `LogSegment.findOffsetByTimestamp`), or -1 when none does.
     pub fn list_offsets(&self, spec: OffsetSpec, isolation: IsolationLevel) -> Offset {
         match spec {
             OffsetSpec::Earliest => self.log_start_offset(),
@@ -175,13 +176,14 @@ impl<P> PartitionLeader<P> {
                 .log
                 .iter()
                 .find(|b| !b.is_control() && b.max_timestamp >= t)
-                .map_or(-1, |b| b.base_offset),
+                .map_or(-1, |b| b.base_offset.max(self.log_start_offset)),
         }
     }
 
-    /// The log start offset (no retention or DeleteRecords here: always 0).
+    /// `UnifiedLog.logStartOffset`: 0 until DeleteRecords advances it
+    /// ([`delete_records`](Self::delete_records)).
     pub fn log_start_offset(&self) -> Offset {
-        0
+        self.log_start_offset
     }
 
     /// The leader's next deadline: the earliest time at which

@@ -45,7 +45,10 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+mod admin;
 mod groups;
+
+pub use admin::MAX_PARTITIONS_PER_TOPIC;
 
 use crate::batch;
 use crate::trace::{self, Effects, ProduceNext, Recorder, Step};
@@ -80,6 +83,12 @@ pub struct BrokerConfig {
     pub advertised_port: i32,
     /// Topics and their partition counts, created at start.
     pub topics: Vec<(String, i32)>,
+    /// `auto.create.topics.enable` (Kafka's default: true): a Metadata request that allows it
+    /// creates the unknown topics it names, with [`default_partitions`](Self::default_partitions).
+    pub auto_create_topics: bool,
+    /// `num.partitions` (Kafka's default: 1): the partition count of an auto-created topic and of
+    /// a CreateTopics with `num_partitions` -1.
+    pub default_partitions: i32,
     /// TEST ONLY: the core's known-bug switch M-I1 (`PartitionBugs::no_sequence_check`), which
     /// disables duplicate detection and the sequence check. Never use it outside tests.
     pub unsafe_disable_dedup: bool,
@@ -168,6 +177,12 @@ pub struct Broker {
     config: BrokerConfig,
     partitions: BTreeMap<TopicPartition, PartitionLeader<Bytes>>,
     topics: BTreeMap<String, i32>,
+    /// Each topic's id and config overrides ([`admin`]).
+    topic_meta: BTreeMap<String, admin::TopicMeta>,
+    /// The last topic id handed out.
+    next_topic_id: u64,
+    /// The configuration of every partition leader this node creates.
+    partition_config: PartitionConfig,
     coordinator: TransactionCoordinator,
     deferred_markers: Vec<WriteTxnMarker>,
     /// The group coordinator of each `__consumer_offsets` partition in use.
@@ -217,25 +232,20 @@ impl Broker {
         let coordinator =
             TransactionCoordinator::new(coordinator_config, config.first_producer_id, 0)
                 .map_err(|e| e.to_string())?;
-        let mut partitions = BTreeMap::new();
-        let mut topics = BTreeMap::new();
-        for (topic, count) in &config.topics {
-            if topic == OFFSETS_TOPIC {
-                return Err(format!("{OFFSETS_TOPIC} is internal"));
-            }
-            topics.insert(topic.clone(), *count);
-            for p in 0..*count {
-                partitions.insert(
-                    TopicPartition::new(topic.clone(), p),
-                    PartitionLeader::new(partition_config),
-                );
-            }
+        if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&config.default_partitions) {
+            return Err(format!(
+                "the default partition count must be 1..={MAX_PARTITIONS_PER_TOPIC}"
+            ));
         }
         let membership = GroupMembership::new(config.membership);
-        Ok(Broker {
+        let topics = config.topics.clone();
+        let mut broker = Broker {
             config,
-            partitions,
-            topics,
+            partitions: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            topic_meta: BTreeMap::new(),
+            next_topic_id: 0,
+            partition_config,
             coordinator,
             deferred_markers: Vec::new(),
             groups: BTreeMap::new(),
@@ -246,7 +256,13 @@ impl Broker {
             ready: BTreeMap::new(),
             stats: Stats::default(),
             trace: None,
-        })
+        };
+        for (topic, count) in &topics {
+            broker
+                .create_topic(topic, *count)
+                .map_err(|e| format!("topic {topic:?}: {e}"))?;
+        }
+        Ok(broker)
     }
 
     /// Turns the core-boundary trace ([`crate::trace`]) on (empty) or off. It records every core
@@ -362,6 +378,20 @@ impl Broker {
         match api {
             ApiKey::ApiVersions => decode::<ApiVersionsRequest>(body, version)
                 .and_then(|_| encode(&api_versions_response(0), version)),
+            ApiKey::CreateTopics => decode::<CreateTopicsRequest>(body, version)
+                .and_then(|r| encode(&self.create_topics(&r, version), version)),
+            ApiKey::DeleteTopics => decode::<DeleteTopicsRequest>(body, version)
+                .and_then(|r| encode(&self.delete_topics(&r, version), version)),
+            ApiKey::DeleteRecords => decode::<DeleteRecordsRequest>(body, version)
+                .and_then(|r| encode(&self.delete_records(&r), version)),
+            ApiKey::DescribeConfigs => decode::<DescribeConfigsRequest>(body, version)
+                .and_then(|r| encode(&self.describe_configs(&r), version)),
+            ApiKey::DescribeProducers => decode::<DescribeProducersRequest>(body, version)
+                .and_then(|r| encode(&self.describe_producers(&r), version)),
+            ApiKey::ListTransactions => decode::<ListTransactionsRequest>(body, version)
+                .and_then(|r| encode(&self.list_transactions(&r, version, now), version)),
+            ApiKey::DescribeTransactions => decode::<DescribeTransactionsRequest>(body, version)
+                .and_then(|r| encode(&self.describe_transactions(&r), version)),
             ApiKey::Metadata => decode::<MetadataRequest>(body, version)
                 .and_then(|r| encode(&self.metadata(&r, version), version)),
             ApiKey::FindCoordinator => decode::<FindCoordinatorRequest>(body, version)
@@ -402,13 +432,18 @@ impl Broker {
         }
     }
 
-    fn metadata(&self, r: &MetadataRequest, version: i16) -> MetadataResponse {
+    fn metadata(&mut self, r: &MetadataRequest, version: i16) -> MetadataResponse {
         let node = BrokerId(self.config.node_id);
-        let topic_entry = |name: &str, count: Option<i32>| {
+        // Metadata v0-3 always allows auto-creation (the field is v4+, default true).
+        let allow_auto_create = version < 4 || r.allow_auto_topic_creation;
+        let topic_entry = |name: &str, count: Result<i32, i16>, id: uuid::Uuid| {
             let mut t = MetadataResponseTopic::default()
                 .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))));
+            if version >= 10 {
+                t = t.with_topic_id(id);
+            }
             match count {
-                Some(n) => {
+                Ok(n) => {
                     t = t.with_partitions(
                         (0..n)
                             .map(|p| {
@@ -422,7 +457,7 @@ impl Broker {
                             .collect(),
                     )
                 }
-                None => t = t.with_error_code(ErrorCode::UnknownTopicOrPartition.code()),
+                Err(code) => t = t.with_error_code(code),
             }
             t
         };
@@ -433,14 +468,17 @@ impl Broker {
                 .iter()
                 .map(|t| {
                     let name = t.name.as_ref().map(|n| name_of(&n.0)).unwrap_or_default();
-                    let count = self.topics.get(&name).copied();
-                    topic_entry(&name, count)
+                    let count = match self.topics.get(&name) {
+                        Some(&n) => Ok(n),
+                        None => Err(self.metadata_for_missing_topic(&name, allow_auto_create)),
+                    };
+                    topic_entry(&name, count, self.topic_id(&name))
                 })
                 .collect(),
             _ => self
                 .topics
                 .iter()
-                .map(|(name, n)| topic_entry(name, Some(*n)))
+                .map(|(name, n)| topic_entry(name, Ok(*n), self.topic_id(name)))
                 .collect(),
         };
         MetadataResponse::default()

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kafka_eos::group::membership::MembershipConfig;
-use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID};
+use kafka_eos_broker::broker::{BrokerConfig, DEFAULT_FIRST_PRODUCER_ID, MAX_PARTITIONS_PER_TOPIC};
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 use kafka_eos_broker::storage::{FlushPolicy, StorageConfig, DEFAULT_DATA_DIR};
 use tracing_subscriber::EnvFilter;
@@ -30,6 +30,15 @@ struct Cli {
     /// A topic created at start, with its partition count (repeatable).
     #[arg(long = "topic", value_name = "NAME:PARTITIONS", value_parser = parse_topic)]
     topics: Vec<(String, i32)>,
+    /// Do not create a topic that a Metadata request names but this node lacks
+    /// (`auto.create.topics.enable=false`; it is on by default, as in Kafka).
+    #[arg(long)]
+    no_auto_create_topics: bool,
+    /// Partition count of an auto-created topic and of CreateTopics with `num_partitions` -1
+    /// (`num.partitions`).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(i32).range(1..=i64::from(MAX_PARTITIONS_PER_TOPIC)))]
+    default_partitions: i32,
     /// Host:port returned by Metadata and FindCoordinator (a fault proxy's); default: the bound
     /// address.
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
@@ -126,6 +135,8 @@ fn main() -> ExitCode {
         advertised_host,
         advertised_port,
         topics: cli.topics.clone(),
+        auto_create_topics: !cli.no_auto_create_topics,
+        default_partitions: cli.default_partitions,
         unsafe_disable_dedup: cli.unsafe_disable_dedup,
         unsafe_read_committed_shows_aborted: cli.unsafe_read_committed_shows_aborted,
         first_producer_id: DEFAULT_FIRST_PRODUCER_ID,

@@ -486,6 +486,8 @@ fn start_broker(partitions: u8, first_producer_id: i64) -> Server {
             advertised_host: "127.0.0.1".into(),
             advertised_port: 0,
             topics: vec![(TOPIC.into(), i32::from(partitions))],
+            auto_create_topics: true,
+            default_partitions: 1,
             unsafe_disable_dedup: false,
             unsafe_read_committed_shows_aborted: false,
             first_producer_id,

@@ -210,13 +210,27 @@ fn every_advertised_version_answers_a_default_request() {
                         .expect("DescribeClientQuotas answered");
                     assert_eq!((r.error_code, r.entries), (0, Some(vec![])));
                 }
+                ApiKey::CreateTopics => call!(CreateTopicsRequest, CreateTopicsResponse),
+                ApiKey::DeleteTopics => call!(DeleteTopicsRequest, DeleteTopicsResponse),
+                ApiKey::DeleteRecords => call!(DeleteRecordsRequest, DeleteRecordsResponse),
+                ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, DescribeConfigsResponse),
+                ApiKey::DescribeProducers => {
+                    call!(DescribeProducersRequest, DescribeProducersResponse)
+                }
+                ApiKey::ListTransactions => {
+                    call!(ListTransactionsRequest, ListTransactionsResponse)
+                }
+                ApiKey::DescribeTransactions => {
+                    call!(DescribeTransactionsRequest, DescribeTransactionsResponse)
+                }
                 other => panic!("advertised but untested: {other:?}"),
             }
         }
     }
 }
 
-// MetadataRequest: `topics = Some([])` means no topics (v1+), `None` all of them.
+// MetadataRequest: `topics = Some([])` means no topics (v1+), `None` all of them; an unknown
+// topic without auto-creation is UNKNOWN_TOPIC_OR_PARTITION.
 #[test]
 fn metadata_empty_list_means_no_topics() {
     let server = start(DEFAULT_MAX_FRAME_BYTES, false);
@@ -242,8 +256,10 @@ fn metadata_empty_list_means_no_topics() {
         .call(
             ApiKey::Metadata,
             12,
-            &MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str("nope"))))])),
+            &MetadataRequest::default()
+                .with_allow_auto_topic_creation(false)
+                .with_topics(Some(vec![MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("nope"))))])),
         )
         .unwrap();
     assert_eq!(unknown.topics[0].error_code, 3);

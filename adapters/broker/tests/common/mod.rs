@@ -13,23 +13,26 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Starts a broker on 127.0.0.1:0 with topic `t` (2 partitions).
 pub fn start(max_frame: usize, disable_dedup: bool) -> Server {
-    Server::start(
-        "127.0.0.1:0",
-        BrokerConfig {
-            node_id: 0,
-            advertised_host: "127.0.0.1".into(),
-            advertised_port: 0,
-            topics: vec![("t".into(), 2)],
-            unsafe_disable_dedup: disable_dedup,
-            unsafe_read_committed_shows_aborted: false,
-            first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
-            membership: Default::default(),
-            storage: Default::default(),
-        },
-        max_frame,
-        None,
-    )
-    .expect("broker starts")
+    start_with(max_frame, |c| c.unsafe_disable_dedup = disable_dedup)
+}
+
+/// [`start`] with the configuration changed by `change` first.
+pub fn start_with(max_frame: usize, change: impl FnOnce(&mut BrokerConfig)) -> Server {
+    let mut config = BrokerConfig {
+        node_id: 0,
+        advertised_host: "127.0.0.1".into(),
+        advertised_port: 0,
+        topics: vec![("t".into(), 2)],
+        auto_create_topics: true,
+        default_partitions: 1,
+        unsafe_disable_dedup: false,
+        unsafe_read_committed_shows_aborted: false,
+        first_producer_id: DEFAULT_FIRST_PRODUCER_ID,
+        membership: Default::default(),
+        storage: Default::default(),
+    };
+    change(&mut config);
+    Server::start("127.0.0.1:0", config, max_frame, None).expect("broker starts")
 }
 
 pub struct Client {
