@@ -74,6 +74,12 @@ struct Cli {
     /// `interval=MS`.
     #[arg(long, default_value = "every-batch", value_name = "POLICY")]
     flush: FlushPolicy,
+    /// Largest replication factor CreateTopics accepts (Kafka: the number of brokers; default 1,
+    /// this node). A larger value serves clients' tests written for a bigger cluster; their
+    /// topics still have one replica, this node.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(i16).range(1..))]
+    max_replication_factor: i16,
     /// Simulated replication: answer a request that appended to `__transaction_state` or
     /// `__consumer_offsets` this many ms later, as a cluster whose followers must fetch the record
     /// first (acks=all) would; 0 (default): at once, as one node can.
@@ -161,6 +167,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    server
+        .shared
+        .broker()
+        .set_max_replication_factor(cli.max_replication_factor);
     server
         .shared
         .set_replication_delay(std::time::Duration::from_millis(cli.replication_delay_ms));

@@ -97,11 +97,13 @@ trap cleanup EXIT
 run_one() {
   local name="$1" dir port i rc start secs
   dir="$(mktemp -d "${TMPDIR:-/tmp}/kafka-eos-rdk-$name.XXXXXX")"
-  # --replication-delay-ms: 0103's "init_transactions(): timeout on first" expects
-  # init_transactions(p, 1) to time out, which one node answering InitProducerId at once does
-  # not always do (README.md).
+  # The tests are written for a 3-broker cluster (README.md): 0103 creates its topics with 3
+  # replicas (--max-replication-factor 3: accepted, one replica kept); its "init_transactions():
+  # timeout on first" expects init_transactions(p, 1) to time out, which one node answering
+  # InitProducerId at once does not always do (--replication-delay-ms).
   "$BROKER" --listen 127.0.0.1:0 --port-file "$dir/port" --data-dir "$dir/data" \
-    --replication-delay-ms "$REPLICATION_DELAY_MS" --log-level debug 2>"$dir/broker.log" >/dev/null &
+    --max-replication-factor 3 --replication-delay-ms "$REPLICATION_DELAY_MS" \
+    --log-level debug 2>"$dir/broker.log" >/dev/null &
   BROKER_PID=$!
   for i in $(seq 1 100); do
     [ -s "$dir/port" ] && break

@@ -429,7 +429,8 @@ impl Broker {
         };
         self.check_new_topic(&name, partitions).map_err(fail)?;
         if t.assignments.is_empty() {
-            topic::replication_factor(t.replication_factor, 1, 1).map_err(fail)?;
+            topic::replication_factor(t.replication_factor, 1, self.max_replication_factor)
+                .map_err(fail)?;
         }
         let mut configs = BTreeMap::new();
         for c in &t.configs {
@@ -946,5 +947,16 @@ impl Broker {
             })
             .collect();
         DescribeTransactionsResponse::default().with_transaction_states(states)
+    }
+}
+
+impl Broker {
+    /// Lets CreateTopics accept a replication factor up to `limit` (at least 1), as a cluster of
+    /// `limit` brokers would (`topic::replication_factor` counts `limit` brokers), for clients'
+    /// test suites written for such a cluster (librdkafka's own tests ask for 3 replicas). The
+    /// topic still has one replica, this node: CreateTopics answers replication factor 1, and
+    /// Metadata lists this node alone.
+    pub fn set_max_replication_factor(&mut self, limit: i16) {
+        self.max_replication_factor = limit.max(1);
     }
 }
