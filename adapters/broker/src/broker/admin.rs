@@ -333,8 +333,9 @@ impl Broker {
     /// [`check_new_topic`](Self::check_new_topic) (`num_partitions` -1 = `num.partitions`), a
     /// manual assignment combined with a partition count or replication factor is
     /// `INVALID_REQUEST`, an assignment to another node or with gaps is
-    /// `INVALID_REPLICA_ASSIGNMENT`, a replication factor other than 1 or -1 is
-    /// `INVALID_REPLICATION_FACTOR` (one node), an unknown or null config is `INVALID_CONFIG`.
+    /// `INVALID_REPLICA_ASSIGNMENT`, a replication factor other than 1 or -1 (up to
+    /// [`Broker::set_max_replication_factor`] when set) is `INVALID_REPLICATION_FACTOR` (one
+    /// node), an unknown or null config is `INVALID_CONFIG`.
     /// `validate_only` checks without creating.
     pub(super) fn create_topics(
         &mut self,
