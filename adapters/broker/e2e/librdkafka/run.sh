@@ -8,7 +8,7 @@
 # a closing "N passed, N failed" line; exits non-zero if any test failed. Callable from anywhere:
 #   bash adapters/broker/e2e/librdkafka/run.sh [TEST ...]     (default: the four below)
 # Environment: KAFKA_EOS_RDK_DIR (build folder), KAFKA_EOS_RDK_KEEP=1 (keep each test's folder:
-# test.conf, broker.log, test.log), KAFKA_EOS_RDK_TIMEOUT (seconds per test, default 600).
+# test.conf, broker.log, test.log), KAFKA_EOS_RDK_TIMEOUT (seconds per test, default 300).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)"
@@ -18,7 +18,7 @@ RDK_VERSION=2.0.2
 RDK_DEB_VERSION=2.0.2-1
 RDK_PARENT="${KAFKA_EOS_RDK_DIR:-$TARGET/librdkafka}"
 RDK="$RDK_PARENT/librdkafka-$RDK_VERSION"
-PER_TEST_TIMEOUT="${KAFKA_EOS_RDK_TIMEOUT:-600}"
+PER_TEST_TIMEOUT="${KAFKA_EOS_RDK_TIMEOUT:-300}"
 REPLICATION_DELAY_MS="${KAFKA_EOS_RDK_REPLICATION_DELAY_MS:-25}"
 # The Kafka version whose features the broker serves (Produce v11, InitProducerId v4 with KIP-360,
 # TxnOffsetCommit v3): the tests compare it with 2.4/2.5 only (0103's KIP-360 sub-test).
