@@ -231,3 +231,118 @@ fn cleanup_policy_must_contain_delete() {
     assert!(cleanup_policy_allows_delete("compact,delete"));
     assert!(!cleanup_policy_allows_delete("compact"));
 }
+
+// ---- property: DeleteRecords changes nothing at or above the log start offset ---------------
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A batch of `count` records from producer `pid` (-1: plain), transactional or not.
+        Append { pid: i64, txn: bool, count: i32 },
+        /// A marker for `pid`.
+        Marker { pid: i64, commit: bool },
+        /// DeleteRecords up to `offset`.
+        Delete { offset: i64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (-1i64..3, any::<bool>(), 1i32..4)
+                .prop_map(|(pid, txn, count)| Op::Append { pid, txn: txn && pid >= 0, count }),
+            2 => (0i64..3, any::<bool>()).prop_map(|(pid, commit)| Op::Marker { pid, commit }),
+            2 => (-2i64..30).prop_map(|offset| Op::Delete { offset }),
+        ]
+    }
+
+    fn append(
+        l: &mut Leader,
+        pid: i64,
+        seq: i32,
+        txn: bool,
+        count: i32,
+    ) -> Result<AppendOutcome, ErrorCode> {
+        let guard = if txn {
+            Some(l.start_verification(pid, 0, seq, false, 0)?)
+        } else {
+            None
+        };
+        l.append(batch(pid, seq, count, txn, 0), guard)
+    }
+
+    fn records(l: &Leader, from: i64, isolation: IsolationLevel) -> Vec<(i64, i64)> {
+        let f = l.fetch(from, isolation).unwrap();
+        consumer_records(&f, isolation, from)
+            .map(|r| (r.offset, r.producer_id))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        // Leader `a` takes every op, twin `b` the same ops without the DeleteRecords: every
+        // append and marker is answered the same (KIP-360: producer state survives), `a`'s log
+        // is `b`'s from the log start offset on, both serve the same records from it at either
+        // isolation level, LSO(a) = max(LSO(b), log start) and log start <= LSO <= HW.
+        #[test]
+        fn delete_records_changes_nothing_at_or_above_the_log_start(
+            ops in proptest::collection::vec(op(), 1..50)
+        ) {
+            let (mut a, mut b) = (leader(), leader());
+            let mut next_seq = [0i32; 3];
+            for op in ops {
+                match op {
+                    Op::Append { pid, txn, count } => {
+                        let seq = usize::try_from(pid).map_or(-1, |i| next_seq[i]);
+                        let ra = append(&mut a, pid, seq, txn, count);
+                        let rb = append(&mut b, pid, seq, txn, count);
+                        prop_assert_eq!(ra, rb);
+                        if let (Ok(AppendOutcome::Appended { .. }), Ok(i)) = (ra, usize::try_from(pid)) {
+                            next_seq[i] += count;
+                        }
+                    }
+                    Op::Marker { pid, commit } => {
+                        let m = TxnMarker {
+                            producer_id: pid,
+                            producer_epoch: 0,
+                            coordinator_epoch: 0,
+                            result: if commit { TransactionResult::Commit } else { TransactionResult::Abort },
+                            timestamp: 0,
+                            transaction_version: TransactionVersion::Tv1,
+                        };
+                        prop_assert_eq!(a.write_marker(m), b.write_marker(m));
+                    }
+                    Op::Delete { offset } => {
+                        let before = a.log_start_offset();
+                        let hw = a.high_watermark();
+                        let target = if offset == -1 { hw } else { offset };
+                        match a.delete_records(offset) {
+                            Ok(lw) => {
+                                prop_assert!((0..=hw).contains(&target));
+                                prop_assert_eq!(lw, before.max(target));
+                            }
+                            Err(e) => {
+                                prop_assert!(!(0..=hw).contains(&target));
+                                prop_assert_eq!(e.code(), ErrorCode::OffsetOutOfRange);
+                                prop_assert_eq!(a.log_start_offset(), before);
+                            }
+                        }
+                    }
+                }
+                let start = a.log_start_offset();
+                prop_assert!(start <= a.last_stable_offset());
+                prop_assert!(a.last_stable_offset() <= a.high_watermark());
+                prop_assert_eq!(a.last_stable_offset(), b.last_stable_offset().max(start));
+                let tail: Vec<_> = b.log().iter().filter(|x| x.last_offset >= start).cloned().collect();
+                prop_assert_eq!(a.log(), &tail[..]);
+                prop_assert_eq!(a.producers(), b.producers());
+                for isolation in [IsolationLevel::ReadCommitted, IsolationLevel::ReadUncommitted] {
+                    prop_assert_eq!(records(&a, start, isolation), records(&b, start, isolation));
+                }
+                prop_assert!(a.fetch(start - 1, IsolationLevel::ReadUncommitted).is_err() || start == 0);
+            }
+        }
+    }
+}

@@ -270,6 +270,12 @@ fn create_topics_validates_like_kafka() {
         ]
     );
     assert_eq!(results[0].1, 4, "num_partitions -1 takes num.partitions");
+    // The name is checked before the partition count: an existing topic with 0 partitions is
+    // TOPIC_ALREADY_EXISTS.
+    assert_eq!(
+        create(&mut c, vec![topic_spec("t", 0, 1)], false)[0].0,
+        TOPIC_ALREADY_EXISTS
+    );
     // `t_x` collides with `t.x` ('.' and '_').
     assert_eq!(
         create(&mut c, vec![topic_spec("t_x", 1, 1)], false)[0].0,

@@ -401,6 +401,30 @@ impl Broker {
                 error_message(&name, code, t.num_partitions, t.replication_factor),
             )
         };
+        // The name checks come first (a legal count stands in for the partition count).
+        self.check_new_topic(&name, 1).map_err(fail)?;
+        // Then the configs (`ReplicationControlManager.computeConfigChanges`), then the counts.
+        let mut configs = BTreeMap::new();
+        for c in &t.configs {
+            let key = name_of(&c.name);
+            match (&c.value, topic_config(&key)) {
+                (Some(v), Some(_)) => {
+                    configs.insert(key, v.as_str().to_string());
+                }
+                (None, _) => {
+                    return Err((
+                        ErrorCode::InvalidConfig,
+                        format!("Null value not supported for topic configs: {key}"),
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err((
+                        ErrorCode::InvalidConfig,
+                        format!("Unknown topic config name: {key}"),
+                    ))
+                }
+            }
+        }
         let partitions = if t.assignments.is_empty() {
             topic::partition_count(t.num_partitions, self.config.default_partitions)
                 .map_err(fail)?
@@ -432,27 +456,6 @@ impl Broker {
         if t.assignments.is_empty() {
             topic::replication_factor(t.replication_factor, 1, self.max_replication_factor)
                 .map_err(fail)?;
-        }
-        let mut configs = BTreeMap::new();
-        for c in &t.configs {
-            let key = name_of(&c.name);
-            match (&c.value, topic_config(&key)) {
-                (Some(v), Some(_)) => {
-                    configs.insert(key, v.as_str().to_string());
-                }
-                (None, _) => {
-                    return Err((
-                        ErrorCode::InvalidConfig,
-                        format!("Null value not supported for topic configs: {key}"),
-                    ))
-                }
-                (Some(_), None) => {
-                    return Err((
-                        ErrorCode::InvalidConfig,
-                        format!("Unknown topic config name: {key}"),
-                    ))
-                }
-            }
         }
         if validate_only {
             return Ok((partitions, Uuid::nil()));
