@@ -185,6 +185,9 @@ pub struct Broker {
     topic_meta: BTreeMap<String, admin::TopicMeta>,
     /// The last topic id handed out.
     next_topic_id: u64,
+    /// The largest replication factor CreateTopics accepts
+    /// ([`Broker::set_max_replication_factor`]; 1, this node, unless set).
+    max_replication_factor: i16,
     /// The configuration of every partition leader this node creates.
     partition_config: PartitionConfig,
     coordinator: TransactionCoordinator,
@@ -267,6 +270,7 @@ impl Broker {
             topics: BTreeMap::new(),
             topic_meta: BTreeMap::new(),
             next_topic_id: 0,
+            max_replication_factor: 1,
             partition_config,
             coordinator,
             deferred_markers: Vec::new(),

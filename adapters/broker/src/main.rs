@@ -84,6 +84,17 @@ struct Cli {
     /// snapshotted) once it holds this many bytes.
     #[arg(long, default_value_t = DEFAULT_SEGMENT_BYTES, value_name = "BYTES")]
     segment_bytes: u64,
+    /// Largest replication factor CreateTopics accepts (Kafka: the number of brokers; default 1,
+    /// this node). A larger value serves clients' tests written for a bigger cluster; their
+    /// topics still have one replica, this node.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(i16).range(1..))]
+    max_replication_factor: i16,
+    /// Simulated replication: answer a request that appended to `__transaction_state` or
+    /// `__consumer_offsets` this many ms later, as a cluster whose followers must fetch the record
+    /// first (acks=all) would; 0 (default): at once, as one node can.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    replication_delay_ms: u64,
     /// TEST ONLY: no duplicate detection and no sequence check (the core's known bug M-I1).
     #[arg(long)]
     unsafe_disable_dedup: bool,
@@ -180,6 +191,13 @@ fn main() -> ExitCode {
             .broker()
             .set_unsafe_crash_after_appends(Some(n));
     }
+    server
+        .shared
+        .broker()
+        .set_max_replication_factor(cli.max_replication_factor);
+    server
+        .shared
+        .set_replication_delay(std::time::Duration::from_millis(cli.replication_delay_ms));
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
     if let Some(addr) = &cli.metrics_addr {

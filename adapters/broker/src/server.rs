@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,6 +39,9 @@ pub struct Shared {
     stop: AtomicBool,
     max_frame_bytes: usize,
     connections: crate::metrics::Connections,
+    /// Milliseconds by which an answer is held when its request appended to an internal topic
+    /// ([`Shared::set_replication_delay`]).
+    replication_delay_ms: AtomicU64,
 }
 
 impl Shared {
@@ -55,6 +58,25 @@ impl Shared {
     /// The broker's counters as JSON.
     pub fn stats_json(&self) -> String {
         self.lock().stats().to_json()
+    }
+
+    /// Simulated replication: from now on, the answer to a request whose handling appended to
+    /// `__transaction_state` or `__consumer_offsets` is sent `delay` later. Kafka writes those
+    /// logs with `acks=all` and answers once every in-sync replica has the record (a
+    /// follower's fetch round trip: `TransactionStateManager.appendTransactionToLog`,
+    /// `GroupMetadataManager.storeOffsets`); one node acknowledges at once. Only the
+    /// connection waits: the lock is released and the core's step is already taken.
+    pub fn set_replication_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.replication_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The internal-topic appends made so far (transaction-log records and offsets batches).
+    fn internal_appends(broker: &Broker) -> u64 {
+        let stats = broker.stats();
+        stats
+            .txn_log_records
+            .wrapping_add(stats.offsets_log_batches)
     }
 }
 
@@ -90,6 +112,7 @@ impl Server {
             stop: AtomicBool::new(false),
             max_frame_bytes,
             connections: crate::metrics::Connections::default(),
+            replication_delay_ms: AtomicU64::new(0),
         });
         let accept_shared = Arc::clone(&shared);
         thread::spawn(move || {
@@ -260,10 +283,12 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> Result<(), ConnEr
                 fetch(shared, &mut request, version)
             } else {
                 let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
-                let reply =
-                    shared
-                        .lock()
-                        .handle_from(api, version, client_id, &mut request, now_ms());
+                let (reply, appended) = {
+                    let mut broker = shared.lock();
+                    let before = Shared::internal_appends(&broker);
+                    let reply = broker.handle_from(api, version, client_id, &mut request, now_ms());
+                    (reply, Shared::internal_appends(&broker) != before)
+                };
                 if matches!(
                     api,
                     ApiKey::Produce
@@ -273,6 +298,10 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) -> Result<(), ConnEr
                         | ApiKey::LeaveGroup
                 ) {
                     shared.data_arrived.notify_all();
+                }
+                let delay = shared.replication_delay_ms.load(Ordering::Relaxed);
+                if appended && delay > 0 {
+                    thread::sleep(Duration::from_millis(delay));
                 }
                 match reply {
                     Reply::Wait(token) => wait_for_answer(shared, token),

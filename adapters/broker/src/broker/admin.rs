@@ -373,8 +373,9 @@ impl Broker {
     /// [`check_new_topic`](Self::check_new_topic) (`num_partitions` -1 = `num.partitions`), a
     /// manual assignment combined with a partition count or replication factor is
     /// `INVALID_REQUEST`, an assignment to another node or with gaps is
-    /// `INVALID_REPLICA_ASSIGNMENT`, a replication factor other than 1 or -1 is
-    /// `INVALID_REPLICATION_FACTOR` (one node), an unknown or null config is `INVALID_CONFIG`.
+    /// `INVALID_REPLICA_ASSIGNMENT`, a replication factor other than 1 or -1 (up to
+    /// [`Broker::set_max_replication_factor`] when set) is `INVALID_REPLICATION_FACTOR` (one
+    /// node), an unknown or null config is `INVALID_CONFIG`.
     /// `validate_only` checks without creating.
     pub(super) fn create_topics(
         &mut self,
@@ -493,7 +494,8 @@ impl Broker {
         };
         self.check_new_topic(&name, partitions).map_err(fail)?;
         if t.assignments.is_empty() {
-            topic::replication_factor(t.replication_factor, 1, 1).map_err(fail)?;
+            topic::replication_factor(t.replication_factor, 1, self.max_replication_factor)
+                .map_err(fail)?;
         }
         if validate_only {
             return Ok((partitions, Uuid::nil()));
@@ -998,5 +1000,16 @@ impl Broker {
             })
             .collect();
         DescribeTransactionsResponse::default().with_transaction_states(states)
+    }
+}
+
+impl Broker {
+    /// Lets CreateTopics accept a replication factor up to `limit` (at least 1), as a cluster of
+    /// `limit` brokers would (`topic::replication_factor` counts `limit` brokers), for clients'
+    /// test suites written for such a cluster (librdkafka's own tests ask for 3 replicas). The
+    /// topic still has one replica, this node: CreateTopics answers replication factor 1, and
+    /// Metadata lists this node alone.
+    pub fn set_max_replication_factor(&mut self, limit: i16) {
+        self.max_replication_factor = limit.max(1);
     }
 }
