@@ -247,7 +247,7 @@ impl Broker {
     /// partition leaders come into being (the configured topics at start, CreateTopics, and
     /// Metadata's auto-creation); each partition's leader comes from the storage
     /// ([`Storage::create_partition`](crate::storage::Storage::create_partition): in memory, or
-    /// a log in the data directory). Errors as [`check_new_topic`](Self::check_new_topic):
+    /// a log in the data directory). Errors as `check_new_topic`:
     /// `INVALID_TOPIC_EXCEPTION`, `TOPIC_ALREADY_EXISTS`, `INVALID_PARTITIONS`; a storage
     /// failure is `KAFKA_STORAGE_ERROR` (nothing is created). Returns the new topic's id.
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, ErrorCode> {
