@@ -208,6 +208,8 @@ pub struct Broker {
     crash_after_appends: Option<u64>,
     /// The partition logs on disk (or in memory), written before an append is answered.
     storage: crate::storage::Storage,
+    /// The data directory's lock, held until [`Broker::close_storage`] (`None`: in memory).
+    data_dir_lock: Option<crate::storage::DataDirLock>,
 }
 
 fn ok_or_code<T>(r: &Result<T, ErrorCode>) -> i16 {
@@ -241,6 +243,11 @@ impl Broker {
         let coordinator_config = CoordinatorConfig {
             transaction_version: SERVER_TRANSACTION_VERSION,
             ..CoordinatorConfig::default()
+        };
+        // First of all: no other broker may be using the data directory.
+        let data_dir_lock = match &config.storage.data_dir {
+            Some(dir) => Some(crate::storage::DataDirLock::acquire(dir)?),
+            None => None,
         };
         let recovered_coordinators = crate::storage::coordinator_store::CoordinatorStore::open(
             &config.storage,
@@ -285,6 +292,7 @@ impl Broker {
             storage,
             store: None,
             crash_after_appends: None,
+            data_dir_lock,
         };
         for (topic, count) in recovered {
             let ids = (0..count).map(|p| TopicPartition::new(topic.clone(), p));
@@ -396,8 +404,10 @@ impl Broker {
 
     /// A clean shutdown of the storage: every partition log flushed and its producer state
     /// snapshotted (`LogManager.shutdown`), so that the next start replays nothing.
+    /// The data directory's lock is released last.
     pub fn close_storage(&mut self) {
         self.storage.close(&self.partitions);
+        self.data_dir_lock = None;
     }
 
     /// The partition leader of `tp`, if it exists.

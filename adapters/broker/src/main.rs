@@ -178,7 +178,7 @@ fn main() -> ExitCode {
     let server = match Server::start(&cli.listen, config, cli.max_frame_bytes, cli.stats_file) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", cli.listen);
+            tracing::error!("cannot start on {}: {e}", cli.listen);
             return ExitCode::FAILURE;
         }
     };
@@ -198,6 +198,27 @@ fn main() -> ExitCode {
     server
         .shared
         .set_replication_delay(std::time::Duration::from_millis(cli.replication_delay_ms));
+    // SIGTERM / SIGINT: a clean shutdown (`KafkaServer.shutdown` → `LogManager.shutdown`): the
+    // storage is closed (logs flushed, producer state snapshotted) under the broker's lock, so
+    // nothing is answered after it, then the process exits.
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]) {
+        Ok(mut signals) => {
+            let shared = std::sync::Arc::clone(&server.shared);
+            std::thread::spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    tracing::info!(signal, "shutting down: closing the storage");
+                    let mut broker = shared.broker();
+                    broker.close_storage();
+                    tracing::info!("storage closed");
+                    std::process::exit(0);
+                }
+            });
+        }
+        Err(e) => tracing::warn!("no clean shutdown on SIGTERM: {e}"),
+    }
     println!("listening on {}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
     if let Some(addr) = &cli.metrics_addr {

@@ -595,3 +595,22 @@ fn delete_records_and_delete_topics_survive_a_restart() {
     );
     server.stop();
 }
+
+#[test]
+fn a_second_broker_on_a_data_directory_in_use_is_refused() {
+    let dir = TempDir::new();
+    let first = start(&dir.0, FlushPolicy::EveryBatch, 1 << 20);
+    let second = std::panic::catch_unwind(|| start(&dir.0, FlushPolicy::EveryBatch, 1 << 20));
+    let message = second
+        .err()
+        .and_then(|p| p.downcast_ref::<String>().cloned())
+        .expect("two brokers on one data directory");
+    assert!(message.contains("another broker"), "{message}");
+    // The first one is untouched and still serves.
+    let mut c = Client::connect(&first);
+    assert_eq!(fetch(&mut c, 0, 0, 0).error_code, 0);
+    // A clean stop releases the lock; the next broker takes it.
+    first.stop();
+    let again = start(&dir.0, FlushPolicy::EveryBatch, 1 << 20);
+    again.stop();
+}

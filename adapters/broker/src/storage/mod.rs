@@ -340,3 +340,40 @@ impl Storage {
         }
     }
 }
+
+/// The exclusive lock on a data directory (`LogManager.lockLogDirs`: a `.lock` file held with
+/// an OS file lock for the broker's lifetime), so that two brokers never write the same logs.
+/// Released when dropped, or when the process dies (the OS drops the lock: a `kill -9` leaves
+/// nothing to clean up).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// The name of the lock file in the data directory (Kafka's `LogManager.LockFileName`).
+pub const LOCK_FILE_NAME: &str = ".lock";
+
+impl DataDirLock {
+    /// Creates `dir` if needed and locks `dir/.lock`; another live holder (a broker in another
+    /// process, or one in this process not yet stopped) is an error, as Kafka's
+    /// "Failed to acquire lock on file .lock".
+    pub fn acquire(dir: &std::path::Path) -> Result<DataDirLock, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+        let path = dir.join(LOCK_FILE_NAME);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "failed to acquire the lock on {}: another broker is using this data directory",
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
