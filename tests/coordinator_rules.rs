@@ -1605,6 +1605,90 @@ fn marker_answer_for_other_markers_is_ignored() {
     }
 }
 
+/// TransactionMarkerChannelManager.addTxnMarkersToBrokerQueue (no leader: "these partitions are
+/// likely deleted already and hence can be skipped", `removePartition`, `maybeWriteTxnCompletion`):
+/// a deleted partition's marker is dropped; the transaction completes once the rest is written,
+/// or at once when nothing else is left. Without the rule the marker stays pending forever.
+#[test]
+fn deleted_partitions_markers_are_dropped_and_the_transaction_completes() {
+    for result in [Commit, Abort] {
+        let complete = if result == Commit {
+            CompleteCommit
+        } else {
+            CompleteAbort
+        };
+        // The deleted partition goes first: the other marker is still pending.
+        let mut c = ongoing(Tv1, 2);
+        let _ = end(&mut c, "t", 10, 2, result, Tv1);
+        let out = c.handle_partitions_deleted(&tps(&["topic-1"]));
+        assert!(out.is_empty(), "topic-0 is still pending: {out:?}");
+        assert_eq!(
+            pending_markers(&c, "t"),
+            vec![marker("t", "topic-0", 10, 2, 0, result)]
+        );
+        assert_eq!(logged_states(&written(&mut c, "t")), vec![Some(complete)]);
+        assert_eq!(meta(&c, "t").state, complete);
+
+        // The other marker was written first: dropping the last one writes the completion.
+        let mut c = ongoing(Tv1, 2);
+        let _ = end(&mut c, "t", 10, 2, result, Tv1);
+        let r = response_for(&c, "t", Some(&["topic-0"]), None);
+        assert!(c.handle_write_txn_markers_response(&r).unwrap().is_empty());
+        let out = c.handle_partitions_deleted(&tps(&["topic-1", "gone-0"]));
+        assert_eq!(logged_states(&out), vec![Some(complete)]);
+        assert_eq!(meta(&c, "t").state, complete);
+        assert!(meta(&c, "t").partitions.is_empty());
+        assert!(pending_markers(&c, "t").is_empty());
+    }
+}
+
+/// The rule touches only markers in flight: an Ongoing transaction keeps the partition (Kafka's
+/// EndTxn still lists it in Prepare*, and its marker is dropped when sent); partitions of no
+/// transaction change nothing; markers already dropped (`markers_abandoned`) stay so.
+#[test]
+fn deleted_partitions_leave_ongoing_and_abandoned_transactions_alone() {
+    let mut c = ongoing(Tv1, 2);
+    let before = c.clone();
+    assert!(c.handle_partitions_deleted(&tps(&["topic-1"])).is_empty());
+    assert_eq!(c, before);
+
+    // EndTxn later: Prepare* lists the partition, then its marker is dropped.
+    let (_, out) = c.handle_end_txn(&end_req("t", 10, 2, Commit, Tv1), 0);
+    assert_eq!(markers_in(&out).len(), 2);
+    assert!(c.handle_partitions_deleted(&tps(&["topic-1"])).is_empty());
+    assert_eq!(
+        logged_states(&written(&mut c, "t")),
+        vec![Some(CompleteCommit)]
+    );
+
+    // Markers dropped on INVALID_PRODUCER_EPOCH: no completion by this coordinator.
+    let mut c = ongoing(Tv1, 2);
+    let _ = end(&mut c, "t", 10, 2, Commit, Tv1);
+    let r = response_for(&c, "t", None, Some(ErrorCode::InvalidProducerEpoch));
+    c.handle_write_txn_markers_response(&r).unwrap();
+    let before = c.clone();
+    assert!(c
+        .handle_partitions_deleted(&tps(&["topic-0", "topic-1"]))
+        .is_empty());
+    assert_eq!(c, before);
+    assert_eq!(meta(&c, "t").state, PrepareCommit);
+}
+
+/// The staged form returns the completion as a `PendingAppend`, applied by `complete_append`.
+#[test]
+fn deleted_partitions_staged_completion_waits_for_its_append() {
+    let mut c = ongoing(Tv1, 2);
+    let _ = end(&mut c, "t", 10, 2, Abort, Tv1);
+    let work = c.handle_partitions_deleted_staged(&tps(&["topic-0", "topic-1"]));
+    assert!(work.outputs.is_empty());
+    let [completion] = <[_; 1]>::try_from(work.appends).unwrap();
+    assert_eq!(completion.target_state(), CompleteAbort);
+    assert_eq!(meta(&c, "t").state, PrepareAbort);
+    let outcome = c.complete_append(completion, Ok(()));
+    assert_eq!(outcome.response, Ok(()));
+    assert_eq!(meta(&c, "t").state, CompleteAbort);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failover (onElection, loadTransactionsForTxnTopicPartition)
 

@@ -1569,21 +1569,11 @@ impl TransactionCoordinator {
         }
         match outcome {
             MarkerOutcome::Written => {
-                for partition in &answered {
-                    metadata.partitions.remove(partition);
-                }
-                if metadata.partitions.is_empty() {
-                    match self.stage_completion(&response.transactional_id, &mut metadata) {
-                        Ok(completion) => work.appends.push(completion),
-                        Err(_) => {
-                            // A completion Kafka's completeTransitionTo refuses: drop the markers.
-                            metadata.pending_completion = Some(PendingCompletion {
-                                markers_abandoned: true,
-                                ..pending
-                            });
-                        }
-                    }
-                }
+                work.appends.extend(self.remove_marker_partitions(
+                    &response.transactional_id,
+                    &mut metadata,
+                    &answered,
+                ));
             }
             MarkerOutcome::Retry => {
                 work.outputs.extend(
@@ -1602,6 +1592,96 @@ impl TransactionCoordinator {
         self.transactions
             .insert(response.transactional_id.clone(), metadata);
         Ok(work)
+    }
+
+    /// Partitions that no longer exist (their topic was deleted) are dropped from every
+    /// transaction whose markers are in flight: Kafka's
+    /// `TransactionMarkerChannelManager.addTxnMarkersToBrokerQueue` finds no leader for such a
+    /// partition in the metadata cache ("these partitions are likely deleted already and hence
+    /// can be skipped"), calls `txnMetadata.removePartition` for it and then
+    /// `maybeWriteTxnCompletion`: once no partition is left the completion (Complete*) is written,
+    /// as after the last marker. Kafka runs that check each time markers are queued, so it also
+    /// catches a marker re-sent after UNKNOWN_TOPIC_OR_PARTITION
+    /// (`TransactionMarkerRequestCompletionHandler` retries it through the same queue).
+    ///
+    /// Only a Prepare* entry with markers in flight under this coordinator epoch is touched (the
+    /// `coordinatorEpoch` check of `addTxnMarkersToBrokerQueue`); markers already given up
+    /// (`markers_abandoned`) and a completion already being appended are left alone. An Ongoing
+    /// transaction keeps the partition, as in Kafka: its EndTxn writes Prepare* with it and its
+    /// marker is dropped by this same rule when it is sent, so the transaction still completes.
+    ///
+    /// Synchronous: [`handle_partitions_deleted_staged`](Self::handle_partitions_deleted_staged)
+    /// with the completions taken as appended.
+    pub fn handle_partitions_deleted(
+        &mut self,
+        deleted: &BTreeSet<TopicPartition>,
+    ) -> Vec<CoordinatorOutput> {
+        let work = self.handle_partitions_deleted_staged(deleted);
+        self.settle_work(work)
+    }
+
+    /// [`handle_partitions_deleted`](Self::handle_partitions_deleted) with durability as a step:
+    /// each completion is returned as a [`PendingAppend`] (`tryAppendToLog`).
+    pub fn handle_partitions_deleted_staged(
+        &mut self,
+        deleted: &BTreeSet<TopicPartition>,
+    ) -> CoordinatorWork {
+        let mut work = CoordinatorWork::default();
+        let affected: Vec<String> = self
+            .transactions
+            .iter()
+            .filter(|(_, m)| {
+                m.pending_completion.is_some_and(|p| {
+                    !p.markers_abandoned && p.coordinator_epoch == self.coordinator_epoch
+                }) && m.pending_transition.is_none()
+                    && !m.partitions.is_disjoint(deleted)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for transactional_id in affected {
+            let Some(mut metadata) = self.transactions.get(&transactional_id).cloned() else {
+                continue;
+            };
+            let gone: BTreeSet<TopicPartition> =
+                metadata.partitions.intersection(deleted).cloned().collect();
+            work.appends.extend(self.remove_marker_partitions(
+                &transactional_id,
+                &mut metadata,
+                &gone,
+            ));
+            self.transactions.insert(transactional_id, metadata);
+        }
+        work
+    }
+
+    /// Removes `done` from the partitions of `metadata`, a Prepare* entry with markers in flight
+    /// (`txnMetadata.removePartition`), and stages the completion once none is left
+    /// (`maybeWriteTxnCompletion`). A completion Kafka's `completeTransitionTo` would refuse drops
+    /// the markers instead.
+    fn remove_marker_partitions(
+        &self,
+        transactional_id: &str,
+        metadata: &mut TransactionMetadata,
+        done: &BTreeSet<TopicPartition>,
+    ) -> Option<PendingAppend> {
+        for partition in done {
+            metadata.partitions.remove(partition);
+        }
+        if !metadata.partitions.is_empty() {
+            return None;
+        }
+        match self.stage_completion(transactional_id, metadata) {
+            Ok(completion) => Some(completion),
+            Err(_) => {
+                if let Some(pending) = metadata.pending_completion {
+                    metadata.pending_completion = Some(PendingCompletion {
+                        markers_abandoned: true,
+                        ..pending
+                    });
+                }
+                None
+            }
+        }
     }
 
     /// The coordinator's next deadline: the earliest time at which

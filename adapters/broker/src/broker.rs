@@ -476,7 +476,7 @@ impl Broker {
             ApiKey::CreateTopics => decode::<CreateTopicsRequest>(body, version)
                 .and_then(|r| encode(&self.create_topics(&r, version), version)),
             ApiKey::DeleteTopics => decode::<DeleteTopicsRequest>(body, version)
-                .and_then(|r| encode(&self.delete_topics(&r, version), version)),
+                .and_then(|r| encode(&self.delete_topics(&r, version, now), version)),
             ApiKey::DeleteRecords => decode::<DeleteRecordsRequest>(body, version)
                 .and_then(|r| encode(&self.delete_records(&r), version)),
             ApiKey::DescribeConfigs => decode::<DescribeConfigsRequest>(body, version)
@@ -1011,9 +1011,10 @@ impl Broker {
 
     /// Carries out the coordinator's outputs in process: a transaction-log record is counted
     /// (the log is in memory: appends always succeed, as the core assumes); a marker is
-    /// delivered to its partition leader ([`PartitionLeader::handle_write_txn_marker`]; a
-    /// partition this node does not have answers UNKNOWN_TOPIC_OR_PARTITION) and the answer fed
-    /// back with [`TransactionCoordinator::handle_write_txn_markers_response`]. Markers the
+    /// delivered to its partition leader ([`PartitionLeader::handle_write_txn_marker`]) and the
+    /// answer fed back with [`TransactionCoordinator::handle_write_txn_markers_response`]; a
+    /// marker for a partition this node does not have (its topic was deleted) has no leader and
+    /// is reported with [`TransactionCoordinator::handle_partitions_deleted`], which drops it. Markers the
     /// coordinator re-sends after an error wait for the next tick (the marker channel's retry
     /// backoff); the rest are carried out at once.
     fn apply_coordinator_outputs(&mut self, outputs: Vec<CoordinatorOutput>, now: TimestampMs) {
@@ -1040,6 +1041,15 @@ impl Broker {
                         .eos
                         .transaction_log(&transactional_id, value.as_ref());
                     self.crash_point();
+                }
+                CoordinatorOutput::WriteTxnMarker(m)
+                    if m.partition.topic != OFFSETS_TOPIC
+                        && !self.partitions.contains_key(&m.partition) =>
+                {
+                    // No leader for the partition (its topic was deleted): the coordinator drops
+                    // its marker (`addTxnMarkersToBrokerQueue`).
+                    let gone = BTreeSet::from([m.partition]);
+                    work.extend(self.coordinator.handle_partitions_deleted(&gone));
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {

@@ -299,7 +299,12 @@ impl Broker {
     /// Deletes topic `name` and every partition of it (records, producer state, transactions
     /// bookkeeping). An unknown topic is `UNKNOWN_TOPIC_OR_PARTITION`; an internal one is
     /// `INVALID_TOPIC_EXCEPTION` (this node keeps its group offsets there). Returns its id.
-    pub fn delete_topic(&mut self, name: &str) -> Result<Uuid, ErrorCode> {
+    ///
+    /// The transaction coordinator is told the partitions are gone
+    /// ([`TransactionCoordinator::handle_partitions_deleted`](kafka_eos::coordinator::TransactionCoordinator::handle_partitions_deleted)):
+    /// a transaction whose markers are in flight drops those partitions and completes once none
+    /// is left; its outputs are carried out at `now`.
+    pub fn delete_topic(&mut self, name: &str, now: TimestampMs) -> Result<Uuid, ErrorCode> {
         if topic::is_internal(name) {
             return Err(ErrorCode::InvalidTopicException);
         }
@@ -313,14 +318,18 @@ impl Broker {
             .filter(|tp| tp.topic == name)
             .cloned()
             .collect();
-        for tp in doomed {
-            self.partitions.remove(&tp);
+        for tp in &doomed {
+            self.partitions.remove(tp);
             // Kafka renames the directory and deletes it later; here it goes at once, so that
             // a topic created again under the name starts empty.
-            if let Err(e) = self.storage.delete_partition(&tp) {
+            if let Err(e) = self.storage.delete_partition(tp) {
                 tracing::error!(partition = %tp, error = %e, "cannot delete the partition's log");
             }
         }
+        let outputs = self
+            .coordinator
+            .handle_partitions_deleted(&doomed.into_iter().collect());
+        self.apply_coordinator_outputs(outputs, now);
         Ok(meta.map_or(Uuid::nil(), |m| m.id))
     }
 
@@ -516,6 +525,7 @@ impl Broker {
         &mut self,
         r: &DeleteTopicsRequest,
         version: i16,
+        now: TimestampMs,
     ) -> DeleteTopicsResponse {
         let requested: Vec<(Option<String>, Uuid)> = if version >= 6 {
             r.topics
@@ -559,7 +569,7 @@ impl Broker {
                         Err((ErrorCode::InvalidRequest, "Duplicate topic id."))
                     }
                     (Some(n), true) => self
-                        .delete_topic(n)
+                        .delete_topic(n, now)
                         .map(|id| (n.clone(), id))
                         .map_err(|e| (e, "")),
                     (None, false) => match self
@@ -569,7 +579,10 @@ impl Broker {
                         .map(|(n, _)| n.clone())
                     {
                         None => Err((ErrorCode::UnknownTopicId, "")),
-                        Some(n) => self.delete_topic(&n).map(|id| (n, id)).map_err(|e| (e, "")),
+                        Some(n) => self
+                            .delete_topic(&n, now)
+                            .map(|id| (n, id))
+                            .map_err(|e| (e, "")),
                     },
                 };
                 match outcome {
