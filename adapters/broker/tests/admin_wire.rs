@@ -613,3 +613,70 @@ fn transaction_tools_see_open_and_completed_transactions() {
     assert!(done.topics.is_empty());
     assert_eq!(d.transaction_states[2].error_code, INVALID_REQUEST);
 }
+
+// DeleteTopics during a transaction over two topics: the deleted topic's partition has no leader
+// any more, so its marker is dropped (`TransactionMarkerChannelManager.addTxnMarkersToBrokerQueue`,
+// `removePartition`) and EndTxn(COMMIT) completes: CompleteCommit, the other topic's records
+// visible to read_committed with the last stable offset past the marker, and the next transaction
+// of the id accepted. Without the rule the dropped marker is re-sent forever and the transaction
+// stays PrepareCommit (its next AddPartitionsToTxn is CONCURRENT_TRANSACTIONS).
+#[test]
+fn deleting_a_topic_in_a_transaction_lets_it_complete() {
+    use common::eos;
+    let server = start_with(DEFAULT_MAX_FRAME_BYTES, |c| c.auto_create_topics = false);
+    let mut c = connect(&server);
+    assert_eq!(
+        create(
+            &mut c,
+            vec![topic_spec("keep", 1, 1), topic_spec("gone", 1, 1)],
+            false
+        ),
+        vec![(0, 1), (0, 1)]
+    );
+    let init = eos::init_producer_id(&mut c, Some("tx"));
+    let pe = (init.producer_id.0, init.producer_epoch);
+    for topic in ["keep", "gone"] {
+        assert_eq!(eos::add_partition(&mut c, "tx", pe, topic, 0), 0);
+        let batch = data_batch(pe.0, pe.1, 0, 2, true);
+        assert_eq!(
+            eos::produce(&mut c, Some("tx"), topic, 0, batch).error_code,
+            0
+        );
+    }
+    let before = eos::fetch(&mut c, "keep", 0, 0, true);
+    assert_eq!((before.high_watermark, before.last_stable_offset), (2, 0));
+
+    let r: DeleteTopicsResponse = c
+        .call(
+            ApiKey::DeleteTopics,
+            4,
+            &DeleteTopicsRequest::default().with_topic_names(vec![name("gone")]),
+        )
+        .expect("DeleteTopics answered");
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(eos::end_txn(&mut c, 3, "tx", pe, true), 0);
+
+    let d: DescribeTransactionsResponse = c
+        .call(
+            ApiKey::DescribeTransactions,
+            0,
+            &DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(s("tx"))]),
+        )
+        .unwrap();
+    let state = &d.transaction_states[0];
+    assert_eq!(
+        (state.error_code, state.transaction_state.as_str()),
+        (0, "CompleteCommit")
+    );
+    assert!(state.topics.is_empty());
+    let after = eos::fetch(&mut c, "keep", 0, 0, true);
+    assert_eq!((after.high_watermark, after.last_stable_offset), (3, 3));
+    assert!(after
+        .aborted_transactions
+        .as_ref()
+        .is_none_or(Vec::is_empty));
+    assert!(after.records.as_ref().is_some_and(|r| !r.is_empty()));
+    // The id is free for its next transaction.
+    assert_eq!(eos::add_partition(&mut c, "tx", pe, "keep", 0), 0);
+}
