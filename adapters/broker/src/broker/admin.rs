@@ -205,7 +205,13 @@ fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
 }
 
-fn error_message(name: &str, code: ErrorCode, partitions: i32, replication: i16) -> String {
+fn error_message(
+    name: &str,
+    code: ErrorCode,
+    partitions: i32,
+    replication: i16,
+    brokers: i16,
+) -> String {
     match code {
         ErrorCode::TopicAlreadyExists => format!("Topic '{name}' already exists."),
         ErrorCode::InvalidTopicException if topic::validate_name(name).is_ok() => {
@@ -219,7 +225,7 @@ fn error_message(name: &str, code: ErrorCode, partitions: i32, replication: i16)
             "Number of partitions {partitions} is invalid (1 to {MAX_PARTITIONS_PER_TOPIC}, or -1 for the default)."
         ),
         ErrorCode::InvalidReplicationFactor => format!(
-            "Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only 1 broker(s) are registered."
+            "Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only {brokers} broker(s) are registered."
         ),
         other => other.name().to_string(),
     }
@@ -444,10 +450,11 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(i32, Uuid), (ErrorCode, String)> {
         let name = name_of(&t.name.0);
+        let brokers = self.max_replication_factor;
         let fail = |code: ErrorCode| {
             (
                 code,
-                error_message(&name, code, t.num_partitions, t.replication_factor),
+                error_message(&name, code, t.num_partitions, t.replication_factor, brokers),
             )
         };
         // The name checks come first (a legal count stands in for the partition count).
