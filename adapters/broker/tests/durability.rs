@@ -16,9 +16,7 @@ use kafka_eos_broker::server::now_ms;
 use kafka_eos_broker::server::{Server, DEFAULT_MAX_FRAME_BYTES};
 use kafka_eos_broker::storage::{FlushPolicy, StorageConfig};
 use kafka_eos_broker::testing::data_batch_at;
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -122,22 +120,7 @@ fn init_pid(c: &mut Client, txn: &str) -> (i64, i16) {
 
 /// Produce v9 of one batch to partition `p` of `t`: (error code, base offset).
 fn produce(c: &mut Client, txn: Option<&str>, p: i32, records: Bytes) -> (i16, i64) {
-    let r: ProduceResponse = c
-        .call(
-            ApiKey::Produce,
-            9,
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_transactional_id(txn.map(txn_id))
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(topic())
-                    .with_partition_data(vec![PartitionProduceData::default()
-                        .with_index(p)
-                        .with_records(Some(records))])]),
-        )
-        .expect("Produce answered");
-    let answer = &r.responses[0].partition_responses[0];
+    let answer = common::eos::produce(c, txn, "t", p, records);
     (answer.error_code, answer.base_offset)
 }
 
@@ -164,38 +147,11 @@ fn fetch(c: &mut Client, p: i32, offset: i64, isolation: i8) -> fetch_response::
 }
 
 fn begin(c: &mut Client, txn: &str, pid: i64, epoch: i16, p: i32) {
-    let r: AddPartitionsToTxnResponse = c
-        .call(
-            ApiKey::AddPartitionsToTxn,
-            3,
-            &AddPartitionsToTxnRequest::default()
-                .with_v3_and_below_transactional_id(txn_id(txn))
-                .with_v3_and_below_producer_id(ProducerId(pid))
-                .with_v3_and_below_producer_epoch(epoch)
-                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
-                    .with_name(topic())
-                    .with_partitions(vec![p])]),
-        )
-        .expect("AddPartitionsToTxn answered");
-    assert_eq!(
-        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
-        0
-    );
+    assert_eq!(common::eos::add_partition(c, txn, (pid, epoch), "t", p), 0);
 }
 
 fn end_txn(c: &mut Client, txn: &str, pid: i64, epoch: i16, commit: bool) {
-    let r: EndTxnResponse = c
-        .call(
-            ApiKey::EndTxn,
-            3,
-            &EndTxnRequest::default()
-                .with_transactional_id(txn_id(txn))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_committed(commit),
-        )
-        .expect("EndTxn answered");
-    assert_eq!(r.error_code, 0);
+    assert_eq!(common::eos::end_txn(c, 3, txn, (pid, epoch), commit), 0);
 }
 
 /// What a fetch shows of a partition: HW, LSO, the aborted list and every batch's
