@@ -12,7 +12,6 @@ use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnT
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -62,43 +61,14 @@ fn metadata(c: &mut Client, v: i16, topics: &[&str], allow: bool) -> Vec<(i16, u
 }
 
 fn produce(c: &mut Client, topic: &str, partition: i32, count: i32) -> (i16, i64) {
-    let r: ProduceResponse = c
-        .call(
-            ApiKey::Produce,
-            9,
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(name(topic))
-                    .with_partition_data(vec![PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(data_batch(-1, -1, -1, count, false)))])]),
-        )
-        .expect("Produce answered");
-    let p = &r.responses[0].partition_responses[0];
+    let records = data_batch(-1, -1, -1, count, false);
+    let p = common::eos::produce(c, None, topic, partition, records);
     (p.error_code, p.base_offset)
 }
 
 /// Fetch of `topic-partition` at `offset`: (error, log start offset, batches).
 fn fetch(c: &mut Client, topic: &str, partition: i32, offset: i64) -> (i16, i64, usize) {
-    let r: FetchResponse = c
-        .call(
-            ApiKey::Fetch,
-            12,
-            &FetchRequest::default()
-                .with_max_wait_ms(0)
-                .with_min_bytes(1)
-                .with_max_bytes(1 << 20)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(name(topic))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(1 << 20)])]),
-        )
-        .expect("Fetch answered");
-    let p = &r.responses[0].partitions[0];
+    let p = common::eos::fetch(c, topic, partition, offset, false);
     let mut records = p.records.clone().unwrap_or_default();
     let batches = kafka_protocol::records::RecordBatchDecoder::decode_batch_info(&mut records)
         .map(|b| b.len())
