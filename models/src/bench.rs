@@ -201,7 +201,7 @@ pub fn run_2pc(rms: usize) -> Value {
     let m = TwoPhaseSys { rms: 0..rms };
     let props = m.properties();
     let start = Instant::now();
-    let r = bfs_with(&m, &props, &[], None, &CheckOptions::default());
+    let r = bfs_with(&m, &props, &[], None, &mut |_| {}, &CheckOptions::default());
     let secs = start.elapsed().as_secs_f64();
     measured(format!("2pc rms={rms}"), r.unique, r.total, secs, before)
 }

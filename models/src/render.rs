@@ -12,13 +12,14 @@ use std::fmt::Write as _;
 use kafka_eos::partition::{BatchContent, LogBatch};
 use kafka_eos::producer::{Outstanding, TxnRequest};
 use kafka_eos::types::TransactionResult;
-use stateright::actor::{Actor, ActorModelAction, Id, Network};
+use stateright::actor::{Actor, ActorModelAction, Id};
 
 use crate::model::actors::{
     ActorState, AppPhase, Choice, CoordinatorActorState, Msg, PartitionActorState,
     ProducerActorState, Rec, Timer,
 };
 use crate::model::scenario::NetworkKind;
+use crate::model::system::Network;
 use crate::model::{EosModel, EosState};
 
 // ------------------------------------------------------------------ actions
@@ -382,8 +383,8 @@ pub fn system_text(names: &[String], s: &EosState) -> String {
         }
     }
     let mut timers = Vec::new();
-    for (i, ts) in s.timers_set.iter().enumerate() {
-        let mut v: Vec<String> = ts.iter().map(timer_words).collect();
+    for i in 0..s.actor_states.len() {
+        let mut v: Vec<String> = s.timers_of(Id::from(i)).map(timer_words).collect();
         v.sort();
         for w in v {
             timers.push(format!("  {}: {w}", name_of(names, Id::from(i))));
@@ -400,30 +401,8 @@ pub fn system_text(names: &[String], s: &EosState) -> String {
 }
 
 /// The messages in flight, per channel in sending order (ordered network) or sorted.
-///
-/// Walks the network's variants itself: stateright 0.31's `Network::iter_all` never ends on
-/// an ordered network whose channel holds two or more messages (its `Ordered` iterator does
-/// not advance its index).
-pub fn in_flight(n: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
-    match n {
-        Network::Ordered(map) => map
-            .iter()
-            .flat_map(|((src, dst), q)| q.iter().map(move |m| (*src, *dst, m)))
-            .collect(),
-        Network::UnorderedNonDuplicating(map) => {
-            let mut v: Vec<(Id, Id, &Msg)> = map
-                .iter()
-                .flat_map(|(e, count)| (0..*count).map(move |_| (e.src, e.dst, &e.msg)))
-                .collect();
-            v.sort();
-            v
-        }
-        Network::UnorderedDuplicating(set, _) => {
-            let mut v: Vec<(Id, Id, &Msg)> = set.iter().map(|e| (e.src, e.dst, &e.msg)).collect();
-            v.sort();
-            v
-        }
-    }
+pub fn in_flight(n: &Network) -> Vec<(Id, Id, &Msg)> {
+    n.iter_all().map(|e| (e.src, e.dst, e.msg)).collect()
 }
 
 /// The group coordinator's state in words: the group, committed and pending offsets.

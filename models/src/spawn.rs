@@ -34,11 +34,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_eos::producer::RequestId;
-use stateright::actor::{Actor, Command, Id, Network, Out, RandomChoices, Timers};
+use stateright::actor::{Actor, Command, Id, Out};
 
 use crate::model::actors::{pflag, ActorState, AppPhase, Choice, EosActor, Msg, Timer};
 use crate::model::properties::ALWAYS;
 use crate::model::scenario::Scenario;
+use crate::model::system::Network;
 use crate::model::EosState;
 use crate::render::actor_text;
 
@@ -493,13 +494,9 @@ pub fn outcome_state(scenario: &Scenario, states: &[ActorState]) -> Option<EosSt
         return None;
     }
     s.actor_states = states.iter().cloned().map(Arc::new).collect();
-    s.network = Network::new_ordered([]);
-    for t in &mut s.timers_set {
-        *t = Timers::new();
-    }
-    for r in &mut s.random_choices {
-        *r = RandomChoices::default();
-    }
+    s.network = Network::new(s.network.delivery());
+    s.timers.clear();
+    s.random_choices.clear();
     Some(s)
 }
 

@@ -77,9 +77,10 @@ fn assert_sent(next: &EosState, src: Id, dst: Id, body: &Msg) {
 
 /// Checks one delivery against a direct core call; returns the kind of delivery compared.
 fn check_delivery(m: &EosModel, s: &EosState, src: Id, dst: Id, msg: &Msg) -> Option<&'static str> {
-    // The actor model's own step: `EosModel::next_state` also drops answers that land on a
+    // The actor system's own step: `EosModel::next_state` also drops answers that land on a
     // closed connection, which a straggler request's answer does at once.
-    let next = m.inner.next_state(
+    let next = kafka_eos_model::model::system::next_state(
+        &m.actors,
         s,
         ActorModelAction::Deliver {
             src,

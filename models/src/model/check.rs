@@ -508,7 +508,60 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
             }
         })
         .collect();
-    bfs_with(m, &props, &relevance, Some(clear_probe_flags), opts)
+    let mut interner = ActorInterner::default();
+    bfs_with(
+        m,
+        &props,
+        &relevance,
+        Some(clear_probe_flags),
+        &mut |s| interner.intern(s),
+        opts,
+    )
+}
+
+/// Hash-consing of actor states (model-side, not Kafka's): every actor state of a queued
+/// state is one shared copy per distinct value.
+///
+/// A successor shares every actor state but the one its step changed with its parent, and
+/// nothing with the states queued from other parents: without sharing, each of the BFS
+/// queue's states kept its own copies (about 10 KB per queued state on
+/// `transactions-zombie`). The BFS hands each new state to [`ActorInterner::intern`] before
+/// queueing it, which replaces a fresh actor state by the equal one already queued, if any.
+/// Entries no queued state holds any more are dropped when the table has doubled since the
+/// last sweep.
+#[derive(Default)]
+pub struct ActorInterner {
+    table: HashMap<u64, std::sync::Arc<ActorState>, BuildHasherDefault<IdentityHasher>>,
+    sweep_at: usize,
+}
+
+impl ActorInterner {
+    /// Shares `s`'s fresh actor states (held by `s` alone) with equal ones already seen.
+    pub fn intern(&mut self, s: &mut EosState) {
+        for a in &mut s.actor_states {
+            if std::sync::Arc::strong_count(a) > 1 {
+                continue;
+            }
+            let key = fingerprint(&**a);
+            match self.table.entry(key) {
+                // Equal content hashes are taken as equal states without comparing them:
+                // the state's fingerprint is made of these very hashes
+                // ([`ActorState`]'s `Hash`), so two actor states with one content hash
+                // already make states that differ only in them one state.
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    *a = std::sync::Arc::clone(e.get());
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(std::sync::Arc::clone(a));
+                }
+            }
+        }
+        if self.table.len() >= self.sweep_at {
+            self.table
+                .retain(|_, a| std::sync::Arc::strong_count(a) > 1);
+            self.sweep_at = (self.table.len() * 2).max(4096);
+        }
+    }
 }
 
 /// The probe bits are events of the transition that set them, not state: `sometimes`
@@ -562,6 +615,7 @@ pub fn bfs_with<M: Model>(
     props: &[Property<M>],
     relevance: &[Option<Predicate<M>>],
     normalise: Option<fn(&mut M::State)>,
+    keep: &mut dyn FnMut(&mut M::State),
     opts: &CheckOptions,
 ) -> BfsResult
 where
@@ -612,6 +666,7 @@ where
             continue;
         }
         parents.insert(fp, at);
+        keep(&mut s);
         queue.push_back((s, fp, 1));
     }
     let start = Instant::now();
@@ -663,6 +718,7 @@ where
             let next_fp = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {
                 e.insert(at);
+                keep(&mut next);
                 queue.push_back((next, next_fp, depth + 1));
             }
         }

@@ -19,17 +19,15 @@ pub mod processor;
 pub mod properties;
 pub mod scenario;
 pub mod scenarios;
+pub mod system;
 
-use std::ops::{Deref, DerefMut};
-
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Model, Property};
 
 use actors::{
     ActorState, CoordinatorActorState, EosActor, PartitionActorState, ProducerActorState, Rec,
 };
 use properties::properties_of;
-use scenario::{NetworkKind, Scenario};
+use scenario::Scenario;
 
 /// Where a scripted record comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,37 +90,27 @@ impl ModelCfg {
     }
 }
 
-/// stateright's actor model of the scenario, which [`EosModel`] wraps.
-pub type EosActorModel = ActorModel<EosActor, ModelCfg, ()>;
-/// The model's global state.
-pub type EosState = ActorModelState<EosActor, ()>;
-/// The model's action type.
-pub type EosAction = ActorModelAction<actors::Msg, actors::Timer, actors::Choice>;
+pub use system::{EosAction, EosState};
 
-/// The model: stateright's [`ActorModel`] of the scenario (reachable through `Deref`), with
-/// the properties over this type and one change to its transitions: every successor drops
-/// the messages no delivery can ever read ([`drop_dead_messages`]). Dropping them inside the
-/// transition that kills them adds no step (consuming each as a step of its own would add
-/// one interleaving per dead answer, docs/model.md "Stragglers").
+/// The model: the scenario's actors in the actor system of [`system`] (stateright's actor
+/// model over a leaner state), with the properties over this type and one change to the
+/// transitions: every successor drops the messages no delivery can ever read
+/// ([`drop_dead_messages`]). Dropping them inside the transition that kills them adds no step
+/// (consuming each as a step of its own would add one interleaving per dead answer,
+/// docs/model.md "Stragglers").
 #[derive(Clone)]
 pub struct EosModel {
-    /// stateright's actor model.
-    pub inner: EosActorModel,
+    /// The scenario and the record table.
+    pub cfg: ModelCfg,
+    /// The actors, by actor index: producers, partition leaders, the coordinator, then the
+    /// processor scenarios' actors ([`EosActor::of`]).
+    pub actors: Vec<EosActor>,
+    /// How the network delivers.
+    pub delivery: system::Delivery,
+    /// Whether the network may also lose any message.
+    pub lossy: bool,
     /// The properties checked (the scenario's [`properties_of`], or more).
     pub properties: Vec<Property<EosModel>>,
-}
-
-impl Deref for EosModel {
-    type Target = EosActorModel;
-    fn deref(&self) -> &EosActorModel {
-        &self.inner
-    }
-}
-
-impl DerefMut for EosModel {
-    fn deref_mut(&mut self) -> &mut EosActorModel {
-        &mut self.inner
-    }
 }
 
 impl Model for EosModel {
@@ -130,25 +118,29 @@ impl Model for EosModel {
     type Action = EosAction;
 
     fn init_states(&self) -> Vec<EosState> {
-        self.inner.init_states()
+        vec![system::init_state(&self.actors, self.delivery)]
     }
 
     fn actions(&self, state: &EosState, actions: &mut Vec<EosAction>) {
-        self.inner.actions(state, actions);
+        system::actions(&self.actors, self.lossy, state, actions);
     }
 
     fn next_state(&self, last: &EosState, action: EosAction) -> Option<EosState> {
-        let mut next = self.inner.next_state(last, action)?;
-        drop_dead_messages(&self.inner, &mut next);
+        let mut next = system::next_state(&self.actors, last, action)?;
+        drop_dead_messages(self, &mut next);
         Some(next)
     }
 
     fn format_action(&self, action: &EosAction) -> String {
-        self.inner.format_action(action)
-    }
-
-    fn format_step(&self, last: &EosState, action: EosAction) -> Option<String> {
-        self.inner.format_step(last, action)
+        match action {
+            stateright::actor::ActorModelAction::Deliver { src, dst, msg } => {
+                format!("{src:?} → {msg:?} → {dst:?}")
+            }
+            stateright::actor::ActorModelAction::SelectRandom { actor, random, .. } => {
+                format!("{actor:?} select random {random:?}")
+            }
+            _ => format!("{action:?}"),
+        }
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -156,7 +148,7 @@ impl Model for EosModel {
     }
 
     fn within_boundary(&self, state: &EosState) -> bool {
-        within_bounds(&self.inner.cfg, state)
+        within_bounds(&self.cfg, state)
     }
 }
 
@@ -165,13 +157,13 @@ impl Model for EosModel {
 /// client never reads ([`actors::Arrival::Stale`]). Its delivery would be a no-op, so
 /// removing it changes no behaviour; it only merges states that differ in which dead answers
 /// are still in flight.
-pub fn drop_dead_messages(m: &EosActorModel, s: &mut EosState) {
-    let Network::UnorderedNonDuplicating(multiset) = &mut s.network else {
+pub fn drop_dead_messages(m: &EosModel, s: &mut EosState) {
+    if s.network.delivery() != system::Delivery::Multiset {
         return;
-    };
+    }
     let actors = &m.actors;
     let states = &s.actor_states;
-    multiset.retain(|env, _| {
+    s.network.retain(|env| {
         let dst = usize::from(env.dst);
         match (actors.get(dst), states.get(dst)) {
             (Some(a), Some(st)) => !a.is_dead(st, env.src, &env.msg),
@@ -212,26 +204,14 @@ pub fn coordinator(s: &EosState) -> Option<&CoordinatorActorState> {
 
 /// Builds the actor model of a scenario.
 pub fn model(scenario: &Scenario) -> EosModel {
-    let network = match scenario.network {
-        // Connections are the actors' (`actors::Conn`): per-connection order is enforced by
-        // the receivers, so the messages of a closed connection and of its successor
-        // interleave freely.
-        NetworkKind::Kafka => Network::new_unordered_nonduplicating([]),
-        NetworkKind::Ordered => Network::new_ordered([]),
-        NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
-        NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
-    };
-    let mut inner = ActorModel::new(ModelCfg::new(scenario.clone()), ())
-        .actors(EosActor::of(scenario))
-        .init_network(network)
-        .lossy_network(if scenario.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        });
-    inner.within_boundary = within_bounds;
     EosModel {
-        inner,
+        cfg: ModelCfg::new(scenario.clone()),
+        actors: EosActor::of(scenario),
+        // Kafka's connections are the actors' (`actors::Conn`): per-connection order is
+        // enforced by the receivers, so the messages of a closed connection and of its
+        // successor interleave freely on a multiset.
+        delivery: system::Delivery::of(scenario.network),
+        lossy: scenario.lossy,
         properties: properties_of(scenario),
     }
 }

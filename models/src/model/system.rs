@@ -1,0 +1,393 @@
+//! The model's actor system (model-side, not Kafka's): the global state and the transitions
+//! that route the core's messages and run its timers between the actors of [`super::actors`].
+//!
+//! It is stateright's actor model (`stateright::actor::ActorModel` of stateright 0.31) with the
+//! same actions, in the same order, and the same transitions, over a leaner global state:
+//! stateright's `ActorModelState` keeps per actor a hash set of timers, a hash map of random
+//! choices, a crash flag and a storage slot, and the network as a hash map, so every successor
+//! allocated and hashed all of them again (a third of the search, measured on
+//! `transactions-zombie`). Here the network is one sorted vector of envelopes, the armed timers
+//! and the pending random choices one sorted vector each, and crashes (which no scenario
+//! uses) are not modelled. `models/tests/system.rs` walks both systems in lock step over
+//! every scenario and compares states and actions.
+//!
+//! What stateright's model does and this one does too:
+//! - actions: each deliverable envelope (a message may also be lost on a lossy network),
+//!   then each armed timer, then each pending random choice, sorted as stateright sorts them
+//!   (so a path of action indices means the same run in both);
+//! - a delivery that leaves the actor's state unchanged and outputs nothing is no transition
+//!   (except on the FIFO network), nor is a timer that only re-arms itself;
+//! - a delivery removes the envelope (the duplicating network keeps it and remembers it as
+//!   the last delivered), a fired timer is disarmed, a chosen random choice is withdrawn.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use stateright::actor::{
+    is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
+};
+
+use super::actors::{ActorState, Choice, EosActor, Msg, Timer};
+use super::scenario::NetworkKind;
+
+/// How the network delivers (from the scenario's [`NetworkKind`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Any order, each message delivered once (stateright's unordered non-duplicating
+    /// network): Kafka's network, whose per-connection order the receivers enforce, and the
+    /// non-Kafka `Unordered`.
+    #[default]
+    Multiset,
+    /// Any order, any message delivered again (stateright's unordered duplicating network).
+    Set,
+    /// FIFO per directed pair of actors (stateright's ordered network).
+    Fifo,
+}
+
+impl Delivery {
+    /// The delivery of a scenario's network.
+    pub fn of(kind: NetworkKind) -> Delivery {
+        match kind {
+            NetworkKind::Kafka | NetworkKind::Unordered => Delivery::Multiset,
+            NetworkKind::Duplicating => Delivery::Set,
+            NetworkKind::Ordered => Delivery::Fifo,
+        }
+    }
+}
+
+/// The messages in flight: one vector of envelopes, sorted by `(src, dst, msg)` (with
+/// repeats: a multiset) for [`Delivery::Multiset`], without repeats for [`Delivery::Set`], and
+/// by `(src, dst)` then in sending order for [`Delivery::Fifo`].
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Network {
+    delivery: Delivery,
+    envelopes: Vec<Envelope<Msg>>,
+    /// [`Delivery::Set`]: the last envelope delivered (stateright keeps it so that a delivery
+    /// that changes nothing else is still a new state).
+    last_delivered: Option<Envelope<Msg>>,
+}
+
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.envelopes).finish()
+    }
+}
+
+fn borrowed(e: &Envelope<Msg>) -> Envelope<&Msg> {
+    Envelope {
+        src: e.src,
+        dst: e.dst,
+        msg: &e.msg,
+    }
+}
+
+impl Network {
+    /// An empty network that delivers as `delivery`.
+    pub fn new(delivery: Delivery) -> Network {
+        Network {
+            delivery,
+            envelopes: Vec::new(),
+            last_delivered: None,
+        }
+    }
+
+    /// How this network delivers.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
+    }
+
+    /// Every message in flight (a multiset's repeats included), in the network's order.
+    pub fn iter_all(&self) -> impl Iterator<Item = Envelope<&Msg>> {
+        self.envelopes.iter().map(borrowed)
+    }
+
+    /// The envelopes a delivery may take: each distinct envelope, or on the FIFO network the
+    /// head of each channel.
+    pub fn iter_deliverable(&self) -> impl Iterator<Item = Envelope<&Msg>> {
+        let fifo_heads = self.delivery == Delivery::Fifo;
+        self.envelopes
+            .iter()
+            .enumerate()
+            .filter(move |(i, e)| {
+                let Some(prev) = i.checked_sub(1).and_then(|p| self.envelopes.get(p)) else {
+                    return true;
+                };
+                if fifo_heads {
+                    (prev.src, prev.dst) != (e.src, e.dst)
+                } else {
+                    prev != *e
+                }
+            })
+            .map(|(_, e)| borrowed(e))
+    }
+
+    /// [`Delivery::Set`]: the last envelope delivered.
+    pub fn last_delivered(&self) -> Option<Envelope<&Msg>> {
+        self.last_delivered.as_ref().map(borrowed)
+    }
+
+    /// Messages in flight.
+    pub fn len(&self) -> usize {
+        self.envelopes.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.envelopes.is_empty()
+    }
+
+    /// Puts `env` in flight.
+    pub fn send(&mut self, env: Envelope<Msg>) {
+        match self.delivery {
+            Delivery::Multiset => {
+                let at = self.envelopes.partition_point(|e| e <= &env);
+                self.envelopes.insert(at, env);
+            }
+            Delivery::Set => {
+                if let Err(at) = self.envelopes.binary_search(&env) {
+                    self.envelopes.insert(at, env);
+                }
+            }
+            Delivery::Fifo => {
+                let at = self
+                    .envelopes
+                    .partition_point(|e| (e.src, e.dst) <= (env.src, env.dst));
+                self.envelopes.insert(at, env);
+            }
+        }
+    }
+
+    /// Removes one copy of `env` (a delivery on the multiset and FIFO networks, a loss on
+    /// every network); whether it was there.
+    fn remove_one(&mut self, env: &Envelope<Msg>) -> bool {
+        match self.envelopes.iter().position(|e| e == env) {
+            Some(i) => {
+                self.envelopes.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn on_deliver(&mut self, env: Envelope<Msg>) {
+        match self.delivery {
+            Delivery::Multiset | Delivery::Fifo => {
+                self.remove_one(&env);
+            }
+            Delivery::Set => self.last_delivered = Some(env),
+        }
+    }
+
+    /// Keeps only the envelopes `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&Envelope<Msg>) -> bool) {
+        self.envelopes.retain(keep);
+    }
+}
+
+/// The model's global state: every actor's state, the messages in flight, the armed timers
+/// and the pending random choices.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EosState {
+    /// The actors' states by actor index, shared between states (`Arc`): a successor
+    /// replaces only the state its step changed.
+    pub actor_states: Vec<Arc<ActorState>>,
+    /// The messages in flight.
+    pub network: Network,
+    /// The armed timers, `(actor, timer)`, sorted, each once.
+    pub timers: Vec<(Id, Timer)>,
+    /// The pending random choices, `(actor, key, choices)`, sorted by actor and key.
+    pub random_choices: Vec<(Id, String, Vec<Choice>)>,
+}
+
+impl fmt::Debug for EosState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EosState")
+            .field("actor_states", &self.actor_states)
+            .field("network", &self.network)
+            .field("timers", &self.timers)
+            .field("random_choices", &self.random_choices)
+            .finish()
+    }
+}
+
+impl EosState {
+    /// The timers armed for `actor`, in order.
+    pub fn timers_of(&self, actor: Id) -> impl Iterator<Item = &Timer> {
+        self.timers
+            .iter()
+            .filter(move |(id, _)| *id == actor)
+            .map(|(_, t)| t)
+    }
+
+    fn apply(&mut self, id: Id, out: Out<EosActor>) {
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => self.network.send(Envelope { src: id, dst, msg }),
+                Command::SetTimer(timer, _) => {
+                    let key = (id, timer);
+                    if let Err(at) = self.timers.binary_search(&key) {
+                        self.timers.insert(at, key);
+                    }
+                }
+                Command::CancelTimer(timer) => self.cancel_timer(id, &timer),
+                Command::ChooseRandom(key, choices) => {
+                    let at = self
+                        .random_choices
+                        .binary_search_by(|(a, k, _)| (*a, k.as_str()).cmp(&(id, key.as_str())));
+                    match (at, choices.is_empty()) {
+                        (Ok(i), true) => {
+                            self.random_choices.remove(i);
+                        }
+                        (Ok(i), false) => {
+                            if let Some(slot) = self.random_choices.get_mut(i) {
+                                slot.2 = choices;
+                            }
+                        }
+                        (Err(_), true) => {}
+                        (Err(i), false) => self.random_choices.insert(i, (id, key, choices)),
+                    }
+                }
+                Command::Save(()) => {}
+            }
+        }
+    }
+
+    fn cancel_timer(&mut self, id: Id, timer: &Timer) {
+        if let Some(i) = self.timers.iter().position(|(a, t)| *a == id && t == timer) {
+            self.timers.remove(i);
+        }
+    }
+
+    fn replace(&mut self, index: usize, state: Cow<'_, ActorState>) {
+        if let (Cow::Owned(s), Some(slot)) = (state, self.actor_states.get_mut(index)) {
+            *slot = Arc::new(s);
+        }
+    }
+}
+
+/// The initial state: each actor started in index order, its outputs applied.
+pub fn init_state(actors: &[EosActor], delivery: Delivery) -> EosState {
+    let mut s = EosState {
+        actor_states: Vec::with_capacity(actors.len()),
+        network: Network::new(delivery),
+        timers: Vec::new(),
+        random_choices: Vec::new(),
+    };
+    for (index, actor) in actors.iter().enumerate() {
+        let id = Id::from(index);
+        let mut out = Out::new();
+        let state = actor.on_start(id, &None, &mut out);
+        s.actor_states.push(Arc::new(state));
+        s.apply(id, out);
+    }
+    s
+}
+
+/// The model's action type: stateright's actor-model action (crashes are never offered).
+pub type EosAction = ActorModelAction<Msg, Timer, Choice>;
+
+/// The actions enabled in `s`, in stateright's order: losses (on a `lossy` network), then
+/// deliveries, each sorted by envelope; timers by actor and timer; random choices by actor,
+/// key and choice.
+pub fn actions(actors: &[EosActor], lossy: bool, s: &EosState, actions: &mut Vec<EosAction>) {
+    if lossy {
+        for env in s.network.iter_deliverable() {
+            actions.push(ActorModelAction::Drop(env.to_cloned_msg()));
+        }
+    }
+    for env in s.network.iter_deliverable() {
+        if usize::from(env.dst) < actors.len() {
+            actions.push(ActorModelAction::Deliver {
+                src: env.src,
+                dst: env.dst,
+                msg: env.msg.clone(),
+            });
+        }
+    }
+    for (id, timer) in &s.timers {
+        actions.push(ActorModelAction::Timeout(*id, timer.clone()));
+    }
+    let first_random = actions.len();
+    for (actor, key, choices) in &s.random_choices {
+        for choice in choices {
+            actions.push(ActorModelAction::SelectRandom {
+                actor: *actor,
+                key: key.clone(),
+                random: choice.clone(),
+            });
+        }
+    }
+    if let Some(randoms) = actions.get_mut(first_random..) {
+        randoms.sort_by(|a, b| match (a, b) {
+            (
+                ActorModelAction::SelectRandom {
+                    actor: a1,
+                    key: k1,
+                    random: r1,
+                },
+                ActorModelAction::SelectRandom {
+                    actor: a2,
+                    key: k2,
+                    random: r2,
+                },
+            ) => a1.cmp(a2).then_with(|| k1.cmp(k2)).then_with(|| r1.cmp(r2)),
+            _ => std::cmp::Ordering::Equal,
+        });
+    }
+}
+
+/// The state after `action` in `last`, or `None` where the action is no transition.
+pub fn next_state(actors: &[EosActor], last: &EosState, action: EosAction) -> Option<EosState> {
+    match action {
+        ActorModelAction::Drop(env) => {
+            let mut next = last.clone();
+            next.network.remove_one(&env);
+            Some(next)
+        }
+        ActorModelAction::Deliver { src, dst, msg } => {
+            let index = usize::from(dst);
+            let actor = actors.get(index)?;
+            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
+            let mut out = Out::new();
+            actor.on_msg(dst, &mut state, src, msg.clone(), &mut out);
+            if is_no_op(&state, &out) && last.network.delivery() != Delivery::Fifo {
+                return None;
+            }
+            let mut next = last.clone();
+            next.network.on_deliver(Envelope { src, dst, msg });
+            next.replace(index, state);
+            next.apply(dst, out);
+            Some(next)
+        }
+        ActorModelAction::Timeout(id, timer) => {
+            let index = usize::from(id);
+            let actor = actors.get(index)?;
+            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
+            let mut out = Out::new();
+            actor.on_timeout(id, &mut state, &timer, &mut out);
+            if is_no_op_with_timer(&state, &out, &timer) {
+                return None;
+            }
+            let mut next = last.clone();
+            next.cancel_timer(id, &timer);
+            next.replace(index, state);
+            next.apply(id, out);
+            Some(next)
+        }
+        ActorModelAction::SelectRandom { actor, key, random } => {
+            let index = usize::from(actor);
+            let a = actors.get(index)?;
+            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
+            let mut out = Out::new();
+            a.on_random(actor, &mut state, &random, &mut out);
+            let mut next = last.clone();
+            next.random_choices
+                .retain(|(id, k, _)| !(*id == actor && *k == key));
+            next.replace(index, state);
+            next.apply(actor, out);
+            Some(next)
+        }
+        ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => None,
+    }
+}
