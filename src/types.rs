@@ -7,6 +7,7 @@
 use core::fmt;
 use core::str::FromStr;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::error::ParseError;
 
@@ -57,17 +58,22 @@ pub const fn decrement_sequence(sequence: Sequence, decrement: i32) -> Sequence 
 }
 
 /// A topic partition, written `topic-N` as Kafka's `TopicPartition.toString()` does.
+///
+/// The topic name is shared (`Arc<str>`): topic partitions key the producer's, the
+/// coordinator's and the group coordinator's maps, and a clone of any of those states clones
+/// every key; a shared name is a reference count, not an allocation. It compares, orders,
+/// hashes and (de)serializes as the name itself.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TopicPartition {
     /// The topic name.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The partition index.
     pub partition: i32,
 }
 
 impl TopicPartition {
     /// A topic partition from its parts.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
         TopicPartition {
             topic: topic.into(),
             partition,

@@ -123,7 +123,7 @@ impl TransactionCoordinator {
         let mut partitions: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
         for tp in &m.partitions {
             partitions
-                .entry(tp.topic.clone())
+                .entry(tp.topic.to_string())
                 .or_default()
                 .insert(tp.partition);
         }

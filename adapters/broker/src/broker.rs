@@ -713,7 +713,7 @@ impl Broker {
         version: i16,
         now: TimestampMs,
     ) -> Result<AppendOutcome, i16> {
-        if tp.topic == OFFSETS_TOPIC || !self.partitions.contains_key(tp) {
+        if &*tp.topic == OFFSETS_TOPIC || !self.partitions.contains_key(tp) {
             return Err(ErrorCode::UnknownTopicOrPartition.code());
         }
         if self.storage.is_offline(tp) {
@@ -1043,7 +1043,7 @@ impl Broker {
                     self.crash_point();
                 }
                 CoordinatorOutput::WriteTxnMarker(m)
-                    if m.partition.topic != OFFSETS_TOPIC
+                    if &*m.partition.topic != OFFSETS_TOPIC
                         && !self.partitions.contains_key(&m.partition) =>
                 {
                     // No leader for the partition (its topic was deleted): the coordinator drops
@@ -1053,7 +1053,7 @@ impl Broker {
                 }
                 CoordinatorOutput::WriteTxnMarker(m) => {
                     let response = match self.partitions.get_mut(&m.partition) {
-                        None if m.partition.topic == OFFSETS_TOPIC => {
+                        None if &*m.partition.topic == OFFSETS_TOPIC => {
                             let response = self.offsets_marker(&m, now);
                             self.trace_step(|| Step::WriteTxnMarker {
                                 marker: m.clone(),

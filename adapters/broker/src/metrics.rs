@@ -221,7 +221,7 @@ pub fn snapshot(broker: &Broker, now: TimestampMs, connections: &Connections) ->
         partitions: broker
             .partitions()
             .map(|(tp, leader)| PartitionGauges {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 partition: tp.partition,
                 high_watermark: leader.high_watermark(),
                 last_stable_offset: leader.last_stable_offset(),

@@ -718,6 +718,7 @@ fn model_run() -> (Scenario, ModelRun) {
         (AppPhase::Done, 0b01, 0b10)
     );
     assert_eq!((ps[1].phase, ps[1].acked.len()), (AppPhase::Done, 2));
+    drop(ps);
     // Every kind of step of this protocol is in it.
     let kinds: BTreeSet<&str> = run.trace.iter().map(kind).collect();
     for k in [

@@ -31,7 +31,8 @@ use kafka_eos::producer::{
     TransactionState,
 };
 use kafka_eos::types::{
-    Offset, TimestampMs, TopicPartition, TransactionResult, TransactionVersion,
+    Offset, ProducerEpoch, ProducerId, TimestampMs, TopicPartition, TransactionResult,
+    TransactionVersion,
 };
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -247,9 +248,64 @@ pub enum Msg {
         /// The connection incarnation and the request's position on it.
         conn: Conn,
         /// The message, shared: every successor state clones the network, and a shared
-        /// message costs no allocation there (its `String`s included).
-        msg: Arc<Msg>,
+        /// message costs no allocation there (its `String`s included); its hash is computed
+        /// once ([`Framed`]).
+        msg: Arc<Framed>,
     },
+}
+
+/// A message travelling on a connection, with its hash computed once (model-side, not
+/// Kafka's): every state's fingerprint hashes the messages in flight, and a message stays in
+/// flight across many states. It orders and compares as its message; it (de)serializes as
+/// its message.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Framed {
+    msg: Msg,
+    hash: u64,
+}
+
+impl Framed {
+    /// `msg` with its hash.
+    pub fn new(msg: Msg) -> Framed {
+        let hash = ahash::RandomState::with_seeds(5, 6, 7, 8).hash_one(&msg);
+        Framed { msg, hash }
+    }
+
+    /// The message.
+    pub fn msg(&self) -> &Msg {
+        &self.msg
+    }
+}
+
+impl std::ops::Deref for Framed {
+    type Target = Msg;
+    fn deref(&self) -> &Msg {
+        &self.msg
+    }
+}
+
+impl std::hash::Hash for Framed {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+impl fmt::Debug for Framed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.msg.fmt(f)
+    }
+}
+
+impl Serialize for Framed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.msg.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Framed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Framed, D::Error> {
+        Msg::deserialize(d).map(Framed::new)
+    }
 }
 
 impl Msg {
@@ -258,7 +314,7 @@ impl Msg {
         if connections {
             Msg::OnConnection {
                 conn,
-                msg: Arc::new(msg),
+                msg: Arc::new(Framed::new(msg)),
             }
         } else {
             msg
@@ -268,7 +324,7 @@ impl Msg {
     /// The message and its place on its connection (`Conn::default()` when bare).
     pub fn unframed(self) -> (Conn, Msg) {
         match self {
-            Msg::OnConnection { conn, msg } => (conn, Arc::unwrap_or_clone(msg)),
+            Msg::OnConnection { conn, msg } => (conn, Arc::unwrap_or_clone(msg).msg),
             msg => (Conn::default(), msg),
         }
     }
@@ -634,16 +690,103 @@ pub struct PartitionActorState {
     pub served: ServedConns,
     /// This state's hash, once computed ([`HashCache`]).
     pub hash_cache: HashCache,
+    /// What the properties derive from the log, once computed ([`LogViews`]).
+    pub views: LogViews,
 }
 
 impl PartitionActorState {
     /// Records the current read_committed view and LSO in the ghost fields (after every
-    /// transition of the partition).
+    /// transition of the partition, as its last change).
     fn observe_reads(&mut self) {
-        self.delivered
-            .extend(super::properties::read_committed(&self.core));
+        let view = super::properties::read_committed(&self.core);
+        self.delivered.extend(view.iter().copied());
         self.lso_seen = self.lso_seen.max(self.core.last_stable_offset());
+        self.views = LogViews::default();
+        self.views.read_committed.get_or_init(|| view);
     }
+
+    /// What a read_committed consumer fetching from offset 0 returns (`(offset, record)` in
+    /// offset order; [`super::properties::read_committed`], once per state value).
+    pub fn read_committed(&self) -> &[(Offset, Rec)] {
+        self.views
+            .read_committed
+            .get_or_init(|| super::properties::read_committed(&self.core))
+    }
+
+    /// The log's data batches with their outcomes ([`super::properties::data_entries`], once
+    /// per state value).
+    pub fn entries(&self) -> &[super::properties::DataEntry] {
+        self.views
+            .entries
+            .get_or_init(|| super::properties::data_entries(self.core.log()))
+    }
+
+    /// The log's open transactions ([`super::properties::open_transactions`], once per state
+    /// value).
+    pub fn open_transactions(&self) -> &BTreeMap<ProducerId, (Offset, ProducerEpoch)> {
+        self.views
+            .open
+            .get_or_init(|| super::properties::open_transactions(self.core.log()))
+    }
+}
+
+/// A value derived from an actor state, computed once per state value (model-side, not
+/// Kafka's): like [`HashCache`], a clone starts empty, and it is not part of the state (it
+/// hashes and compares as nothing). Whoever changes the state in place must empty it.
+#[derive(Debug)]
+pub struct Memo<T>(std::sync::OnceLock<T>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> Memo<T> {
+    /// The value, computed by `f` the first time.
+    pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(f)
+    }
+}
+
+impl<T> Clone for Memo<T> {
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl<T> PartialEq for Memo<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Memo<T> {}
+
+impl<T> PartialOrd for Memo<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Memo<T> {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl<T> std::hash::Hash for Memo<T> {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+/// What the properties derive from a partition's log, computed once per partition state
+/// value ([`Memo`]): a partition's state is shared by many global states, and every
+/// property of every state reads these.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogViews {
+    read_committed: Memo<Vec<(Offset, Rec)>>,
+    entries: Memo<Vec<super::properties::DataEntry>>,
+    open: Memo<BTreeMap<ProducerId, (Offset, ProducerEpoch)>>,
 }
 
 /// The coordinator actor's state.
@@ -964,7 +1107,7 @@ impl EosActor {
             return false;
         };
         let stale = |c: Option<&ClientConn>| c.is_some_and(|c| c.classify(*conn) == Arrival::Stale);
-        match (self, state, &**body) {
+        match (self, state, body.msg()) {
             (EosActor::Producer(p), ActorState::Producer(s), Msg::Response { .. }) => {
                 p.connections && stale(p.conn_index(src).and_then(|i| s.conns.get(i)))
             }
@@ -1042,6 +1185,7 @@ impl Actor for EosActor {
                     verify_conn: ClientConn::default(),
                     served: ServedConns::default(),
                     hash_cache: HashCache::default(),
+                    views: LogViews::default(),
                 };
                 state.observe_reads();
                 ActorState::Partition(Box::new(state))
@@ -1706,7 +1850,7 @@ impl CoordinatorActor {
     /// Where a marker for `partition` goes: its marker connection's index and the leader (the
     /// group coordinator for `__consumer_offsets`, after the data partitions).
     fn marker_route(&self, partition: &TopicPartition) -> Option<(usize, Id)> {
-        if partition.topic == CONSUMER_OFFSETS_TOPIC {
+        if &*partition.topic == CONSUMER_OFFSETS_TOPIC {
             return self.group.map(|g| (self.partitions.len(), g));
         }
         let i = usize::try_from(partition.partition)

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 
 use super::actors::{topic_partition, Arrival, ClientConn, Conn, EosActor, Msg, Rec, Timer};
-use super::properties::{data_entries, read_committed, AlwaysProperty, Condition};
+use super::properties::{AlwaysProperty, Condition};
 use super::scenario::{OffsetsMode, ProcessorScript, Scenario, PROCESSOR_GROUP};
 use super::{coordinator, partitions, EosModel, EosState};
 
@@ -822,7 +822,7 @@ impl GroupActor {
 // ------------------------------------------------------------------ projections
 
 /// The processor actors' states, by index.
-pub fn processors(s: &EosState) -> Vec<&ProcessorActorState> {
+pub fn processors(s: &EosState) -> super::Few<'_, ProcessorActorState> {
     s.actor_states
         .iter()
         .filter_map(|a| match &**a {
@@ -866,7 +866,7 @@ pub mod probe {
 fn output_counts(s: &EosState) -> BTreeMap<Rec, usize> {
     let mut counts = BTreeMap::new();
     if let Some(p) = partitions(s).get(usize::from(OUTPUT)) {
-        for (_, rec) in read_committed(&p.core) {
+        for &(_, rec) in p.read_committed() {
             *counts.entry(input_of(rec)).or_insert(0) += 1;
         }
     }
@@ -879,8 +879,8 @@ fn committed_outputs(s: &EosState) -> BTreeSet<Rec> {
     partitions(s)
         .get(usize::from(OUTPUT))
         .map(|p| {
-            data_entries(p.core.log())
-                .into_iter()
+            p.entries()
+                .iter()
                 .filter(|d| d.outcome == Some(TransactionResult::Commit))
                 .map(|d| input_of(d.rec))
                 .collect()

@@ -208,7 +208,7 @@ fn told_aborted(s: &EosState, info: RecInfo) -> bool {
 pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
         let mut seen = BTreeSet::new();
-        data_entries(p.core.log())
+        p.entries()
             .iter()
             .filter(|d| d.outcome != Some(TransactionResult::Abort))
             .all(|d| seen.insert(d.rec))
@@ -220,7 +220,7 @@ pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
 pub fn no_duplicate_relevant(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().any(|p| {
         let mut count: BTreeMap<ProducerId, usize> = BTreeMap::new();
-        data_entries(p.core.log())
+        p.entries()
             .iter()
             .filter(|d| d.outcome != Some(TransactionResult::Abort))
             .any(|d| {
@@ -235,7 +235,7 @@ fn no_duplicate_witness(_: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
         let mut seen: BTreeMap<Rec, Offset> = BTreeMap::new();
-        for d in data_entries(p.core.log()) {
+        for &d in p.entries() {
             if d.outcome == Some(TransactionResult::Abort) {
                 continue;
             }
@@ -473,7 +473,7 @@ fn zombie_fencing_witness(_: &EosModel, s: &EosState) -> Vec<String> {
 fn outcomes(m: &EosModel, s: &EosState) -> BTreeMap<(usize, u8), BTreeSet<TransactionResult>> {
     let mut map: BTreeMap<(usize, u8), BTreeSet<TransactionResult>> = BTreeMap::new();
     for p in partitions(s) {
-        for d in data_entries(p.core.log()) {
+        for &d in p.entries() {
             if let (Some(info), Some(o)) = (m.cfg.rec(d.rec), d.outcome) {
                 if d.transactional {
                     map.entry((info.producer, info.txn)).or_default().insert(o);
@@ -496,16 +496,16 @@ pub fn atomicity(m: &EosModel, s: &EosState) -> bool {
 pub fn atomicity_relevant(m: &EosModel, s: &EosState) -> bool {
     let mut decided: BTreeMap<(usize, u8), usize> = BTreeMap::new();
     partitions(s).iter().any(|p| {
-        data_entries(p.core.log()).iter().any(|d| {
-            match (m.cfg.rec(d.rec), d.outcome, d.transactional) {
+        p.entries()
+            .iter()
+            .any(|d| match (m.cfg.rec(d.rec), d.outcome, d.transactional) {
                 (Some(info), Some(_), true) => {
                     let c = decided.entry((info.producer, info.txn)).or_insert(0);
                     *c += 1;
                     *c >= 2
                 }
                 _ => false,
-            }
-        })
+            })
     })
 }
 
@@ -513,7 +513,7 @@ fn atomicity_witness(m: &EosModel, s: &EosState) -> Vec<String> {
     let mut by_txn: BTreeMap<(usize, u8), Vec<String>> = BTreeMap::new();
     let mut mixed: BTreeMap<(usize, u8), BTreeSet<TransactionResult>> = BTreeMap::new();
     for (i, p) in partitions(s).iter().enumerate() {
-        for d in data_entries(p.core.log()) {
+        for &d in p.entries() {
             if let (Some(info), Some(o), true) = (m.cfg.rec(d.rec), d.outcome, d.transactional) {
                 by_txn
                     .entry((info.producer, info.txn))
@@ -552,7 +552,7 @@ fn atomicity_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// aborted; one it was told aborted has none committed.
 pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
     let parts = partitions(s);
-    let entries: Vec<Vec<DataEntry>> = parts.iter().map(|p| data_entries(p.core.log())).collect();
+    let entries: Vec<&[DataEntry]> = parts.iter().map(|p| p.entries()).collect();
     for (pi, p) in producers(s).iter().enumerate() {
         for (rec, offset) in &p.acked {
             let Some(info) = m.cfg.rec(*rec) else {
@@ -573,7 +573,7 @@ pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
             }
         }
     }
-    entries.iter().flatten().all(|d| {
+    entries.iter().copied().flatten().all(|d| {
         d.outcome != Some(TransactionResult::Commit)
             || m.cfg.rec(d.rec).is_none_or(|info| !told_aborted(s, info))
     })
@@ -583,7 +583,7 @@ pub fn commit_durability(m: &EosModel, s: &EosState) -> bool {
 /// has a decided outcome in a log.
 pub fn commit_durability_relevant(m: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().any(|p| {
-        data_entries(p.core.log()).iter().any(|d| {
+        p.entries().iter().any(|d| {
             d.outcome.is_some()
                 && m.cfg
                     .rec(d.rec)
@@ -595,7 +595,7 @@ pub fn commit_durability_relevant(m: &EosModel, s: &EosState) -> bool {
 fn commit_durability_witness(m: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
-        for d in data_entries(p.core.log()) {
+        for &d in p.entries() {
             let Some(info) = m.cfg.rec(d.rec) else {
                 continue;
             };
@@ -631,8 +631,8 @@ fn commit_durability_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// partition, nor one of a transaction the client was told aborted.
 pub fn no_aborted_read(m: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
-        let entries = data_entries(p.core.log());
-        read_committed(&p.core).iter().all(|(offset, rec)| {
+        let entries = p.entries();
+        p.read_committed().iter().all(|(offset, rec)| {
             let aborted_here = entries
                 .iter()
                 .any(|d| d.offset == *offset && d.outcome == Some(TransactionResult::Abort));
@@ -647,10 +647,10 @@ pub fn no_aborted_read(m: &EosModel, s: &EosState) -> bool {
 /// review's antecedent.
 pub fn no_aborted_read_relevant(m: &EosModel, s: &EosState) -> bool {
     let parts = partitions(s);
-    let reads = parts.iter().any(|p| !read_committed(&p.core).is_empty());
+    let reads = parts.iter().any(|p| !p.read_committed().is_empty());
     reads
         && parts.iter().any(|p| {
-            data_entries(p.core.log()).iter().any(|d| {
+            p.entries().iter().any(|d| {
                 d.outcome == Some(TransactionResult::Abort)
                     || m.cfg.rec(d.rec).is_some_and(|info| told_aborted(s, info))
             })
@@ -660,8 +660,8 @@ pub fn no_aborted_read_relevant(m: &EosModel, s: &EosState) -> bool {
 fn no_aborted_read_witness(m: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
-        let entries = data_entries(p.core.log());
-        for (offset, rec) in read_committed(&p.core) {
+        let entries = p.entries();
+        for &(offset, rec) in p.read_committed() {
             let aborted_here = entries
                 .iter()
                 .any(|d| d.offset == offset && d.outcome == Some(TransactionResult::Abort));
@@ -686,9 +686,9 @@ fn no_aborted_read_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// transaction committed at that partition, all below the LSO.
 pub fn read_committed_bound(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
-        let entries = data_entries(p.core.log());
+        let entries = p.entries();
         let lso = p.core.last_stable_offset();
-        read_committed(&p.core).iter().all(|(offset, _)| {
+        p.read_committed().iter().all(|(offset, _)| {
             *offset < lso
                 && entries.iter().any(|d| {
                     d.offset == *offset
@@ -702,7 +702,7 @@ pub fn read_committed_bound(_: &EosModel, s: &EosState) -> bool {
 /// aborted): read_committed then has something to leave out.
 pub fn read_committed_bound_relevant(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().any(|p| {
-        data_entries(p.core.log())
+        p.entries()
             .iter()
             .any(|d| d.transactional && d.outcome != Some(TransactionResult::Commit))
     })
@@ -711,9 +711,9 @@ pub fn read_committed_bound_relevant(_: &EosModel, s: &EosState) -> bool {
 fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
-        let entries = data_entries(p.core.log());
+        let entries = p.entries();
         let lso = p.core.last_stable_offset();
-        for (offset, rec) in read_committed(&p.core) {
+        for &(offset, rec) in p.read_committed() {
             if offset >= lso {
                 v.push(format!(
                     "read_committed returns r{rec} at t-{i}@{offset}, at or above LSO {lso}"
@@ -737,10 +737,7 @@ fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
 pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
         let hw = p.core.high_watermark();
-        let first_open = open_transactions(p.core.log())
-            .values()
-            .map(|(o, _)| *o)
-            .min();
+        let first_open = p.open_transactions().values().map(|(o, _)| *o).min();
         let expected = first_open.map_or(hw, |o| o.min(hw));
         p.core.last_stable_offset() == expected
     })
@@ -755,17 +752,14 @@ pub fn lso_well_formed_relevant(_: &EosModel, s: &EosState) -> bool {
 fn any_open_transaction(s: &EosState) -> bool {
     partitions(s)
         .iter()
-        .any(|p| !open_transactions(p.core.log()).is_empty())
+        .any(|p| !p.open_transactions().is_empty())
 }
 
 fn lso_well_formed_witness(_: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
         let hw = p.core.high_watermark();
-        let first_open = open_transactions(p.core.log())
-            .values()
-            .map(|(o, _)| *o)
-            .min();
+        let first_open = p.open_transactions().values().map(|(o, _)| *o).min();
         let expected = first_open.map_or(hw, |o| o.min(hw));
         if p.core.last_stable_offset() != expected {
             v.push(format!(
@@ -813,7 +807,7 @@ pub fn transaction_membership(_: &EosModel, s: &EosState) -> bool {
     let Some(c) = coordinator(s) else { return true };
     partitions(s).iter().enumerate().all(|(i, p)| {
         let index = u8::try_from(i).unwrap_or(u8::MAX);
-        open_transactions(p.core.log())
+        p.open_transactions()
             .iter()
             .all(|(pid, (_, epoch))| tracked(&c.core, index, *pid, *epoch))
     })
@@ -831,7 +825,7 @@ fn transaction_membership_witness(_: &EosModel, s: &EosState) -> Vec<String> {
     let mut v = Vec::new();
     for (i, p) in partitions(s).iter().enumerate() {
         let index = u8::try_from(i).unwrap_or(u8::MAX);
-        for (pid, (offset, epoch)) in open_transactions(p.core.log()) {
+        for (&pid, &(offset, epoch)) in p.open_transactions() {
             if !tracked(&c.core, index, pid, epoch) {
                 let coord: Vec<String> = c
                     .core
@@ -1009,7 +1003,7 @@ fn committed_record_fault(
     s: &EosState,
     rec: Rec,
     info: RecInfo,
-    views: &[Vec<(Offset, Rec)>],
+    views: &[&[(Offset, Rec)]],
 ) -> Option<String> {
     let acked = producers(s)
         .get(info.producer)
@@ -1029,7 +1023,7 @@ fn committed_record_fault(
     // still open at the partition (another transactional id's) holds read_committed back.
     let written = partitions(s).get(k).is_some_and(|p| {
         let lso = p.core.last_stable_offset();
-        data_entries(p.core.log()).iter().any(|d| {
+        p.entries().iter().any(|d| {
             d.transactional
                 && d.outcome == Some(TransactionResult::Commit)
                 && d.offset < lso
@@ -1062,10 +1056,7 @@ fn committed_record_fault(
 /// back: a read_committed fetch, Kafka's `FetchIsolation.TXN_COMMITTED`, reads only below the
 /// last stable offset).
 pub fn committed_exactly_once(m: &EosModel, s: &EosState) -> bool {
-    let views: Vec<Vec<(Offset, Rec)>> = partitions(s)
-        .iter()
-        .map(|p| read_committed(&p.core))
-        .collect();
+    let views: Vec<&[(Offset, Rec)]> = partitions(s).iter().map(|p| p.read_committed()).collect();
     told_committed_records(m, s)
         .into_iter()
         .all(|(rec, info)| committed_record_fault(m, s, rec, info, &views).is_none())
@@ -1077,10 +1068,7 @@ pub fn committed_exactly_once_relevant(_: &EosModel, s: &EosState) -> bool {
 }
 
 fn committed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
-    let views: Vec<Vec<(Offset, Rec)>> = partitions(s)
-        .iter()
-        .map(|p| read_committed(&p.core))
-        .collect();
+    let views: Vec<&[(Offset, Rec)]> = partitions(s).iter().map(|p| p.read_committed()).collect();
     told_committed_records(m, s)
         .into_iter()
         .filter_map(|(rec, info)| committed_record_fault(m, s, rec, info, &views))
@@ -1093,8 +1081,10 @@ fn committed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// the highest LSO).
 pub fn read_committed_monotonic(_: &EosModel, s: &EosState) -> bool {
     partitions(s).iter().all(|p| {
-        let view: BTreeSet<(Offset, Rec)> = read_committed(&p.core).into_iter().collect();
-        p.core.last_stable_offset() >= p.lso_seen && p.delivered.is_subset(&view)
+        // The view is in offset order, one record per offset: sorted as `delivered` is.
+        let view = p.read_committed();
+        p.core.last_stable_offset() >= p.lso_seen
+            && p.delivered.iter().all(|d| view.binary_search(d).is_ok())
     })
 }
 
@@ -1271,10 +1261,7 @@ pub fn committed_readable(m: &EosModel, s: &EosState) -> bool {
     if !all_done(s) {
         return true;
     }
-    let visible: Vec<Vec<(Offset, Rec)>> = partitions(s)
-        .iter()
-        .map(|p| read_committed(&p.core))
-        .collect();
+    let visible: Vec<&[(Offset, Rec)]> = partitions(s).iter().map(|p| p.read_committed()).collect();
     let all = producers(s).iter().enumerate().all(|(pi, p)| {
         let transactional = m
             .cfg
@@ -1337,7 +1324,7 @@ fn committed_readable_witness(m: &EosModel, s: &EosState) -> Vec<String> {
             let visible = parts
                 .get(usize::from(info.partition))
                 .is_some_and(|p| {
-                    read_committed(&p.core)
+                    p.read_committed()
                         .iter()
                         .any(|(o, r)| *r == rec && at_acked_offset(offset, *o))
                 });
@@ -1367,7 +1354,7 @@ fn cflags(s: &EosState) -> u8 {
 fn txn_partitions(m: &EosModel, s: &EosState, result: TransactionResult) -> bool {
     let mut parts: BTreeMap<(usize, u8), BTreeSet<u8>> = BTreeMap::new();
     for (i, p) in partitions(s).iter().enumerate() {
-        for d in data_entries(p.core.log()) {
+        for &d in p.entries() {
             let Some(info) = m.cfg.rec(d.rec) else {
                 continue;
             };

@@ -321,7 +321,7 @@ impl Broker {
         let doomed: Vec<TopicPartition> = self
             .partitions
             .keys()
-            .filter(|tp| tp.topic == name)
+            .filter(|tp| &*tp.topic == name)
             .cloned()
             .collect();
         for tp in &doomed {

@@ -608,7 +608,7 @@ impl Broker {
                         Err(e) => (-1, e.code()),
                     };
                     by_topic
-                        .entry(tp.topic.clone())
+                        .entry(tp.topic.to_string())
                         .or_default()
                         .push((tp.partition, o, e));
                 }
