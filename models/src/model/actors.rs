@@ -721,6 +721,15 @@ impl PartitionActorState {
             .get_or_init(|| super::properties::data_entries(self.core.log()))
     }
 
+    /// Whether the per-partition predicate `check` (index `index`, one of
+    /// [`super::properties::PartitionCheck`]) holds here, once per state value.
+    pub fn holds(&self, index: usize, check: fn(&PartitionActorState) -> bool) -> bool {
+        match self.views.checks.get(index) {
+            Some(memo) => *memo.get_or_init(|| check(self)),
+            None => check(self),
+        }
+    }
+
     /// The log's open transactions ([`super::properties::open_transactions`], once per state
     /// value).
     pub fn open_transactions(&self) -> &BTreeMap<ProducerId, (Offset, ProducerEpoch)> {
@@ -787,6 +796,7 @@ pub struct LogViews {
     read_committed: Memo<Vec<(Offset, Rec)>>,
     entries: Memo<Vec<super::properties::DataEntry>>,
     open: Memo<BTreeMap<ProducerId, (Offset, ProducerEpoch)>>,
+    checks: [Memo<bool>; super::properties::PARTITION_CHECKS],
 }
 
 /// The coordinator actor's state.

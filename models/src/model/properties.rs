@@ -20,7 +20,7 @@ use stateright::{Expectation, Model, Property};
 
 use kafka_eos::producer::TransactionState as ProducerState;
 
-use super::actors::{cflag, pflag, AppPhase, Rec, UNKNOWN_OFFSET};
+use super::actors::{cflag, pflag, AppPhase, PartitionActorState, Rec, UNKNOWN_OFFSET};
 use super::scenario::Scenario;
 use super::{coordinator, partitions, producers, EosModel, EosState, ProducerActorState, RecInfo};
 use crate::render::batch_text;
@@ -206,29 +206,33 @@ fn told_aborted(s: &EosState, info: RecInfo) -> bool {
 /// S1: per partition, no record occurs twice among data batches whose transaction did not
 /// abort (every copy counts for idempotent batches).
 pub fn no_duplicate(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        let mut seen = BTreeSet::new();
-        p.entries()
-            .iter()
-            .filter(|d| d.outcome != Some(TransactionResult::Abort))
-            .all(|d| seen.insert(d.rec))
-    })
+    every_partition(s, PartitionCheck::NoDuplicate)
+}
+
+fn no_duplicate_at(p: &PartitionActorState) -> bool {
+    let mut seen = BTreeSet::new();
+    p.entries()
+        .iter()
+        .filter(|d| d.outcome != Some(TransactionResult::Abort))
+        .all(|d| seen.insert(d.rec))
 }
 
 /// S1 is relevant when a partition holds two or more non-aborted data batches of one producer
 /// id: only then can a record occur twice.
 pub fn no_duplicate_relevant(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().any(|p| {
-        let mut count: BTreeMap<ProducerId, usize> = BTreeMap::new();
-        p.entries()
-            .iter()
-            .filter(|d| d.outcome != Some(TransactionResult::Abort))
-            .any(|d| {
-                let c = count.entry(d.producer_id).or_insert(0);
-                *c += 1;
-                *c >= 2
-            })
-    })
+    some_partition(s, PartitionCheck::NoDuplicateRelevant)
+}
+
+fn no_duplicate_relevant_at(p: &PartitionActorState) -> bool {
+    let mut count: BTreeMap<ProducerId, usize> = BTreeMap::new();
+    p.entries()
+        .iter()
+        .filter(|d| d.outcome != Some(TransactionResult::Abort))
+        .any(|d| {
+            let c = count.entry(d.producer_id).or_insert(0);
+            *c += 1;
+            *c >= 2
+        })
 }
 
 fn no_duplicate_witness(_: &EosModel, s: &EosState) -> Vec<String> {
@@ -314,40 +318,44 @@ fn no_acked_loss_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// S3: per partition and (producer id, epoch), consecutive data batches have consecutive
 /// sequences (no gap, no repeat).
 pub fn sequence_contiguity(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        let mut last: BTreeMap<(ProducerId, ProducerEpoch), i32> = BTreeMap::new();
-        p.core.log().iter().all(|b| {
-            if b.is_control() || b.producer_id < 0 {
-                return true;
+    every_partition(s, PartitionCheck::SequenceContiguity)
+}
+
+fn sequence_contiguity_at(p: &PartitionActorState) -> bool {
+    let mut last: BTreeMap<(ProducerId, ProducerEpoch), i32> = BTreeMap::new();
+    p.core.log().iter().all(|b| {
+        if b.is_control() || b.producer_id < 0 {
+            return true;
+        }
+        let count = i32::try_from(b.last_offset - b.base_offset).unwrap_or(0);
+        let ok = match last.get(&(b.producer_id, b.producer_epoch)) {
+            Some(prev) => {
+                b.base_sequence == prev.wrapping_add(1)
+                    || (*prev == i32::MAX && b.base_sequence == 0)
             }
-            let count = i32::try_from(b.last_offset - b.base_offset).unwrap_or(0);
-            let ok = match last.get(&(b.producer_id, b.producer_epoch)) {
-                Some(prev) => {
-                    b.base_sequence == prev.wrapping_add(1)
-                        || (*prev == i32::MAX && b.base_sequence == 0)
-                }
-                None => true,
-            };
-            last.insert(
-                (b.producer_id, b.producer_epoch),
-                b.base_sequence.wrapping_add(count),
-            );
-            ok
-        })
+            None => true,
+        };
+        last.insert(
+            (b.producer_id, b.producer_epoch),
+            b.base_sequence.wrapping_add(count),
+        );
+        ok
     })
 }
 
 /// S3 is relevant when a partition holds two or more data batches of the same producer id and
 /// epoch (the review's antecedent): only then is there a next sequence to check.
 pub fn sequence_contiguity_relevant(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().any(|p| {
-        let mut seen = BTreeSet::new();
-        p.core
-            .log()
-            .iter()
-            .filter(|b| !b.is_control() && b.producer_id >= 0)
-            .any(|b| !seen.insert((b.producer_id, b.producer_epoch)))
-    })
+    some_partition(s, PartitionCheck::SequenceContiguityRelevant)
+}
+
+fn sequence_contiguity_relevant_at(p: &PartitionActorState) -> bool {
+    let mut seen = BTreeSet::new();
+    p.core
+        .log()
+        .iter()
+        .filter(|b| !b.is_control() && b.producer_id >= 0)
+        .any(|b| !seen.insert((b.producer_id, b.producer_epoch)))
 }
 
 fn sequence_contiguity_witness(_: &EosModel, s: &EosState) -> Vec<String> {
@@ -380,43 +388,39 @@ fn sequence_contiguity_witness(_: &EosModel, s: &EosState) -> Vec<String> {
 
 /// Per partition and producer id: no batch selected by `is_checked` has an epoch below an
 /// earlier batch of the same producer id.
-fn epochs_never_regress(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
-    partitions(s).iter().all(|p| {
-        let mut highest: BTreeMap<ProducerId, ProducerEpoch> = BTreeMap::new();
-        p.core.log().iter().all(|b| {
-            if b.producer_id < 0 {
-                return true;
-            }
-            let h = highest.entry(b.producer_id).or_insert(b.producer_epoch);
-            let ok = !is_checked(b) || b.producer_epoch >= *h;
-            *h = (*h).max(b.producer_epoch);
-            ok
-        })
+fn epochs_never_regress(p: &PartitionActorState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
+    let mut highest: BTreeMap<ProducerId, ProducerEpoch> = BTreeMap::new();
+    p.core.log().iter().all(|b| {
+        if b.producer_id < 0 {
+            return true;
+        }
+        let h = highest.entry(b.producer_id).or_insert(b.producer_epoch);
+        let ok = !is_checked(b) || b.producer_epoch >= *h;
+        *h = (*h).max(b.producer_epoch);
+        ok
     })
 }
 
 /// S4: per partition and producer id, no marker carries an epoch below an earlier batch's.
 pub fn epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
-    epochs_never_regress(s, |b| b.is_control())
+    every_partition(s, PartitionCheck::EpochMonotonic)
 }
 
 /// S4 is relevant when a partition holds a marker after an earlier batch of its producer id.
 pub fn epoch_monotonic_relevant(_: &EosModel, s: &EosState) -> bool {
-    follows_same_pid(s, |b| b.is_control())
+    some_partition(s, PartitionCheck::EpochMonotonicRelevant)
 }
 
-/// Whether some partition holds a batch selected by `is_checked` after an earlier batch of the
+/// Whether the partition holds a batch selected by `is_checked` after an earlier batch of the
 /// same producer id.
-fn follows_same_pid(s: &EosState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
-    partitions(s).iter().any(|p| {
-        let mut seen = BTreeSet::new();
-        p.core.log().iter().any(|b| {
-            if b.producer_id < 0 {
-                return false;
-            }
-            let earlier = !seen.insert(b.producer_id);
-            earlier && is_checked(b)
-        })
+fn follows_same_pid(p: &PartitionActorState, is_checked: fn(&LogBatch<Rec>) -> bool) -> bool {
+    let mut seen = BTreeSet::new();
+    p.core.log().iter().any(|b| {
+        if b.producer_id < 0 {
+            return false;
+        }
+        let earlier = !seen.insert(b.producer_id);
+        earlier && is_checked(b)
     })
 }
 
@@ -456,13 +460,13 @@ fn epoch_monotonic_witness(_: &EosModel, s: &EosState) -> Vec<String> {
 /// S5: per partition and producer id, no data batch is appended with an epoch below an
 /// earlier batch's (a fenced zombie never writes after its successor).
 pub fn zombie_fencing(_: &EosModel, s: &EosState) -> bool {
-    epochs_never_regress(s, |b| !b.is_control())
+    every_partition(s, PartitionCheck::ZombieFencing)
 }
 
 /// S5 is relevant when a partition holds a data batch after an earlier batch of its producer
 /// id (a write that could come from a fenced instance).
 pub fn zombie_fencing_relevant(_: &EosModel, s: &EosState) -> bool {
-    follows_same_pid(s, |b| !b.is_control())
+    some_partition(s, PartitionCheck::ZombieFencingRelevant)
 }
 
 fn zombie_fencing_witness(_: &EosModel, s: &EosState) -> Vec<String> {
@@ -685,27 +689,31 @@ fn no_aborted_read_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// S12: a read_committed consumer returns only non-transactional records and records whose
 /// transaction committed at that partition, all below the LSO.
 pub fn read_committed_bound(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        let entries = p.entries();
-        let lso = p.core.last_stable_offset();
-        p.read_committed().iter().all(|(offset, _)| {
-            *offset < lso
-                && entries.iter().any(|d| {
-                    d.offset == *offset
-                        && (!d.transactional || d.outcome == Some(TransactionResult::Commit))
-                })
-        })
+    every_partition(s, PartitionCheck::ReadCommittedBound)
+}
+
+fn read_committed_bound_at(p: &PartitionActorState) -> bool {
+    let entries = p.entries();
+    let lso = p.core.last_stable_offset();
+    p.read_committed().iter().all(|(offset, _)| {
+        *offset < lso
+            && entries.iter().any(|d| {
+                d.offset == *offset
+                    && (!d.transactional || d.outcome == Some(TransactionResult::Commit))
+            })
     })
 }
 
 /// S12 is relevant when a partition holds transactional data that is not committed (open or
 /// aborted): read_committed then has something to leave out.
 pub fn read_committed_bound_relevant(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().any(|p| {
-        p.entries()
-            .iter()
-            .any(|d| d.transactional && d.outcome != Some(TransactionResult::Commit))
-    })
+    some_partition(s, PartitionCheck::ReadCommittedBoundRelevant)
+}
+
+fn read_committed_bound_relevant_at(p: &PartitionActorState) -> bool {
+    p.entries()
+        .iter()
+        .any(|d| d.transactional && d.outcome != Some(TransactionResult::Commit))
 }
 
 fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
@@ -735,12 +743,14 @@ fn read_committed_bound_witness(_: &EosModel, s: &EosState) -> Vec<String> {
 
 /// S13: LSO = min(first offset of the open transactions, HW), computed from the log.
 pub fn lso_well_formed(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        let hw = p.core.high_watermark();
-        let first_open = p.open_transactions().values().map(|(o, _)| *o).min();
-        let expected = first_open.map_or(hw, |o| o.min(hw));
-        p.core.last_stable_offset() == expected
-    })
+    every_partition(s, PartitionCheck::LsoWellFormed)
+}
+
+fn lso_well_formed_at(p: &PartitionActorState) -> bool {
+    let hw = p.core.high_watermark();
+    let first_open = p.open_transactions().values().map(|(o, _)| *o).min();
+    let expected = first_open.map_or(hw, |o| o.min(hw));
+    p.core.last_stable_offset() == expected
 }
 
 /// S13 is relevant when a partition has an open transaction (computed from the log): only then
@@ -750,9 +760,87 @@ pub fn lso_well_formed_relevant(_: &EosModel, s: &EosState) -> bool {
 }
 
 fn any_open_transaction(s: &EosState) -> bool {
+    some_partition(s, PartitionCheck::OpenTransaction)
+}
+
+// ------------------------------------------------------------------ per-partition checks
+
+/// The per-partition predicates of the properties: each reads one partition's state only, so
+/// it is computed once per partition state value ([`PartitionActorState::holds`]) rather than
+/// once per global state (a partition's state is shared by many global states).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionCheck {
+    /// S1 at this partition.
+    NoDuplicate,
+    /// S1's relevance at this partition.
+    NoDuplicateRelevant,
+    /// S3 at this partition.
+    SequenceContiguity,
+    /// S3's relevance at this partition.
+    SequenceContiguityRelevant,
+    /// S4 at this partition.
+    EpochMonotonic,
+    /// S4's relevance at this partition.
+    EpochMonotonicRelevant,
+    /// S5 at this partition.
+    ZombieFencing,
+    /// S5's relevance at this partition.
+    ZombieFencingRelevant,
+    /// S12 at this partition.
+    ReadCommittedBound,
+    /// S12's relevance at this partition.
+    ReadCommittedBoundRelevant,
+    /// S13 at this partition.
+    LsoWellFormed,
+    /// An open transaction at this partition (S13's and S14's relevance).
+    OpenTransaction,
+    /// S17 at this partition.
+    CoordinatorEpochMonotonic,
+    /// S20 at this partition.
+    ReadCommittedMonotonic,
+}
+
+/// How many [`PartitionCheck`]s there are.
+pub const PARTITION_CHECKS: usize = 14;
+
+impl PartitionCheck {
+    fn predicate(self) -> fn(&PartitionActorState) -> bool {
+        match self {
+            PartitionCheck::NoDuplicate => no_duplicate_at,
+            PartitionCheck::NoDuplicateRelevant => no_duplicate_relevant_at,
+            PartitionCheck::SequenceContiguity => sequence_contiguity_at,
+            PartitionCheck::SequenceContiguityRelevant => sequence_contiguity_relevant_at,
+            PartitionCheck::EpochMonotonic => |p| epochs_never_regress(p, |b| b.is_control()),
+            PartitionCheck::EpochMonotonicRelevant => |p| follows_same_pid(p, |b| b.is_control()),
+            PartitionCheck::ZombieFencing => |p| epochs_never_regress(p, |b| !b.is_control()),
+            PartitionCheck::ZombieFencingRelevant => |p| follows_same_pid(p, |b| !b.is_control()),
+            PartitionCheck::ReadCommittedBound => read_committed_bound_at,
+            PartitionCheck::ReadCommittedBoundRelevant => read_committed_bound_relevant_at,
+            PartitionCheck::LsoWellFormed => lso_well_formed_at,
+            PartitionCheck::OpenTransaction => |p| !p.open_transactions().is_empty(),
+            PartitionCheck::CoordinatorEpochMonotonic => coordinator_epoch_monotonic_at,
+            // The view is in offset order, one record per offset: sorted as `delivered` is.
+            PartitionCheck::ReadCommittedMonotonic => |p| {
+                let view = p.read_committed();
+                p.core.last_stable_offset() >= p.lso_seen
+                    && p.delivered.iter().all(|d| view.binary_search(d).is_ok())
+            },
+        }
+    }
+}
+
+/// Whether `check` holds at every partition.
+fn every_partition(s: &EosState, check: PartitionCheck) -> bool {
     partitions(s)
         .iter()
-        .any(|p| !p.open_transactions().is_empty())
+        .all(|p| p.holds(check as usize, check.predicate()))
+}
+
+/// Whether `check` holds at some partition.
+fn some_partition(s: &EosState, check: PartitionCheck) -> bool {
+    partitions(s)
+        .iter()
+        .any(|p| p.holds(check as usize, check.predicate()))
 }
 
 fn lso_well_formed_witness(_: &EosModel, s: &EosState) -> Vec<String> {
@@ -921,19 +1009,21 @@ fn no_cross_transaction_leak_witness(m: &EosModel, s: &EosState) -> Vec<String> 
 /// S17: per partition and producer id, the coordinator epochs of accepted markers never
 /// decrease.
 pub fn coordinator_epoch_monotonic(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        let mut last: BTreeMap<ProducerId, i32> = BTreeMap::new();
-        p.core.log().iter().all(|b| match b.content {
-            BatchContent::Control {
-                coordinator_epoch, ..
-            } => {
-                let l = last.entry(b.producer_id).or_insert(coordinator_epoch);
-                let ok = coordinator_epoch >= *l;
-                *l = (*l).max(coordinator_epoch);
-                ok
-            }
-            BatchContent::Data(_) => true,
-        })
+    every_partition(s, PartitionCheck::CoordinatorEpochMonotonic)
+}
+
+fn coordinator_epoch_monotonic_at(p: &PartitionActorState) -> bool {
+    let mut last: BTreeMap<ProducerId, i32> = BTreeMap::new();
+    p.core.log().iter().all(|b| match b.content {
+        BatchContent::Control {
+            coordinator_epoch, ..
+        } => {
+            let l = last.entry(b.producer_id).or_insert(coordinator_epoch);
+            let ok = coordinator_epoch >= *l;
+            *l = (*l).max(coordinator_epoch);
+            ok
+        }
+        BatchContent::Data(_) => true,
     })
 }
 
@@ -1080,12 +1170,7 @@ fn committed_exactly_once_witness(m: &EosModel, s: &EosState) -> Vec<String> {
 /// the highest it has been (ghost fields of the partition actor: what was delivered so far and
 /// the highest LSO).
 pub fn read_committed_monotonic(_: &EosModel, s: &EosState) -> bool {
-    partitions(s).iter().all(|p| {
-        // The view is in offset order, one record per offset: sorted as `delivered` is.
-        let view = p.read_committed();
-        p.core.last_stable_offset() >= p.lso_seen
-            && p.delivered.iter().all(|d| view.binary_search(d).is_ok())
-    })
+    every_partition(s, PartitionCheck::ReadCommittedMonotonic)
 }
 
 /// S20 is relevant once a read_committed fetch has returned something or the LSO has moved.
