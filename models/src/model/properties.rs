@@ -829,18 +829,24 @@ impl PartitionCheck {
     }
 }
 
+/// The partition actors' states, in order, without collecting them.
+fn each_partition(s: &EosState) -> impl Iterator<Item = &PartitionActorState> {
+    s.actor_states.iter().filter_map(|a| match &**a {
+        super::actors::ActorState::Partition(p) => Some(&**p),
+        _ => None,
+    })
+}
+
 /// Whether `check` holds at every partition.
 fn every_partition(s: &EosState, check: PartitionCheck) -> bool {
-    partitions(s)
-        .iter()
-        .all(|p| p.holds(check as usize, check.predicate()))
+    let predicate = check.predicate();
+    each_partition(s).all(|p| p.holds(check as usize, predicate))
 }
 
 /// Whether `check` holds at some partition.
 fn some_partition(s: &EosState, check: PartitionCheck) -> bool {
-    partitions(s)
-        .iter()
-        .any(|p| p.holds(check as usize, check.predicate()))
+    let predicate = check.predicate();
+    each_partition(s).any(|p| p.holds(check as usize, predicate))
 }
 
 fn lso_well_formed_witness(_: &EosModel, s: &EosState) -> Vec<String> {
