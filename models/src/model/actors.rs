@@ -740,8 +740,8 @@ impl PartitionActorState {
 }
 
 /// A value derived from an actor state, computed once per state value (model-side, not
-/// Kafka's): like [`HashCache`], a clone starts empty, and it is not part of the state (it
-/// hashes and compares as nothing). Whoever changes the state in place must empty it.
+/// Kafka's): a clone starts empty, and it is not part of the state (it hashes and compares as
+/// nothing). Whoever changes the state in place must [`Memo::reset`] it.
 #[derive(Debug)]
 pub struct Memo<T>(std::sync::OnceLock<T>);
 
@@ -755,6 +755,11 @@ impl<T> Memo<T> {
     /// The value, computed by `f` the first time.
     pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
         self.0.get_or_init(f)
+    }
+
+    /// Forgets the value (the state changed in place).
+    pub fn reset(&mut self) {
+        self.0 = std::sync::OnceLock::new();
     }
 }
 
@@ -834,48 +839,10 @@ pub struct CoordinatorActorState {
 ///
 /// The checker fingerprints every successor, and a successor shares all actor states but one
 /// with its parent (`Arc`s): hashing each shared state again was about 14 % of the search.
-/// A clone starts empty (every transition clones the state it changes, then changes it); the
-/// cache is not part of the state (it hashes and compares as nothing). Whoever changes an
-/// actor state in place must [`HashCache::reset`] it.
-#[derive(Debug, Default)]
-pub struct HashCache(std::sync::OnceLock<u64>);
-
-impl HashCache {
-    /// Forgets the hash (the state changed in place).
-    pub fn reset(&mut self) {
-        self.0 = std::sync::OnceLock::new();
-    }
-}
-
-impl Clone for HashCache {
-    fn clone(&self) -> Self {
-        HashCache::default()
-    }
-}
-
-impl PartialEq for HashCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for HashCache {}
-
-impl PartialOrd for HashCache {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for HashCache {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
-}
-
-impl std::hash::Hash for HashCache {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
-}
+/// A [`Memo`]: a clone starts empty (every transition clones the state it changes, then
+/// changes it), and it is not part of the state. Whoever changes an actor state in place must
+/// [`Memo::reset`] it.
+pub type HashCache = Memo<u64>;
 
 /// One actor's state. Its hash is the variant and the cached 64-bit hash of its content
 /// ([`HashCache`]).
@@ -899,9 +866,9 @@ impl std::hash::Hash for ActorState {
             ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(t)
         }
         let (tag, hash) = match self {
-            ActorState::Producer(p) => (0u8, *p.hash_cache.0.get_or_init(|| content(p))),
-            ActorState::Partition(p) => (1, *p.hash_cache.0.get_or_init(|| content(p))),
-            ActorState::Coordinator(c) => (2, *c.hash_cache.0.get_or_init(|| content(c))),
+            ActorState::Producer(p) => (0u8, *p.hash_cache.get_or_init(|| content(p))),
+            ActorState::Partition(p) => (1, *p.hash_cache.get_or_init(|| content(p))),
+            ActorState::Coordinator(c) => (2, *c.hash_cache.get_or_init(|| content(c))),
             ActorState::Group(g) => (3, content(g)),
             ActorState::Processor(p) => (4, content(p)),
         };
