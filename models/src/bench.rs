@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use stateright::{Model, Property};
 
-use crate::model::check::{bfs, bfs_with, CheckOptions};
+use crate::model::check::{bfs_cached, bfs_with, CheckOptions, StepCache};
 use crate::model::model;
 use crate::model::scenario::Scenario;
 
@@ -201,20 +201,29 @@ pub fn run_2pc(rms: usize) -> Value {
     let m = TwoPhaseSys { rms: 0..rms };
     let props = m.properties();
     let start = Instant::now();
-    let r = bfs_with(&m, &props, &[], None, &mut |_| {}, &CheckOptions::default());
+    let r = bfs_with(
+        &m,
+        &props,
+        &[],
+        |s, a, _| m.next_state(s, a),
+        None,
+        |_| {},
+        &CheckOptions::default(),
+    );
     let secs = start.elapsed().as_secs_f64();
     measured(format!("2pc rms={rms}"), r.unique, r.total, secs, before)
 }
 
 /// Runs a kafka-eos scenario through this crate's BFS (as `kafka-eos check` does, without
-/// rendering the verdicts).
+/// rendering the verdicts), with the step cache's counts.
 pub fn run_scenario(scenario: &Scenario) -> Value {
     let before = status_kib("VmRSS:");
     let m = model(scenario);
     let start = Instant::now();
-    let r = bfs(&m, &CheckOptions::default());
+    let mut steps = StepCache::default();
+    let r = bfs_cached(&m, &CheckOptions::default(), &mut steps);
     let secs = start.elapsed().as_secs_f64();
-    measured(
+    let mut v = measured(
         format!(
             "kafka-eos {} --protocol {}",
             scenario.name, scenario.protocol
@@ -223,5 +232,8 @@ pub fn run_scenario(scenario: &Scenario) -> Value {
         r.total,
         secs,
         before,
-    )
+    );
+    v["steps_computed"] = json!(steps.computed);
+    v["steps_reused"] = json!(steps.reused);
+    v
 }

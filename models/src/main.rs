@@ -65,6 +65,10 @@ enum Command {
         /// 2PC's resource managers.
         #[arg(long, default_value_t = 8)]
         rms: usize,
+        /// Measure this many times, alternating the two sides (2PC, kafka-eos, 2PC, ...), and
+        /// report each run's ratio and their median: this machine's rates drift between runs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        runs: u32,
         /// Run only one side in this process and print its JSON line (used by the parent).
         #[arg(long, hide = true, value_parser = ["2pc", "eos"])]
         only: Option<String>,
@@ -284,11 +288,13 @@ fn main() -> ExitCode {
             scenario,
             protocol,
             rms,
+            runs,
             only,
             json,
         } => bench_cmd(
             &scenario.with_protocol(protocol),
             rms,
+            runs,
             only.as_deref(),
             json,
         ),
@@ -461,7 +467,13 @@ fn history_run(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench_cmd(scenario: &Scenario, rms: usize, only: Option<&str>, as_json: bool) -> ExitCode {
+fn bench_cmd(
+    scenario: &Scenario,
+    rms: usize,
+    runs: u32,
+    only: Option<&str>,
+    as_json: bool,
+) -> ExitCode {
     match only {
         Some("2pc") => {
             emit(&format!("{}\n", bench::run_2pc(rms)));
@@ -493,35 +505,60 @@ fn bench_cmd(scenario: &Scenario, rms: usize, only: Option<&str>, as_json: bool)
             .ok()?;
         serde_json::from_slice(&out.stdout).ok()
     };
-    let (Some(two), Some(eos)) = (side("2pc"), side("eos")) else {
-        eprintln!("bench: a child run failed");
-        return ExitCode::FAILURE;
-    };
     let rate = |v: &serde_json::Value| v["unique_per_s"].as_f64().unwrap_or(0.0);
-    let ratio = if rate(&two) > 0.0 {
-        rate(&eos) / rate(&two)
-    } else {
-        0.0
-    };
-    if as_json {
-        emit(&format!(
-            "{}\n",
-            json!({"reference": two, "kafka_eos": eos, "speed_ratio": ratio})
-        ));
-    } else {
-        for v in [&two, &eos] {
+    let mut measured = Vec::new();
+    for _ in 0..runs {
+        let (Some(two), Some(eos)) = (side("2pc"), side("eos")) else {
+            eprintln!("bench: a child run failed");
+            return ExitCode::FAILURE;
+        };
+        let ratio = if rate(&two) > 0.0 {
+            rate(&eos) / rate(&two)
+        } else {
+            0.0
+        };
+        if !as_json {
+            for v in [&two, &eos] {
+                emit(&format!(
+                    "{}: {} unique ({} total) in {:.2}s = {:.0} unique states/s, {:.0} B/state\n",
+                    v["model"].as_str().unwrap_or("?"),
+                    v["unique"],
+                    v["total"],
+                    v["seconds"].as_f64().unwrap_or(0.0),
+                    rate(v),
+                    v["bytes_per_state"].as_f64().unwrap_or(0.0)
+                ));
+            }
+            if let (Some(computed), Some(reused)) =
+                (eos["steps_computed"].as_u64(), eos["steps_reused"].as_u64())
+            {
+                emit(&format!(
+                    "kafka-eos actor steps: {computed} computed, {reused} reused\n"
+                ));
+            }
             emit(&format!(
-                "{}: {} unique ({} total) in {:.2}s = {:.0} unique states/s, {:.0} B/state\n",
-                v["model"].as_str().unwrap_or("?"),
-                v["unique"],
-                v["total"],
-                v["seconds"].as_f64().unwrap_or(0.0),
-                rate(v),
-                v["bytes_per_state"].as_f64().unwrap_or(0.0)
+                "speed ratio (kafka-eos / 2pc unique states per second): {ratio:.2}\n"
             ));
         }
+        measured.push((two, eos, ratio));
+    }
+    let mut ratios: Vec<f64> = measured.iter().map(|m| m.2).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+    if as_json {
+        let runs: Vec<serde_json::Value> = measured
+            .into_iter()
+            .map(|(two, eos, ratio)| json!({"reference": two, "kafka_eos": eos, "speed_ratio": ratio}))
+            .collect();
+        let mut doc = runs.first().cloned().unwrap_or_default();
+        doc["speed_ratio"] = json!(median);
+        doc["runs"] = json!(runs);
+        emit(&format!("{doc}\n"));
+    } else if runs > 1 {
+        let list: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         emit(&format!(
-            "speed ratio (kafka-eos / 2pc unique states per second): {ratio:.2}\n"
+            "speed ratio over {runs} runs: {} (median {median:.2})\n",
+            list.join(", ")
         ));
     }
     ExitCode::SUCCESS

@@ -4,7 +4,8 @@
 //! action indices means the same run in both), and every action leads both to the same state
 //! (actor states, messages in flight, armed timers, pending random choices) or is no
 //! transition in both. Covers every scenario under every protocol, and the networks no
-//! scenario uses (FIFO, duplicating, lossy).
+//! scenario uses (FIFO, duplicating, lossy). Also: the BFS's step cache and interning change
+//! nothing the search finds.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -224,4 +225,43 @@ fn interning_shares_equal_actor_states() {
         "{} distinct actor states in {slots} slots",
         by_value.len()
     );
+}
+
+/// The BFS's step cache (`check::StepCache`): the search that computes each actor step once
+/// and reuses it finds what the search over the model's own `next_state` finds (the same
+/// counts, depth, budget cuts, relevant states and first path to each property), also when
+/// the cache is so small that it keeps evicting; and it reuses most steps.
+#[test]
+fn cached_steps_search_as_the_model_steps() {
+    use kafka_eos_model::model::check::{bfs_cached, bfs_uncached, CheckOptions, StepCache};
+
+    let opts = CheckOptions {
+        max_states: Some(20_000),
+        ..CheckOptions::default()
+    };
+    let mut searched = 0;
+    for name in NAMES {
+        for protocol in Protocol::ALL {
+            let s = Scenario::named(name)
+                .expect("named scenario")
+                .with_protocol(protocol);
+            let m = kafka_eos_model::model::model(&s);
+            let reference = bfs_uncached(&m, &opts);
+            for limit in [StepCache::GENERATION, 16] {
+                let mut steps = StepCache::with_limit(limit);
+                let cached = bfs_cached(&m, &opts, &mut steps);
+                assert_eq!(cached, reference, "{name} {protocol}, cache of {limit}");
+                if limit == StepCache::GENERATION && reference.total > 1000 {
+                    assert!(
+                        steps.reused > steps.computed,
+                        "{name} {protocol}: {} steps reused, {} computed",
+                        steps.reused,
+                        steps.computed
+                    );
+                }
+            }
+            searched += reference.total;
+        }
+    }
+    assert!(searched > 100_000, "only {searched} states searched");
 }

@@ -10,7 +10,8 @@
 //!   the model's `init_states`/`actions`/`next_state`/`within_boundary` (a fingerprint visited
 //!   set with parent pointers). It keeps the *first* violation of each property, so every
 //!   counterexample is a shortest one, counts the relevant states of each property and the
-//!   states cut by the request budget in the same pass, and honours `--timeout`.
+//!   states cut by the request budget in the same pass, and honours `--timeout`. It computes
+//!   each actor step once ([`StepCache`]) and shares equal actor states ([`ActorInterner`]).
 //! - **stateright** (`--dfs`, or `--threads N` with N > 1): stateright 0.31's own checkers.
 //!   They keep the *last* violating state they visit, so this driver cuts each printed path at
 //!   its first violating state, but the path is not the shortest. They cannot count states per
@@ -482,6 +483,7 @@ impl Parent {
 }
 
 /// What [`bfs`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BfsResult {
     /// Per property of [`Model::properties`] (same order): the action-index path to its first
     /// discovery (init index first).
@@ -502,11 +504,55 @@ pub struct BfsResult {
 }
 
 /// Breadth-first search over `m` from its initial states (see [`bfs_with`]), with the
-/// relevance predicate of each `always` property and the probe flags cleared after each
-/// transition ([`clear_probe_flags`]).
+/// relevance predicate of each `always` property, the probe flags cleared after each
+/// transition ([`clear_probe_flags`]), each actor step computed once ([`StepCache`]) and the
+/// queued states' actor states shared ([`ActorInterner`]).
 pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
+    bfs_cached(m, opts, &mut StepCache::default())
+}
+
+/// [`bfs`] with the step cache `steps` (its counts tell how many steps were computed and how
+/// many reused).
+pub fn bfs_cached(m: &EosModel, opts: &CheckOptions, steps: &mut StepCache) -> BfsResult {
     let props = m.properties();
-    let relevance: Vec<Option<Condition>> = props
+    let relevance = relevance_of(&props);
+    let steps = std::cell::RefCell::new(steps);
+    bfs_with(
+        m,
+        &props,
+        &relevance,
+        |s, a, raw| steps.borrow_mut().next_state(m, s, a, raw),
+        Some(clear_probe_flags),
+        |s| steps.borrow_mut().interner.intern(s),
+        opts,
+    )
+}
+
+/// [`bfs`] over the model's own `next_state`, every step computed again and nothing shared:
+/// the reference that the cached search must equal.
+pub fn bfs_uncached(m: &EosModel, opts: &CheckOptions) -> BfsResult {
+    let props = m.properties();
+    let relevance = relevance_of(&props);
+    bfs_with(
+        m,
+        &props,
+        &relevance,
+        |s, a, raw| {
+            let mut next = m.next_state(s, a)?;
+            if !raw {
+                clear_probe_flags(&mut next);
+            }
+            Some(next)
+        },
+        Some(clear_probe_flags),
+        |_| {},
+        opts,
+    )
+}
+
+/// The relevance predicate of each `always` property of `props` (same order).
+fn relevance_of(props: &[Property<EosModel>]) -> Vec<Option<Condition>> {
+    props
         .iter()
         .map(|p| {
             if p.expectation == Expectation::Always {
@@ -515,16 +561,7 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
                 None
             }
         })
-        .collect();
-    let mut interner = ActorInterner::default();
-    bfs_with(
-        m,
-        &props,
-        &relevance,
-        Some(clear_probe_flags),
-        &mut |s| interner.intern(s),
-        opts,
-    )
+        .collect()
 }
 
 /// Hash-consing of actor states (model-side, not Kafka's): every actor state of a queued
@@ -547,21 +584,8 @@ impl ActorInterner {
     /// Shares `s`'s fresh actor states (held by `s` alone) with equal ones already seen.
     pub fn intern(&mut self, s: &mut EosState) {
         for a in &mut s.actor_states {
-            if std::sync::Arc::strong_count(a) > 1 {
-                continue;
-            }
-            let key = fingerprint(&**a);
-            match self.table.entry(key) {
-                // Equal content hashes are taken as equal states without comparing them:
-                // the state's fingerprint is made of these very hashes
-                // ([`ActorState`]'s `Hash`), so two actor states with one content hash
-                // already make states that differ only in them one state.
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    *a = std::sync::Arc::clone(e.get());
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(std::sync::Arc::clone(a));
-                }
+            if std::sync::Arc::strong_count(a) == 1 {
+                self.share(a);
             }
         }
         if self.table.len() >= self.sweep_at {
@@ -569,6 +593,199 @@ impl ActorInterner {
                 .retain(|_, a| std::sync::Arc::strong_count(a) > 1);
             self.sweep_at = (self.table.len() * 2).max(4096);
         }
+    }
+
+    /// Replaces `a` by the equal actor state already seen, or remembers it.
+    pub fn share(&mut self, a: &mut std::sync::Arc<ActorState>) {
+        let key = fingerprint(&**a);
+        match self.table.entry(key) {
+            // Equal content hashes are taken as equal states without comparing them: the
+            // state's fingerprint is made of these very hashes ([`ActorState`]'s `Hash`), so
+            // two actor states with one content hash already make states that differ only in
+            // them one state.
+            std::collections::hash_map::Entry::Occupied(e) => {
+                *a = std::sync::Arc::clone(e.get());
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(std::sync::Arc::clone(a));
+            }
+        }
+    }
+}
+
+/// Every actor step computed so far (model-side, not Kafka's): an actor's step depends only on
+/// the actor, its state and the event (the message and its sender, the timer, the random
+/// choice), and one actor state meets one event in many global states (those that differ in
+/// the other actors' states or in the other messages in flight). Each step is computed once,
+/// and the global states it leads to share its new actor state.
+///
+/// Keyed by a 64-bit hash of (actor, actor state, event): as in [`ActorInterner`], equal
+/// hashes are taken as equal without a deep compare, the assumption the fingerprint already
+/// makes. A step whose new state has probe bits set is kept twice: as it is (the probes read
+/// it) and with the bits cleared ([`clear_probe_flags`]).
+pub struct StepCache {
+    table: FpMap<CachedStep>,
+    /// The previous generation: when `table` is full it becomes this one, and an entry looked
+    /// up here moves back to `table` (the memory the cache holds stays bounded, and the steps
+    /// still in use stay).
+    old: FpMap<CachedStep>,
+    /// Entries per generation.
+    limit: usize,
+    /// The actor states of the queued states and of the cached steps.
+    interner: ActorInterner,
+    /// Steps reused (found in the cache).
+    pub reused: usize,
+    /// Steps computed (not found).
+    pub computed: usize,
+}
+
+struct CachedStep {
+    /// With the probe bits cleared.
+    clean: super::system::Step,
+    /// As the actor left it, where that has probe bits set.
+    raw: Option<super::system::Step>,
+}
+
+impl Default for StepCache {
+    fn default() -> Self {
+        StepCache::with_limit(StepCache::GENERATION)
+    }
+}
+
+impl StepCache {
+    /// Steps kept per generation by default: the cache holds at most twice as many. At
+    /// about 2 KB per step (the new actor state, when no queued state shares it) that bounds
+    /// it to about 130 MB; `transactions-zombie` computes 23 237 steps in all.
+    pub const GENERATION: usize = 1 << 15;
+
+    /// A cache of at most `2 * limit` steps.
+    pub fn with_limit(limit: usize) -> StepCache {
+        StepCache {
+            table: FpMap::default(),
+            old: FpMap::default(),
+            limit: limit.max(1),
+            interner: ActorInterner::default(),
+            reused: 0,
+            computed: 0,
+        }
+    }
+
+    /// The model's `next_state`, each actor step computed once: with the probe bits as the
+    /// step set them (`raw`) or cleared.
+    pub fn next_state(
+        &mut self,
+        m: &EosModel,
+        last: &EosState,
+        action: EosAction,
+        raw: bool,
+    ) -> Option<EosState> {
+        let mut next = super::system::next_state_with(last, action, |a| {
+            let key = step_key(last, a)?;
+            let StepCache {
+                table,
+                old,
+                limit,
+                interner,
+                reused,
+                computed,
+            } = self;
+            if table.len() >= *limit && !table.contains_key(&key) {
+                *old = std::mem::take(table);
+            }
+            let cached = match table.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    *reused += 1;
+                    e.into_mut()
+                }
+                std::collections::hash_map::Entry::Vacant(e) => match old.remove(&key) {
+                    Some(c) => {
+                        *reused += 1;
+                        e.insert(c)
+                    }
+                    None => {
+                        *computed += 1;
+                        let step = super::system::step(&m.actors, last, a)?;
+                        e.insert(CachedStep::of(step, interner))
+                    }
+                },
+            };
+            Some(match (raw, &cached.raw) {
+                (true, Some(r)) => r,
+                _ => &cached.clean,
+            })
+        })?;
+        super::drop_dead_messages(m, &mut next);
+        Some(next)
+    }
+}
+
+impl CachedStep {
+    fn of(mut step: super::system::Step, interner: &mut ActorInterner) -> CachedStep {
+        let Some(state) = &mut step.state else {
+            return CachedStep {
+                clean: step,
+                raw: None,
+            };
+        };
+        if probe_flags(state) == 0 {
+            interner.share(state);
+            return CachedStep {
+                clean: step,
+                raw: None,
+            };
+        }
+        let mut clean = (**state).clone();
+        clear_flags(&mut clean);
+        let mut clean = std::sync::Arc::new(clean);
+        interner.share(&mut clean);
+        CachedStep {
+            clean: super::system::Step {
+                state: Some(clean),
+                effects: step.effects.clone(),
+            },
+            raw: Some(step),
+        }
+    }
+}
+
+/// The step cache's key: (actor, actor state, event), hashed.
+fn step_key(last: &EosState, action: &EosAction) -> Option<u64> {
+    let id = super::system::stepped_actor(action)?;
+    let state = last.actor_states.get(usize::from(id))?;
+    let h = ahash::RandomState::with_seeds(11, 12, 13, 14);
+    Some(match action {
+        ActorModelAction::Deliver { src, msg, .. } => h.hash_one((0u8, id, &**state, src, msg)),
+        ActorModelAction::Timeout(_, timer) => h.hash_one((1u8, id, &**state, timer)),
+        ActorModelAction::SelectRandom { key, random, .. } => {
+            h.hash_one((2u8, id, &**state, key, random))
+        }
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            return None
+        }
+    })
+}
+
+fn probe_flags(a: &ActorState) -> u8 {
+    match a {
+        ActorState::Partition(p) => p.flags,
+        ActorState::Coordinator(c) => c.flags,
+        ActorState::Group(g) => g.flags & GROUP_PROBE_FLAGS,
+        ActorState::Producer(_) | ActorState::Processor(_) => 0,
+    }
+}
+
+fn clear_flags(a: &mut ActorState) {
+    match a {
+        ActorState::Partition(p) => {
+            p.flags = 0;
+            p.hash_cache.reset();
+        }
+        ActorState::Coordinator(c) => {
+            c.flags = 0;
+            c.hash_cache.reset();
+        }
+        ActorState::Group(g) => g.flags &= !GROUP_PROBE_FLAGS,
+        ActorState::Producer(_) | ActorState::Processor(_) => {}
     }
 }
 
@@ -578,26 +795,8 @@ impl ActorInterner {
 /// reads them.
 pub fn clear_probe_flags(s: &mut EosState) {
     for a in &mut s.actor_states {
-        let flags = match &**a {
-            ActorState::Partition(p) => p.flags,
-            ActorState::Coordinator(c) => c.flags,
-            ActorState::Group(g) => g.flags & GROUP_PROBE_FLAGS,
-            ActorState::Producer(_) | ActorState::Processor(_) => 0,
-        };
-        if flags == 0 {
-            continue;
-        }
-        match std::sync::Arc::make_mut(a) {
-            ActorState::Partition(p) => {
-                p.flags = 0;
-                p.hash_cache.reset();
-            }
-            ActorState::Coordinator(c) => {
-                c.flags = 0;
-                c.hash_cache.reset();
-            }
-            ActorState::Group(g) => g.flags &= !GROUP_PROBE_FLAGS,
-            ActorState::Producer(_) | ActorState::Processor(_) => {}
+        if probe_flags(a) != 0 {
+            clear_flags(std::sync::Arc::make_mut(a));
         }
     }
 }
@@ -622,8 +821,9 @@ pub fn bfs_with<M: Model>(
     m: &M,
     props: &[Property<M>],
     relevance: &[Option<Predicate<M>>],
+    mut next_state: impl FnMut(&M::State, M::Action, bool) -> Option<M::State>,
     normalise: Option<fn(&mut M::State)>,
-    keep: &mut dyn FnMut(&mut M::State),
+    mut keep: impl FnMut(&mut M::State),
     opts: &CheckOptions,
 ) -> BfsResult
 where
@@ -702,11 +902,14 @@ where
         }
         m.actions(&state, &mut actions);
         for (index, action) in actions.drain(..).enumerate() {
-            let Some(mut next) = m.next_state(&state, action) else {
+            // While a `sometimes` property is unfound, the probes need the successor before
+            // `normalise`.
+            let raw = !sometimes.is_empty();
+            let Some(mut next) = next_state(&state, action, raw) else {
                 continue;
             };
             if !m.within_boundary(&next) {
-                if let Some(f) = normalise {
+                if let (true, Some(f)) = (raw, normalise) {
                     f(&mut next);
                 }
                 cuts.transitions += 1;
@@ -719,11 +922,11 @@ where
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 root: false,
             };
-            if !sometimes.is_empty() {
+            if raw {
                 probe(&mut sometimes, &next, at, &mut first);
-            }
-            if let Some(f) = normalise {
-                f(&mut next);
+                if let Some(f) = normalise {
+                    f(&mut next);
+                }
             }
             let next_fp = fingerprint(&next);
             if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {

@@ -19,14 +19,16 @@
 //!   (except on the FIFO network), nor is a timer that only re-arms itself;
 //! - a delivery removes the envelope (the duplicating network keeps it and remembers it as
 //!   the last delivered), a fired timer is disarmed, a chosen random choice is withdrawn.
+//!
+//! A transition is the stepped actor's [`Step`] (its new state and its commands, which
+//! depend only on the actor, its state and the event) applied to the global state, so that
+//! the BFS can compute each step once and reuse it ([`next_state_with`]).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use stateright::actor::{
-    is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
-};
+use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
 
 use super::actors::{ActorState, Choice, EosActor, Msg, Timer};
 use super::scenario::NetworkKind;
@@ -221,34 +223,47 @@ impl EosState {
     }
 
     fn apply(&mut self, id: Id, out: Out<EosActor>) {
-        for c in out {
-            match c {
-                Command::Send(dst, msg) => self.network.send(Envelope { src: id, dst, msg }),
-                Command::SetTimer(timer, _) => {
-                    let key = (id, timer);
-                    if let Err(at) = self.timers.binary_search(&key) {
-                        self.timers.insert(at, key);
-                    }
+        for e in effects(out) {
+            self.effect(id, e);
+        }
+    }
+
+    /// Carries out `step` of actor `id`: its new state, then its commands.
+    fn take(&mut self, id: Id, step: &Step) {
+        if let (Some(s), Some(slot)) = (&step.state, self.actor_states.get_mut(usize::from(id))) {
+            *slot = Arc::clone(s);
+        }
+        for e in &step.effects {
+            self.effect(id, e.clone());
+        }
+    }
+
+    fn effect(&mut self, id: Id, effect: Effect) {
+        match effect {
+            Effect::Send(dst, msg) => self.network.send(Envelope { src: id, dst, msg }),
+            Effect::SetTimer(timer) => {
+                let key = (id, timer);
+                if let Err(at) = self.timers.binary_search(&key) {
+                    self.timers.insert(at, key);
                 }
-                Command::CancelTimer(timer) => self.cancel_timer(id, &timer),
-                Command::ChooseRandom(key, choices) => {
-                    let at = self
-                        .random_choices
-                        .binary_search_by(|(a, k, _)| (*a, k.as_str()).cmp(&(id, key.as_str())));
-                    match (at, choices.is_empty()) {
-                        (Ok(i), true) => {
-                            self.random_choices.remove(i);
-                        }
-                        (Ok(i), false) => {
-                            if let Some(slot) = self.random_choices.get_mut(i) {
-                                slot.2 = choices;
-                            }
-                        }
-                        (Err(_), true) => {}
-                        (Err(i), false) => self.random_choices.insert(i, (id, key, choices)),
+            }
+            Effect::CancelTimer(timer) => self.cancel_timer(id, &timer),
+            Effect::ChooseRandom(key, choices) => {
+                let at = self
+                    .random_choices
+                    .binary_search_by(|(a, k, _)| (*a, k.as_str()).cmp(&(id, key.as_str())));
+                match (at, choices.is_empty()) {
+                    (Ok(i), true) => {
+                        self.random_choices.remove(i);
                     }
+                    (Ok(i), false) => {
+                        if let Some(slot) = self.random_choices.get_mut(i) {
+                            slot.2 = choices;
+                        }
+                    }
+                    (Err(_), true) => {}
+                    (Err(i), false) => self.random_choices.insert(i, (id, key, choices)),
                 }
-                Command::Save(()) => {}
             }
         }
     }
@@ -256,12 +271,6 @@ impl EosState {
     fn cancel_timer(&mut self, id: Id, timer: &Timer) {
         if let Some(i) = self.timers.iter().position(|(a, t)| *a == id && t == timer) {
             self.timers.remove(i);
-        }
-    }
-
-    fn replace(&mut self, index: usize, state: Cow<'_, ActorState>) {
-        if let (Cow::Owned(s), Some(slot)) = (state, self.actor_states.get_mut(index)) {
-            *slot = Arc::new(s);
         }
     }
 }
@@ -337,8 +346,116 @@ pub fn actions(actors: &[EosActor], lossy: bool, s: &EosState, actions: &mut Vec
     }
 }
 
+/// What one actor did on one event (a delivery, a timeout or a random choice): its new
+/// state, where it replaced it, and its commands. An actor's step depends only on the actor,
+/// its state and the event, so a [`Step`] computed once serves every global state in which
+/// the same actor state meets the same event ([`next_state_with`]).
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The actor's new state (`None`: the actor kept its state; stateright's
+    /// `Cow::Borrowed`).
+    pub state: Option<Arc<ActorState>>,
+    /// The commands, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// A command of a [`Step`] (stateright's `Command`, which is not `Clone`, without its timer
+/// durations and storage: the model does not use them).
+#[derive(Clone, Debug)]
+pub enum Effect {
+    /// Send a message.
+    Send(Id, Msg),
+    /// Arm a timer.
+    SetTimer(Timer),
+    /// Disarm a timer.
+    CancelTimer(Timer),
+    /// Offer a random choice (an empty list withdraws it).
+    ChooseRandom(String, Vec<Choice>),
+}
+
+impl Step {
+    fn of(state: Cow<'_, ActorState>, out: Out<EosActor>) -> Step {
+        Step {
+            state: match state {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(s) => Some(Arc::new(s)),
+            },
+            effects: effects(out),
+        }
+    }
+
+    /// stateright's `is_no_op`: the state kept and nothing output.
+    fn is_no_op(&self) -> bool {
+        self.state.is_none() && self.effects.is_empty()
+    }
+
+    /// stateright's `is_no_op_with_timer`: the state kept and only `timer` re-armed.
+    fn is_no_op_with_timer(&self, timer: &Timer) -> bool {
+        self.state.is_none()
+            && matches!(self.effects.as_slice(), [Effect::SetTimer(t)] if t == timer)
+    }
+}
+
+/// An actor's commands as [`Effect`]s.
+fn effects(out: Out<EosActor>) -> Vec<Effect> {
+    out.into_iter()
+        .filter_map(|c| match c {
+            Command::Send(dst, msg) => Some(Effect::Send(dst, msg)),
+            Command::SetTimer(timer, _) => Some(Effect::SetTimer(timer)),
+            Command::CancelTimer(timer) => Some(Effect::CancelTimer(timer)),
+            Command::ChooseRandom(key, choices) => Some(Effect::ChooseRandom(key, choices)),
+            Command::Save(()) => None,
+        })
+        .collect()
+}
+
+/// The actor an action steps (`None` for a loss, a crash or a recovery).
+pub fn stepped_actor(action: &EosAction) -> Option<Id> {
+    match action {
+        ActorModelAction::Deliver { dst, .. } => Some(*dst),
+        ActorModelAction::Timeout(id, _) => Some(*id),
+        ActorModelAction::SelectRandom { actor, .. } => Some(*actor),
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            None
+        }
+    }
+}
+
+/// The step `action` makes its actor take in `last` (`None` for an action that steps no
+/// actor, or an actor that does not exist).
+pub fn step(actors: &[EosActor], last: &EosState, action: &EosAction) -> Option<Step> {
+    let id = stepped_actor(action)?;
+    let index = usize::from(id);
+    let actor = actors.get(index)?;
+    let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
+    let mut out = Out::new();
+    match action {
+        ActorModelAction::Deliver { src, msg, .. } => {
+            actor.on_msg(id, &mut state, *src, msg.clone(), &mut out);
+        }
+        ActorModelAction::Timeout(_, timer) => actor.on_timeout(id, &mut state, timer, &mut out),
+        ActorModelAction::SelectRandom { random, .. } => {
+            actor.on_random(id, &mut state, random, &mut out);
+        }
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            return None
+        }
+    }
+    Some(Step::of(state, out))
+}
+
 /// The state after `action` in `last`, or `None` where the action is no transition.
 pub fn next_state(actors: &[EosActor], last: &EosState, action: EosAction) -> Option<EosState> {
+    next_state_with(last, action, |a| step(actors, last, a))
+}
+
+/// [`next_state`] with the stepped actor's [`Step`] given by `step` (which may have computed
+/// it before, for another global state with the same actor state and event).
+pub fn next_state_with<S: std::borrow::Borrow<Step>>(
+    last: &EosState,
+    action: EosAction,
+    step: impl FnOnce(&EosAction) -> Option<S>,
+) -> Option<EosState> {
     match action {
         ActorModelAction::Drop(env) => {
             let mut next = last.clone();
@@ -346,46 +463,46 @@ pub fn next_state(actors: &[EosActor], last: &EosState, action: EosAction) -> Op
             Some(next)
         }
         ActorModelAction::Deliver { src, dst, msg } => {
-            let index = usize::from(dst);
-            let actor = actors.get(index)?;
-            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
-            let mut out = Out::new();
-            actor.on_msg(dst, &mut state, src, msg.clone(), &mut out);
-            if is_no_op(&state, &out) && last.network.delivery() != Delivery::Fifo {
+            let action = ActorModelAction::Deliver { src, dst, msg };
+            let s = step(&action)?;
+            let s = s.borrow();
+            if s.is_no_op() && last.network.delivery() != Delivery::Fifo {
                 return None;
             }
+            let ActorModelAction::Deliver { src, dst, msg } = action else {
+                return None;
+            };
             let mut next = last.clone();
             next.network.on_deliver(Envelope { src, dst, msg });
-            next.replace(index, state);
-            next.apply(dst, out);
+            next.take(dst, s);
             Some(next)
         }
         ActorModelAction::Timeout(id, timer) => {
-            let index = usize::from(id);
-            let actor = actors.get(index)?;
-            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
-            let mut out = Out::new();
-            actor.on_timeout(id, &mut state, &timer, &mut out);
-            if is_no_op_with_timer(&state, &out, &timer) {
+            let action = ActorModelAction::Timeout(id, timer);
+            let s = step(&action)?;
+            let s = s.borrow();
+            let ActorModelAction::Timeout(id, timer) = action else {
+                return None;
+            };
+            if s.is_no_op_with_timer(&timer) {
                 return None;
             }
             let mut next = last.clone();
             next.cancel_timer(id, &timer);
-            next.replace(index, state);
-            next.apply(id, out);
+            next.take(id, s);
             Some(next)
         }
         ActorModelAction::SelectRandom { actor, key, random } => {
-            let index = usize::from(actor);
-            let a = actors.get(index)?;
-            let mut state = Cow::Borrowed(&**last.actor_states.get(index)?);
-            let mut out = Out::new();
-            a.on_random(actor, &mut state, &random, &mut out);
+            let action = ActorModelAction::SelectRandom { actor, key, random };
+            let s = step(&action)?;
+            let s = s.borrow();
+            let ActorModelAction::SelectRandom { actor, key, .. } = action else {
+                return None;
+            };
             let mut next = last.clone();
             next.random_choices
                 .retain(|(id, k, _)| !(*id == actor && *k == key));
-            next.replace(index, state);
-            next.apply(actor, out);
+            next.take(actor, s);
             Some(next)
         }
         ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => None,
