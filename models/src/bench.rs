@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use stateright::{Model, Property};
 
-use crate::model::check::{bfs_cached, bfs_with, CheckOptions, StepCache};
+use crate::model::check::{bfs_cached, bfs_with, CheckOptions, Plain, StepCache};
 use crate::model::model;
 use crate::model::scenario::Scenario;
 
@@ -201,15 +201,7 @@ pub fn run_2pc(rms: usize) -> Value {
     let m = TwoPhaseSys { rms: 0..rms };
     let props = m.properties();
     let start = Instant::now();
-    let r = bfs_with(
-        &m,
-        &props,
-        &[],
-        |s, a, _| m.next_state(s, a),
-        None,
-        |_| {},
-        &CheckOptions::default(),
-    );
+    let r = bfs_with(&m, &props, &[], &mut Plain, &CheckOptions::default());
     let secs = start.elapsed().as_secs_f64();
     measured(format!("2pc rms={rms}"), r.unique, r.total, secs, before)
 }

@@ -228,9 +228,11 @@ fn interning_shares_equal_actor_states() {
 }
 
 /// The BFS's step cache (`check::StepCache`): the search that computes each actor step once
-/// and reuses it finds what the search over the model's own `next_state` finds (the same
-/// counts, depth, budget cuts, relevant states and first path to each property), also when
-/// the cache is so small that it keeps evicting; and it reuses most steps.
+/// and reuses it, and fingerprints most successors without building them, finds what the
+/// search over the model's own `next_state` finds (the same counts, depth, budget cuts,
+/// relevant states and first path to each property), also when the cache is so small that it
+/// keeps evicting; it reuses most steps; and (`verify`) every fingerprint and budget verdict
+/// computed without building the successor equals the one of the built successor.
 #[test]
 fn cached_steps_search_as_the_model_steps() {
     use kafka_eos_model::model::check::{bfs_cached, bfs_uncached, CheckOptions, StepCache};
@@ -247,8 +249,9 @@ fn cached_steps_search_as_the_model_steps() {
                 .with_protocol(protocol);
             let m = kafka_eos_model::model::model(&s);
             let reference = bfs_uncached(&m, &opts);
-            for limit in [StepCache::GENERATION, 16] {
+            for (limit, verify) in [(StepCache::GENERATION, false), (16, false), (64, true)] {
                 let mut steps = StepCache::with_limit(limit);
+                steps.verify = verify;
                 let cached = bfs_cached(&m, &opts, &mut steps);
                 assert_eq!(cached, reference, "{name} {protocol}, cache of {limit}");
                 if limit == StepCache::GENERATION && reference.total > 1000 {

@@ -11,7 +11,8 @@
 //!   set with parent pointers). It keeps the *first* violation of each property, so every
 //!   counterexample is a shortest one, counts the relevant states of each property and the
 //!   states cut by the request budget in the same pass, and honours `--timeout`. It computes
-//!   each actor step once ([`StepCache`]) and shares equal actor states ([`ActorInterner`]).
+//!   each actor step once, builds only the successors it has not visited yet ([`StepCache`]),
+//!   and shares equal actor states ([`ActorInterner`]).
 //! - **stateright** (`--dfs`, or `--threads N` with N > 1): stateright 0.31's own checkers.
 //!   They keep the *last* violating state they visit, so this driver cuts each printed path at
 //!   its first violating state, but the path is not the shortest. They cannot count states per
@@ -505,8 +506,9 @@ pub struct BfsResult {
 
 /// Breadth-first search over `m` from its initial states (see [`bfs_with`]), with the
 /// relevance predicate of each `always` property, the probe flags cleared after each
-/// transition ([`clear_probe_flags`]), each actor step computed once ([`StepCache`]) and the
-/// queued states' actor states shared ([`ActorInterner`]).
+/// transition ([`clear_probe_flags`]), each actor step computed once and most successors
+/// fingerprinted without being built ([`StepCache`]), and the queued states' actor states
+/// shared ([`ActorInterner`]).
 pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     bfs_cached(m, opts, &mut StepCache::default())
 }
@@ -515,37 +517,24 @@ pub fn bfs(m: &EosModel, opts: &CheckOptions) -> BfsResult {
 /// many reused).
 pub fn bfs_cached(m: &EosModel, opts: &CheckOptions, steps: &mut StepCache) -> BfsResult {
     let props = m.properties();
-    let relevance = relevance_of(&props);
-    let steps = std::cell::RefCell::new(steps);
     bfs_with(
         m,
         &props,
-        &relevance,
-        |s, a, raw| steps.borrow_mut().next_state(m, s, a, raw),
-        Some(clear_probe_flags),
-        |s| steps.borrow_mut().interner.intern(s),
+        &relevance_of(&props),
+        &mut EosHooks { steps: Some(steps) },
         opts,
     )
 }
 
-/// [`bfs`] over the model's own `next_state`, every step computed again and nothing shared:
-/// the reference that the cached search must equal.
+/// [`bfs`] over the model's own `next_state`, every step computed again, every successor
+/// built and nothing shared: the reference that the cached search must equal.
 pub fn bfs_uncached(m: &EosModel, opts: &CheckOptions) -> BfsResult {
     let props = m.properties();
-    let relevance = relevance_of(&props);
     bfs_with(
         m,
         &props,
-        &relevance,
-        |s, a, raw| {
-            let mut next = m.next_state(s, a)?;
-            if !raw {
-                clear_probe_flags(&mut next);
-            }
-            Some(next)
-        },
-        Some(clear_probe_flags),
-        |_| {},
+        &relevance_of(&props),
+        &mut EosHooks { steps: None },
         opts,
     )
 }
@@ -633,6 +622,9 @@ pub struct StepCache {
     limit: usize,
     /// The actor states of the queued states and of the cached steps.
     interner: ActorInterner,
+    /// Build every successor and check that its fingerprint and budget verdict equal the
+    /// ones computed without building it (tests).
+    pub verify: bool,
     /// Steps reused (found in the cache).
     pub reused: usize,
     /// Steps computed (not found).
@@ -665,9 +657,44 @@ impl StepCache {
             old: FpMap::default(),
             limit: limit.max(1),
             interner: ActorInterner::default(),
+            verify: false,
             reused: 0,
             computed: 0,
         }
+    }
+
+    /// The step `action` makes its actor take in `last`, computed once.
+    fn lookup(&mut self, m: &EosModel, last: &EosState, action: &EosAction) -> Option<&CachedStep> {
+        let key = step_key(last, action)?;
+        let StepCache {
+            table,
+            old,
+            limit,
+            interner,
+            reused,
+            computed,
+            ..
+        } = self;
+        if table.len() >= *limit && !table.contains_key(&key) {
+            *old = std::mem::take(table);
+        }
+        Some(match table.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                *reused += 1;
+                e.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(e) => match old.remove(&key) {
+                Some(c) => {
+                    *reused += 1;
+                    e.insert(c)
+                }
+                None => {
+                    *computed += 1;
+                    let step = super::system::step(&m.actors, last, action)?;
+                    e.insert(CachedStep::of(step, interner))
+                }
+            },
+        })
     }
 
     /// The model's `next_state`, each actor step computed once: with the probe bits as the
@@ -680,35 +707,7 @@ impl StepCache {
         raw: bool,
     ) -> Option<EosState> {
         let mut next = super::system::next_state_with(last, action, |a| {
-            let key = step_key(last, a)?;
-            let StepCache {
-                table,
-                old,
-                limit,
-                interner,
-                reused,
-                computed,
-            } = self;
-            if table.len() >= *limit && !table.contains_key(&key) {
-                *old = std::mem::take(table);
-            }
-            let cached = match table.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    *reused += 1;
-                    e.into_mut()
-                }
-                std::collections::hash_map::Entry::Vacant(e) => match old.remove(&key) {
-                    Some(c) => {
-                        *reused += 1;
-                        e.insert(c)
-                    }
-                    None => {
-                        *computed += 1;
-                        let step = super::system::step(&m.actors, last, a)?;
-                        e.insert(CachedStep::of(step, interner))
-                    }
-                },
-            };
+            let cached = self.lookup(m, last, a)?;
             Some(match (raw, &cached.raw) {
                 (true, Some(r)) => r,
                 _ => &cached.clean,
@@ -716,6 +715,86 @@ impl StepCache {
         })?;
         super::drop_dead_messages(m, &mut next);
         Some(next)
+    }
+
+    /// The successor of `last` (fingerprint `last_fp`) by `action`, for [`bfs_with`]: its
+    /// fingerprint (with the probe bits cleared) and whether it is within the request budget,
+    /// and the state itself (with the probe bits as the step set them where `raw`) unless it
+    /// is outside the budget or `visited` (and not `raw`). On Kafka's network the fingerprint
+    /// follows from `last_fp` and the step ([`super::system::successor_fingerprint`]), so a
+    /// state already visited, most successors, is never built.
+    pub fn successor(
+        &mut self,
+        m: &EosModel,
+        last: &EosState,
+        last_fp: u64,
+        action: EosAction,
+        raw: bool,
+        visited: &dyn Fn(u64) -> bool,
+    ) -> Option<Next<EosState>> {
+        let verify = self.verify;
+        let delivery = last.network.delivery();
+        let stepped = super::system::stepped_actor(&action).map(usize::from);
+        let incremental = match stepped {
+            Some(index) if delivery == super::system::Delivery::Multiset => {
+                let cached = self.lookup(m, last, &action)?;
+                if !super::system::is_transition(&action, &cached.clean, delivery) {
+                    return None;
+                }
+                let fp = super::system::successor_fingerprint(
+                    last,
+                    last_fp,
+                    &action,
+                    &cached.clean,
+                    |dst, state, src, msg| {
+                        m.actors
+                            .get(usize::from(dst))
+                            .is_some_and(|a| a.is_dead(state, src, msg))
+                    },
+                );
+                let within = cached
+                    .clean
+                    .state
+                    .as_deref()
+                    .is_none_or(|s| super::actor_within_bounds(m, index, s));
+                fp.map(|fp| (fp, within))
+            }
+            _ => None,
+        };
+        if let Some((fp, within)) = incremental {
+            if !raw && !verify && (!within || visited(fp)) {
+                return Some(Next {
+                    fp,
+                    within,
+                    state: None,
+                });
+            }
+        }
+        let next = self.next_state(m, last, action, raw)?;
+        let clean_fp = || {
+            if raw {
+                let mut clean = next.clone();
+                clear_probe_flags(&mut clean);
+                super::system::fingerprint(&clean)
+            } else {
+                super::system::fingerprint(&next)
+            }
+        };
+        let (fp, within) = match incremental {
+            Some((fp, within)) => {
+                if verify {
+                    assert_eq!(fp, clean_fp(), "incremental fingerprint");
+                    assert_eq!(within, m.within_boundary(&next), "budget");
+                }
+                (fp, within)
+            }
+            None => (clean_fp(), m.within_boundary(&next)),
+        };
+        Some(Next {
+            fp,
+            within,
+            state: Some(next),
+        })
     }
 }
 
@@ -807,6 +886,117 @@ pub fn clear_probe_flags(s: &mut EosState) {
 const GROUP_PROBE_FLAGS: u8 =
     super::processor::gflag::UNSTABLE | super::processor::gflag::GENERATION_FENCED;
 
+/// A successor as [`Hooks::successor`] hands it over.
+pub struct Next<S> {
+    /// Its fingerprint (after [`Hooks::normalise`]).
+    pub fp: u64,
+    /// Whether it is within the model's boundary.
+    pub within: bool,
+    /// The state: always where the hook was asked for the state before `normalise` (`raw`);
+    /// otherwise it may be left out where it is outside the boundary or already visited.
+    pub state: Option<S>,
+}
+
+/// How [`bfs_with`] fingerprints, expands, normalises and keeps the states of a model.
+pub trait Hooks<M: Model> {
+    /// A state's fingerprint (the visited set's key).
+    fn fingerprint(&self, s: &M::State) -> u64;
+    /// The successor of `s` (fingerprint `fp`) by `action` (`None`: no transition), with
+    /// the state as the transition left it where `raw` (the probes read it; the search then
+    /// applies [`Hooks::normalise`]) and normalised otherwise. `visited` tells whether a
+    /// fingerprint is already in the visited set.
+    fn successor(
+        &mut self,
+        m: &M,
+        s: &M::State,
+        fp: u64,
+        action: M::Action,
+        raw: bool,
+        visited: &dyn Fn(u64) -> bool,
+    ) -> Option<Next<M::State>>;
+    /// Clears what is not state (the probe bits) before a state is fingerprinted.
+    fn normalise(&self, _s: &mut M::State) {}
+    /// Called on each new state before it is queued (to share its parts).
+    fn keep(&mut self, _s: &mut M::State) {}
+}
+
+/// The plain [`Hooks`] for any model: stateright's fingerprint and the model's own
+/// `next_state` and `within_boundary`, nothing normalised or shared.
+pub struct Plain;
+
+impl<M: Model> Hooks<M> for Plain
+where
+    M::State: Hash,
+{
+    fn fingerprint(&self, s: &M::State) -> u64 {
+        fingerprint(s)
+    }
+
+    fn successor(
+        &mut self,
+        m: &M,
+        s: &M::State,
+        _: u64,
+        action: M::Action,
+        _: bool,
+        _: &dyn Fn(u64) -> bool,
+    ) -> Option<Next<M::State>> {
+        let next = m.next_state(s, action)?;
+        Some(Next {
+            fp: fingerprint(&next),
+            within: m.within_boundary(&next),
+            state: Some(next),
+        })
+    }
+}
+
+/// The kafka-eos [`Hooks`]: the model's fingerprint ([`super::system::fingerprint`]) and the
+/// probe bits cleared ([`clear_probe_flags`]); with a [`StepCache`] ([`bfs`]) each actor step
+/// is computed once, most successors are fingerprinted without being built, and the queued
+/// states' actor states are shared ([`ActorInterner`]); without one ([`bfs_uncached`], the
+/// reference) every successor is built by the model's own `next_state` and nothing is shared.
+struct EosHooks<'a> {
+    steps: Option<&'a mut StepCache>,
+}
+
+impl Hooks<EosModel> for EosHooks<'_> {
+    fn fingerprint(&self, s: &EosState) -> u64 {
+        super::system::fingerprint(s)
+    }
+
+    fn successor(
+        &mut self,
+        m: &EosModel,
+        s: &EosState,
+        fp: u64,
+        action: EosAction,
+        raw: bool,
+        visited: &dyn Fn(u64) -> bool,
+    ) -> Option<Next<EosState>> {
+        if let Some(steps) = &mut self.steps {
+            return steps.successor(m, s, fp, action, raw, visited);
+        }
+        let next = m.next_state(s, action)?;
+        let mut clean = next.clone();
+        clear_probe_flags(&mut clean);
+        Some(Next {
+            fp: super::system::fingerprint(&clean),
+            within: m.within_boundary(&next),
+            state: Some(if raw { next } else { clean }),
+        })
+    }
+
+    fn normalise(&self, s: &mut EosState) {
+        clear_probe_flags(s);
+    }
+
+    fn keep(&mut self, s: &mut EosState) {
+        if let Some(steps) = &mut self.steps {
+            steps.interner.intern(s);
+        }
+    }
+}
+
 /// A predicate over a model's states (a relevance predicate).
 pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
 
@@ -814,21 +1004,16 @@ pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
 /// `props` in every distinct state and counts the states where its relevance predicate
 /// (`relevance`, same order) holds; evaluates every `sometimes` property not yet found on
 /// every generated successor within the boundary (and the initial states), then applies
-/// `normalise` before the successor is fingerprinted. Records the first (so shortest)
-/// discovery of each property and counts the states the boundary cuts. Stops early
+/// [`Hooks::normalise`] before the successor is fingerprinted. Records the first (so
+/// shortest) discovery of each property and counts the states the boundary cuts. Stops early
 /// (incomplete) at `max_states` generated states or `timeout`.
 pub fn bfs_with<M: Model>(
     m: &M,
     props: &[Property<M>],
     relevance: &[Option<Predicate<M>>],
-    mut next_state: impl FnMut(&M::State, M::Action, bool) -> Option<M::State>,
-    normalise: Option<fn(&mut M::State)>,
-    mut keep: impl FnMut(&mut M::State),
+    hooks: &mut impl Hooks<M>,
     opts: &CheckOptions,
-) -> BfsResult
-where
-    M::State: Hash,
-{
+) -> BfsResult {
     let always: Vec<usize> = (0..props.len())
         .filter(|i| props[*i].expectation == Expectation::Always)
         .collect();
@@ -867,15 +1052,13 @@ where
             root: true,
         };
         probe(&mut sometimes, &s, at, &mut first);
-        if let Some(f) = normalise {
-            f(&mut s);
-        }
-        let fp = fingerprint(&s);
+        hooks.normalise(&mut s);
+        let fp = hooks.fingerprint(&s);
         if parents.contains_key(&fp) {
             continue;
         }
         parents.insert(fp, at);
-        keep(&mut s);
+        hooks.keep(&mut s);
         queue.push_back((s, fp, 1));
     }
     let start = Instant::now();
@@ -905,34 +1088,32 @@ where
             // While a `sometimes` property is unfound, the probes need the successor before
             // `normalise`.
             let raw = !sometimes.is_empty();
-            let Some(mut next) = next_state(&state, action, raw) else {
+            let visited = |f: u64| parents.contains_key(&f);
+            let Some(next) = hooks.successor(m, &state, fp, action, raw, &visited) else {
                 continue;
             };
-            if !m.within_boundary(&next) {
-                if let (true, Some(f)) = (raw, normalise) {
-                    f(&mut next);
-                }
+            if !next.within {
                 cuts.transitions += 1;
-                cut_set.insert(fingerprint(&next));
+                cut_set.insert(next.fp);
                 continue;
             }
             total += 1;
+            let Some(mut next_state) = next.state else {
+                continue;
+            };
             let at = Parent {
                 parent: fp,
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 root: false,
             };
             if raw {
-                probe(&mut sometimes, &next, at, &mut first);
-                if let Some(f) = normalise {
-                    f(&mut next);
-                }
+                probe(&mut sometimes, &next_state, at, &mut first);
+                hooks.normalise(&mut next_state);
             }
-            let next_fp = fingerprint(&next);
-            if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next_fp) {
+            if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(next.fp) {
                 e.insert(at);
-                keep(&mut next);
-                queue.push_back((next, next_fp, depth + 1));
+                hooks.keep(&mut next_state);
+                queue.push_back((next_state, next.fp, depth + 1));
             }
         }
         if opts.max_states.is_some_and(|n| total >= n) {

@@ -118,7 +118,9 @@ impl Model for EosModel {
     type Action = EosAction;
 
     fn init_states(&self) -> Vec<EosState> {
-        vec![system::init_state(&self.actors, self.delivery)]
+        let mut init = system::init_state(&self.actors, self.delivery);
+        drop_dead_messages(self, &mut init);
+        vec![init]
     }
 
     fn actions(&self, state: &EosState, actions: &mut Vec<EosAction>) {
@@ -235,4 +237,27 @@ pub fn within_bounds(cfg: &ModelCfg, s: &EosState) -> bool {
             .iter()
             .zip(&cfg.processor_budgets)
             .all(|(p, budget)| p.sent <= *budget)
+}
+
+/// Whether actor `index` in state `state` is within its request budget ([`within_bounds`] for
+/// one actor): a state whose other actors are within theirs is within bounds iff this holds.
+pub fn actor_within_bounds(m: &EosModel, index: usize, state: &ActorState) -> bool {
+    let ordinal = |kind: fn(&EosActor) -> bool| {
+        m.actors
+            .get(..index)
+            .map_or(0, |before| before.iter().filter(|a| kind(a)).count())
+    };
+    match state {
+        ActorState::Producer(p) => m
+            .cfg
+            .budgets
+            .get(ordinal(|a| matches!(a, EosActor::Producer(_))))
+            .is_none_or(|budget| p.sent <= *budget),
+        ActorState::Processor(p) => m
+            .cfg
+            .processor_budgets
+            .get(ordinal(|a| matches!(a, EosActor::Processor(_))))
+            .is_none_or(|budget| p.sent <= *budget),
+        ActorState::Partition(_) | ActorState::Coordinator(_) | ActorState::Group(_) => true,
+    }
 }

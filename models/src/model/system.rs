@@ -22,7 +22,9 @@
 //!
 //! A transition is the stepped actor's [`Step`] (its new state and its commands, which
 //! depend only on the actor, its state and the event) applied to the global state, so that
-//! the BFS can compute each step once and reuse it ([`next_state_with`]).
+//! the BFS can compute each step once and reuse it ([`next_state_with`]), and the state's
+//! [`fingerprint`] is a sum of parts, so that the BFS can fingerprint a successor from its
+//! parent's fingerprint and the step without building it ([`successor_fingerprint`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -66,8 +68,9 @@ pub struct Network {
     delivery: Delivery,
     envelopes: Vec<Envelope<Msg>>,
     /// [`Delivery::Set`]: the last envelope delivered (stateright keeps it so that a delivery
-    /// that changes nothing else is still a new state).
-    last_delivered: Option<Envelope<Msg>>,
+    /// that changes nothing else is still a new state). Boxed: only that network has one,
+    /// and every global state carries the field.
+    last_delivered: Option<Box<Envelope<Msg>>>,
 }
 
 impl fmt::Debug for Network {
@@ -126,7 +129,7 @@ impl Network {
 
     /// [`Delivery::Set`]: the last envelope delivered.
     pub fn last_delivered(&self) -> Option<Envelope<&Msg>> {
-        self.last_delivered.as_ref().map(borrowed)
+        self.last_delivered.as_deref().map(borrowed)
     }
 
     /// Messages in flight.
@@ -177,7 +180,7 @@ impl Network {
             Delivery::Multiset | Delivery::Fifo => {
                 self.remove_one(&env);
             }
-            Delivery::Set => self.last_delivered = Some(env),
+            Delivery::Set => self.last_delivered = Some(Box::new(env)),
         }
     }
 
@@ -197,9 +200,9 @@ pub struct EosState {
     /// The messages in flight.
     pub network: Network,
     /// The armed timers, `(actor, timer)`, sorted, each once.
-    pub timers: Vec<(Id, Timer)>,
+    pub timers: Timers,
     /// The pending random choices, `(actor, key, choices)`, sorted by actor and key.
-    pub random_choices: Vec<(Id, String, Vec<Choice>)>,
+    pub random_choices: RandomChoices,
 }
 
 impl fmt::Debug for EosState {
@@ -241,38 +244,56 @@ impl EosState {
     fn effect(&mut self, id: Id, effect: Effect) {
         match effect {
             Effect::Send(dst, msg) => self.network.send(Envelope { src: id, dst, msg }),
-            Effect::SetTimer(timer) => {
-                let key = (id, timer);
-                if let Err(at) = self.timers.binary_search(&key) {
-                    self.timers.insert(at, key);
-                }
-            }
-            Effect::CancelTimer(timer) => self.cancel_timer(id, &timer),
+            Effect::SetTimer(timer) => set_timer(&mut self.timers, id, timer),
+            Effect::CancelTimer(timer) => cancel_timer(&mut self.timers, id, &timer),
             Effect::ChooseRandom(key, choices) => {
-                let at = self
-                    .random_choices
-                    .binary_search_by(|(a, k, _)| (*a, k.as_str()).cmp(&(id, key.as_str())));
-                match (at, choices.is_empty()) {
-                    (Ok(i), true) => {
-                        self.random_choices.remove(i);
-                    }
-                    (Ok(i), false) => {
-                        if let Some(slot) = self.random_choices.get_mut(i) {
-                            slot.2 = choices;
-                        }
-                    }
-                    (Err(_), true) => {}
-                    (Err(i), false) => self.random_choices.insert(i, (id, key, choices)),
-                }
+                choose_random(&mut self.random_choices, id, key, choices);
             }
         }
     }
 
     fn cancel_timer(&mut self, id: Id, timer: &Timer) {
-        if let Some(i) = self.timers.iter().position(|(a, t)| *a == id && t == timer) {
-            self.timers.remove(i);
-        }
+        cancel_timer(&mut self.timers, id, timer);
     }
+}
+
+/// The armed timers, `(actor, timer)`, sorted, each once.
+type Timers = Vec<(Id, Timer)>;
+
+/// The pending random choices, `(actor, key, choices)`, sorted by actor and key.
+type RandomChoices = Vec<(Id, String, Vec<Choice>)>;
+
+fn set_timer(timers: &mut Timers, id: Id, timer: Timer) {
+    let key = (id, timer);
+    if let Err(at) = timers.binary_search(&key) {
+        timers.insert(at, key);
+    }
+}
+
+fn cancel_timer(timers: &mut Timers, id: Id, timer: &Timer) {
+    if let Some(i) = timers.iter().position(|(a, t)| *a == id && t == timer) {
+        timers.remove(i);
+    }
+}
+
+fn choose_random(randoms: &mut RandomChoices, id: Id, key: String, choices: Vec<Choice>) {
+    let at = randoms.binary_search_by(|(a, k, _)| (*a, k.as_str()).cmp(&(id, key.as_str())));
+    match (at, choices.is_empty()) {
+        (Ok(i), true) => {
+            randoms.remove(i);
+        }
+        (Ok(i), false) => {
+            if let Some(slot) = randoms.get_mut(i) {
+                slot.2 = choices;
+            }
+        }
+        (Err(_), true) => {}
+        (Err(i), false) => randoms.insert(i, (id, key, choices)),
+    }
+}
+
+fn withdraw_random(randoms: &mut RandomChoices, actor: Id, key: &str) {
+    randoms.retain(|(id, k, _)| !(*id == actor && k == key));
 }
 
 /// The initial state: each actor started in index order, its outputs applied.
@@ -409,6 +430,19 @@ fn effects(out: Out<EosActor>) -> Vec<Effect> {
         .collect()
 }
 
+/// Whether `action`, whose actor takes `step`, is a transition on a network that delivers
+/// as `delivery` (stateright's rules: see the module's documentation).
+pub fn is_transition(action: &EosAction, step: &Step, delivery: Delivery) -> bool {
+    match action {
+        ActorModelAction::Deliver { .. } => !step.is_no_op() || delivery == Delivery::Fifo,
+        ActorModelAction::Timeout(_, timer) => !step.is_no_op_with_timer(timer),
+        ActorModelAction::SelectRandom { .. } => true,
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            false
+        }
+    }
+}
+
 /// The actor an action steps (`None` for a loss, a crash or a recovery).
 pub fn stepped_actor(action: &EosAction) -> Option<Id> {
     match action {
@@ -500,11 +534,175 @@ pub fn next_state_with<S: std::borrow::Borrow<Step>>(
                 return None;
             };
             let mut next = last.clone();
-            next.random_choices
-                .retain(|(id, k, _)| !(*id == actor && *k == key));
+            withdraw_random(&mut next.random_choices, actor, &key);
             next.take(actor, s);
             Some(next)
         }
         ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => None,
     }
+}
+
+// ------------------------------------------------------------------ the fingerprint
+
+/// The search's fingerprint of a global state (model-side, not Kafka's): the wrapping sum of
+/// one 64-bit hash per part: each actor state with its index, each message in flight (each
+/// copy counts), the duplicating network's last delivery, the armed timers and the pending
+/// random choices. A sum, so that a successor's fingerprint follows from its parent's and
+/// what the step changed, without building the successor ([`successor_fingerprint`]). On the
+/// FIFO network, where order matters, the messages in flight are one part, hashed in order.
+pub fn fingerprint(s: &EosState) -> u64 {
+    let actors = s
+        .actor_states
+        .iter()
+        .enumerate()
+        .fold(0u64, |sum, (i, a)| sum.wrapping_add(actor_part(i, a)));
+    actors
+        .wrapping_add(network_part(&s.network))
+        .wrapping_add(timers_part(&s.timers))
+        .wrapping_add(random_part(&s.random_choices))
+}
+
+fn part(tag: u8, h: impl std::hash::Hash) -> u64 {
+    ahash::RandomState::with_seeds(21, 22, 23, 24).hash_one((tag, h))
+}
+
+fn actor_part(index: usize, a: &ActorState) -> u64 {
+    part(0, (index, a))
+}
+
+fn envelope_part(src: Id, dst: Id, msg: &Msg) -> u64 {
+    part(1, (src, dst, msg))
+}
+
+fn network_part(n: &Network) -> u64 {
+    if n.delivery == Delivery::Fifo {
+        return part(2, &n.envelopes);
+    }
+    let last = n.last_delivered.as_deref().map_or(0, |e| part(3, e));
+    n.envelopes.iter().fold(last, |sum, e| {
+        sum.wrapping_add(envelope_part(e.src, e.dst, &e.msg))
+    })
+}
+
+fn timers_part(timers: &Timers) -> u64 {
+    if timers.is_empty() {
+        0
+    } else {
+        part(4, timers)
+    }
+}
+
+fn random_part(randoms: &RandomChoices) -> u64 {
+    if randoms.is_empty() {
+        0
+    } else {
+        part(5, randoms)
+    }
+}
+
+/// The [`fingerprint`] of the state `action` leads to from `last` (fingerprint `last_fp`),
+/// where its actor takes `step` and a message is then dropped where `dead(dst, dst's state,
+/// src, msg)` says it can never be delivered, without building that state. `None` for an
+/// action that steps no actor, and on any network but [`Delivery::Multiset`].
+///
+/// `last` must hold no dead message (so only the messages to the stepped actor, whose state
+/// changed, and the messages the step sends can be dead now): each state the search builds
+/// has had its dead messages dropped.
+pub fn successor_fingerprint(
+    last: &EosState,
+    last_fp: u64,
+    action: &EosAction,
+    step: &Step,
+    dead: impl Fn(Id, &ActorState, Id, &Msg) -> bool,
+) -> Option<u64> {
+    if last.network.delivery != Delivery::Multiset {
+        return None;
+    }
+    let id = stepped_actor(action)?;
+    let index = usize::from(id);
+    let old = last.actor_states.get(index)?;
+    let new: &ActorState = step.state.as_deref().unwrap_or(old);
+    let mut sum = last_fp;
+    if step.state.is_some() {
+        sum = sum
+            .wrapping_sub(actor_part(index, old))
+            .wrapping_add(actor_part(index, new));
+    }
+    let mut timers: Option<Timers> = None;
+    let mut randoms: Option<RandomChoices> = None;
+    // The delivered copy leaves the network.
+    let mut delivered = match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            sum = sum.wrapping_sub(envelope_part(*src, *dst, msg));
+            Some((*src, msg))
+        }
+        ActorModelAction::Timeout(_, timer) => {
+            let mut t = last.timers.clone();
+            cancel_timer(&mut t, id, timer);
+            timers = Some(t);
+            None
+        }
+        ActorModelAction::SelectRandom { key, .. } => {
+            let mut r = last.random_choices.clone();
+            withdraw_random(&mut r, id, key);
+            randoms = Some(r);
+            None
+        }
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            return None
+        }
+    };
+    // The messages to the stepped actor that its new state makes dead.
+    if step.state.is_some() {
+        for e in last.network.envelopes.iter().filter(|e| e.dst == id) {
+            if delivered.is_some_and(|(src, msg)| src == e.src && *msg == e.msg) {
+                delivered = None;
+                continue;
+            }
+            if dead(id, new, e.src, &e.msg) {
+                sum = sum.wrapping_sub(envelope_part(e.src, id, &e.msg));
+            }
+        }
+    }
+    for effect in &step.effects {
+        match effect {
+            Effect::Send(dst, msg) => {
+                let to: Option<&ActorState> = if *dst == id {
+                    Some(new)
+                } else {
+                    last.actor_states.get(usize::from(*dst)).map(|a| &**a)
+                };
+                if !to.is_some_and(|to| dead(*dst, to, id, msg)) {
+                    sum = sum.wrapping_add(envelope_part(id, *dst, msg));
+                }
+            }
+            Effect::SetTimer(timer) => {
+                set_timer(
+                    timers.get_or_insert_with(|| last.timers.clone()),
+                    id,
+                    timer.clone(),
+                );
+            }
+            Effect::CancelTimer(timer) => {
+                cancel_timer(timers.get_or_insert_with(|| last.timers.clone()), id, timer);
+            }
+            Effect::ChooseRandom(key, choices) => choose_random(
+                randoms.get_or_insert_with(|| last.random_choices.clone()),
+                id,
+                key.clone(),
+                choices.clone(),
+            ),
+        }
+    }
+    if let Some(t) = timers {
+        sum = sum
+            .wrapping_sub(timers_part(&last.timers))
+            .wrapping_add(timers_part(&t));
+    }
+    if let Some(r) = randoms {
+        sum = sum
+            .wrapping_sub(random_part(&last.random_choices))
+            .wrapping_add(random_part(&r));
+    }
+    Some(sum)
 }
