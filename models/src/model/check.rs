@@ -663,8 +663,15 @@ impl StepCache {
         }
     }
 
-    /// The step `action` makes its actor take in `last`, computed once.
-    fn lookup(&mut self, m: &EosModel, last: &EosState, action: &EosAction) -> Option<&CachedStep> {
+    /// The step `action` makes its actor take in `last`, computed once (`count`: count the
+    /// lookup as a step taken).
+    fn lookup(
+        &mut self,
+        m: &EosModel,
+        last: &EosState,
+        action: &EosAction,
+        count: bool,
+    ) -> Option<&CachedStep> {
         let key = step_key(last, action)?;
         let StepCache {
             table,
@@ -680,12 +687,12 @@ impl StepCache {
         }
         Some(match table.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => {
-                *reused += 1;
+                *reused += usize::from(count);
                 e.into_mut()
             }
             std::collections::hash_map::Entry::Vacant(e) => match old.remove(&key) {
                 Some(c) => {
-                    *reused += 1;
+                    *reused += usize::from(count);
                     e.insert(c)
                 }
                 None => {
@@ -706,8 +713,19 @@ impl StepCache {
         action: EosAction,
         raw: bool,
     ) -> Option<EosState> {
+        self.build(m, last, action, raw, true)
+    }
+
+    fn build(
+        &mut self,
+        m: &EosModel,
+        last: &EosState,
+        action: EosAction,
+        raw: bool,
+        count: bool,
+    ) -> Option<EosState> {
         let mut next = super::system::next_state_with(last, action, |a| {
-            let cached = self.lookup(m, last, a)?;
+            let cached = self.lookup(m, last, a, count)?;
             Some(match (raw, &cached.raw) {
                 (true, Some(r)) => r,
                 _ => &cached.clean,
@@ -737,7 +755,7 @@ impl StepCache {
         let stepped = super::system::stepped_actor(&action).map(usize::from);
         let incremental = match stepped {
             Some(index) if delivery == super::system::Delivery::Multiset => {
-                let cached = self.lookup(m, last, &action)?;
+                let cached = self.lookup(m, last, &action, true)?;
                 if !super::system::is_transition(&action, &cached.clean, delivery) {
                     return None;
                 }
@@ -770,7 +788,7 @@ impl StepCache {
                 });
             }
         }
-        let next = self.next_state(m, last, action, raw)?;
+        let next = self.build(m, last, action, raw, incremental.is_none())?;
         let clean_fp = || {
             if raw {
                 let mut clean = next.clone();
