@@ -869,8 +869,8 @@ impl std::hash::Hash for ActorState {
             ActorState::Producer(p) => (0u8, *p.hash_cache.get_or_init(|| content(p))),
             ActorState::Partition(p) => (1, *p.hash_cache.get_or_init(|| content(p))),
             ActorState::Coordinator(c) => (2, *c.hash_cache.get_or_init(|| content(c))),
-            ActorState::Group(g) => (3, content(g)),
-            ActorState::Processor(p) => (4, content(p)),
+            ActorState::Group(g) => (3, *g.hash_cache.get_or_init(|| content(g))),
+            ActorState::Processor(p) => (4, *p.hash_cache.get_or_init(|| content(p))),
         };
         h.write_u8(tag);
         h.write_u64(hash);

@@ -883,7 +883,10 @@ fn clear_flags(a: &mut ActorState) {
             c.flags = 0;
             c.hash_cache.reset();
         }
-        ActorState::Group(g) => g.flags &= !GROUP_PROBE_FLAGS,
+        ActorState::Group(g) => {
+            g.flags &= !GROUP_PROBE_FLAGS;
+            g.hash_cache.reset();
+        }
         ActorState::Producer(_) | ActorState::Processor(_) => {}
     }
 }

@@ -41,7 +41,9 @@ use kafka_eos::types::{Offset, ProducerId, TransactionResult};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 
-use super::actors::{topic_partition, Arrival, ClientConn, Conn, EosActor, Msg, Rec, Timer};
+use super::actors::{
+    topic_partition, Arrival, ClientConn, Conn, EosActor, HashCache, Msg, Rec, Timer,
+};
 use super::properties::{AlwaysProperty, Condition};
 use super::scenario::{OffsetsMode, ProcessorScript, Scenario, PROCESSOR_GROUP};
 use super::{coordinator, partitions, EosModel, EosState};
@@ -109,6 +111,8 @@ pub struct GroupActorState {
     /// Ghost (E3): producer ids whose pending offsets came from a member outside the group's
     /// generation at the time (accepted only without generation fencing).
     pub zombie_pending: BTreeSet<ProducerId>,
+    /// This state's hash, once computed ([`HashCache`]).
+    pub hash_cache: HashCache,
 }
 
 /// The group coordinator actor.
@@ -166,6 +170,8 @@ pub struct ProcessorActorState {
     pub sent: u8,
     /// Ghost: the instance processed every input record and committed it.
     pub completed: bool,
+    /// This state's hash, once computed ([`HashCache`]).
+    pub hash_cache: HashCache,
 }
 
 /// A processor actor.
@@ -245,6 +251,7 @@ impl ProcessorActor {
             cconns: vec![consumer_conn; self.partitions.len() + 1],
             sent: 0,
             completed: false,
+            hash_cache: HashCache::default(),
         };
         if self.script.delayed_start {
             o.set_timer(Timer::Start, stateright::actor::model_timeout());
@@ -624,6 +631,7 @@ impl GroupActor {
             served: super::actors::ServedConns::default(),
             flags: 0,
             zombie_pending: BTreeSet::new(),
+            hash_cache: HashCache::default(),
         }
     }
 
