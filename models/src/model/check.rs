@@ -665,15 +665,8 @@ impl StepCache {
         }
     }
 
-    /// The step `action` makes its actor take in `last`, computed once (`count`: count the
-    /// lookup as a step taken).
-    fn lookup(
-        &mut self,
-        m: &EosModel,
-        last: &EosState,
-        action: &EosAction,
-        count: bool,
-    ) -> Option<&CachedStep> {
+    /// The step `action` makes its actor take in `last`, computed once.
+    fn lookup(&mut self, m: &EosModel, last: &EosState, action: &EosAction) -> Option<&CachedStep> {
         let key = step_key(last, action)?;
         let StepCache {
             table,
@@ -689,12 +682,12 @@ impl StepCache {
         }
         Some(match table.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => {
-                *reused += usize::from(count);
+                *reused += 1;
                 e.into_mut()
             }
             std::collections::hash_map::Entry::Vacant(e) => match old.remove(&key) {
                 Some(c) => {
-                    *reused += usize::from(count);
+                    *reused += 1;
                     e.insert(c)
                 }
                 None => {
@@ -715,23 +708,8 @@ impl StepCache {
         action: EosAction,
         raw: bool,
     ) -> Option<EosState> {
-        self.build(m, last, action, raw, true)
-    }
-
-    fn build(
-        &mut self,
-        m: &EosModel,
-        last: &EosState,
-        action: EosAction,
-        raw: bool,
-        count: bool,
-    ) -> Option<EosState> {
         let mut next = super::system::next_state_with(last, action, |a| {
-            let cached = self.lookup(m, last, a, count)?;
-            Some(match (raw, &cached.raw) {
-                (true, Some(r)) => r,
-                _ => &cached.clean,
-            })
+            self.lookup(m, last, a).map(|cached| cached.step(raw))
         })?;
         super::drop_dead_messages(m, &mut next);
         Some(next)
@@ -755,70 +733,78 @@ impl StepCache {
         let verify = self.verify;
         let delivery = last.network.delivery();
         let stepped = super::system::stepped_actor(&action).map(usize::from);
-        let incremental = match stepped {
-            Some(index) if delivery == super::system::Delivery::Multiset => {
-                let cached = self.lookup(m, last, &action, true)?;
-                if !super::system::is_transition(&action, &cached.clean, delivery) {
-                    return None;
-                }
-                let fp = super::system::successor_fingerprint(
-                    last,
-                    last_fp,
-                    &action,
-                    &cached.clean,
-                    |dst, state, src, msg| {
-                        m.actors
-                            .get(usize::from(dst))
-                            .is_some_and(|a| a.is_dead(state, src, msg))
-                    },
-                );
+        if let (Some(index), super::system::Delivery::Multiset) = (stepped, delivery) {
+            let cached = self.lookup(m, last, &action)?;
+            if !super::system::is_transition(&action, &cached.clean, delivery) {
+                return None;
+            }
+            let fp = super::system::successor_fingerprint(
+                last,
+                last_fp,
+                &action,
+                &cached.clean,
+                |dst, state, src, msg| {
+                    m.actors
+                        .get(usize::from(dst))
+                        .is_some_and(|a| a.is_dead(state, src, msg))
+                },
+            );
+            if let Some(fp) = fp {
                 let within = cached
                     .clean
                     .state
                     .as_deref()
                     .is_none_or(|s| super::actor_within_bounds(m, index, s));
-                fp.map(|fp| (fp, within))
-            }
-            _ => None,
-        };
-        if let Some((fp, within)) = incremental {
-            if !raw && !verify && (!within || visited(fp)) {
+                if !raw && !verify && (!within || visited(fp)) {
+                    return Some(Next {
+                        fp,
+                        within,
+                        state: None,
+                    });
+                }
+                let step = cached.step(raw);
+                let mut next = super::system::next_state_with(last, action, |_| Some(step))?;
+                super::drop_dead_messages(m, &mut next);
+                if verify {
+                    assert_eq!(fp, clean_fingerprint(&next, raw), "incremental fingerprint");
+                    assert_eq!(within, m.within_boundary(&next), "budget");
+                }
                 return Some(Next {
                     fp,
                     within,
-                    state: None,
+                    state: Some(next),
                 });
             }
         }
-        let next = self.build(m, last, action, raw, incremental.is_none())?;
-        let clean_fp = || {
-            if raw {
-                let mut clean = next.clone();
-                clear_probe_flags(&mut clean);
-                super::system::fingerprint(&clean)
-            } else {
-                super::system::fingerprint(&next)
-            }
-        };
-        let (fp, within) = match incremental {
-            Some((fp, within)) => {
-                if verify {
-                    assert_eq!(fp, clean_fp(), "incremental fingerprint");
-                    assert_eq!(within, m.within_boundary(&next), "budget");
-                }
-                (fp, within)
-            }
-            None => (clean_fp(), m.within_boundary(&next)),
-        };
+        let next = self.next_state(m, last, action, raw)?;
         Some(Next {
-            fp,
-            within,
+            fp: clean_fingerprint(&next, raw),
+            within: m.within_boundary(&next),
             state: Some(next),
         })
     }
 }
 
+/// The fingerprint of `next` with its probe bits cleared (`raw`: they may be set).
+fn clean_fingerprint(next: &EosState, raw: bool) -> u64 {
+    if raw {
+        let mut clean = next.clone();
+        clear_probe_flags(&mut clean);
+        super::system::fingerprint(&clean)
+    } else {
+        super::system::fingerprint(next)
+    }
+}
+
 impl CachedStep {
+    /// The step with the probe bits as it set them (`raw`) or cleared.
+    fn step(&self, raw: bool) -> &super::system::Step {
+        match (raw, &self.raw) {
+            (true, Some(r)) => r,
+            _ => &self.clean,
+        }
+    }
+
     fn of(mut step: super::system::Step, interner: &mut ActorInterner) -> CachedStep {
         let Some(state) = &mut step.state else {
             return CachedStep {
