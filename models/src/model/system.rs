@@ -490,56 +490,36 @@ pub fn next_state_with<S: std::borrow::Borrow<Step>>(
     action: EosAction,
     step: impl FnOnce(&EosAction) -> Option<S>,
 ) -> Option<EosState> {
-    match action {
-        ActorModelAction::Drop(env) => {
-            let mut next = last.clone();
-            next.network.remove_one(&env);
-            Some(next)
-        }
+    if let ActorModelAction::Drop(env) = &action {
+        let mut next = last.clone();
+        next.network.remove_one(env);
+        return Some(next);
+    }
+    let s = step(&action)?;
+    let s = s.borrow();
+    if !is_transition(&action, s, last.network.delivery()) {
+        return None;
+    }
+    let mut next = last.clone();
+    let id = match action {
         ActorModelAction::Deliver { src, dst, msg } => {
-            let action = ActorModelAction::Deliver { src, dst, msg };
-            let s = step(&action)?;
-            let s = s.borrow();
-            if s.is_no_op() && last.network.delivery() != Delivery::Fifo {
-                return None;
-            }
-            let ActorModelAction::Deliver { src, dst, msg } = action else {
-                return None;
-            };
-            let mut next = last.clone();
             next.network.on_deliver(Envelope { src, dst, msg });
-            next.take(dst, s);
-            Some(next)
+            dst
         }
         ActorModelAction::Timeout(id, timer) => {
-            let action = ActorModelAction::Timeout(id, timer);
-            let s = step(&action)?;
-            let s = s.borrow();
-            let ActorModelAction::Timeout(id, timer) = action else {
-                return None;
-            };
-            if s.is_no_op_with_timer(&timer) {
-                return None;
-            }
-            let mut next = last.clone();
             next.cancel_timer(id, &timer);
-            next.take(id, s);
-            Some(next)
+            id
         }
-        ActorModelAction::SelectRandom { actor, key, random } => {
-            let action = ActorModelAction::SelectRandom { actor, key, random };
-            let s = step(&action)?;
-            let s = s.borrow();
-            let ActorModelAction::SelectRandom { actor, key, .. } = action else {
-                return None;
-            };
-            let mut next = last.clone();
+        ActorModelAction::SelectRandom { actor, key, .. } => {
             withdraw_random(&mut next.random_choices, actor, &key);
-            next.take(actor, s);
-            Some(next)
+            actor
         }
-        ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => None,
-    }
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) | ActorModelAction::Recover(_) => {
+            return None
+        }
+    };
+    next.take(id, s);
+    Some(next)
 }
 
 // ------------------------------------------------------------------ the fingerprint
